@@ -1,0 +1,3 @@
+from gbreg.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""The ``gbreg`` command line: a thin layer over the library. User mistakes print one message and exit 2;
+a study with failed trials exits 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gbreg.errors import GbregError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Gradient-boosting regularization studies: sweep reg_alpha x reg_lambda, log to MLflow.")
+
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
+
+
+def _fail(exc: GbregError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _print_plan(prepared_or_spec, trials) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(trials)} trials")
+    for column in ("trial_key", "model", "grid point"):
+        table.add_column(column)
+    for trial in trials:
+        table.add_row(trial.trial_key, trial.model, " ".join(f"{k}={v}" for k, v in trial.point.items()))
+    Console().print(table)
+
+
+@app.command()
+def validate(spec: Path, set_: SetOption = None,
+             data: Annotated[bool, typer.Option(help="Also load the data and check parameters with the libraries")] = True):
+    """Check a spec (and its data), print the trial plan; runs nothing."""
+    from gbreg.plan import make_plan
+    from gbreg.spec import load_spec
+
+    try:
+        study = load_spec(spec, set_)
+        if data:
+            from gbreg.runner import prepare_study
+
+            prepared = prepare_study(study)
+            typer.echo(f"{spec}: ok — task {prepared.task}, metric {prepared.metric}, "
+                       f"{len(prepared.dataset.y)} rows × {prepared.dataset.X.shape[1]} features")
+            trials = prepared.plan
+        else:
+            trials = make_plan(study)
+            typer.echo(f"{spec}: ok")
+    except GbregError as exc:
+        _fail(exc)
+    _print_plan(study, trials)
+
+
+@app.command()
+def run(spec: Path, set_: SetOption = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials it would run")] = False,
+        jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Worker processes (default: all cores)")] = None,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming")] = False,
+        executor: Annotated[str, typer.Option(help="local | dask")] = "local",
+        scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+        verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
+        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False):
+    """Run a study (resuming one that was interrupted) and log it to MLflow."""
+    from gbreg.spec import load_spec
+
+    try:
+        study = load_spec(spec, set_)
+        if dry_run:
+            from gbreg.plan import make_plan
+
+            _print_plan(study, make_plan(study))
+            return
+        from gbreg.runner import run_study
+        from gbreg.summary import print_summary
+
+        outcome = run_study(study, jobs=jobs, executor=executor, scheduler=scheduler, fresh=fresh,
+                            verbosity=-1 if quiet else (1 if verbose else 0))
+    except GbregError as exc:
+        _fail(exc)
+    if outcome.interrupted:
+        raise typer.Exit(130)
+    if not quiet:
+        print_summary(study, outcome)
+    if outcome.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(study: str,
+            format: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
+            all_columns: Annotated[bool, typer.Option("--all", help="Every param and metric")] = False):
+    """Show a study's trials (latest run of the study, or a parent run id)."""
+    from gbreg.config import load_tracking_config
+    from gbreg.results import find_parent_run, study_results, summary_table
+    from gbreg.store import open_store
+
+    try:
+        client = open_store(load_tracking_config())
+        parent = find_parent_run(client, study)
+        frame = study_results(client, parent)
+    except GbregError as exc:
+        _fail(exc)
+    metric = parent.data.params.get("metric", "rmse")
+    shown = frame if all_columns or format == "csv" else summary_table(frame, metric)
+    if format == "csv":
+        shown.to_csv(sys.stdout, index=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials")
+    for column in shown.columns:
+        table.add_column(str(column), justify="right" if shown[column].dtype.kind in "fi" else "left")
+    for _, row in shown.iterrows():
+        table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
+    Console().print(table)
+
+
+@app.command()
+def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default from mlflow.yaml)")] = None,
+       port: Annotated[Optional[int], typer.Option(help="Port (default from mlflow.yaml)")] = None,
+       study: Annotated[Optional[str], typer.Option(help="Print the address of this study's runs")] = None):
+    """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default)."""
+    from gbreg.config import load_tracking_config
+    from gbreg.mlflow_server import serve_forever
+
+    serve_forever(load_tracking_config(), host=host, port=port)
+
+
+def main() -> None:
+    try:
+        app()
+    except GbregError as exc:  # pragma: no cover - commands translate their own
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Tracking configuration: ``mlflow.yaml`` (tracking URI, artifact location, UI host and port).
+
+The file is looked up in the current directory and its parents; ``GBREG_MLFLOW_CONFIG`` names one
+explicitly. Relative paths in it are relative to the file. ``MLFLOW_TRACKING_URI`` overrides
+``tracking_uri``. Without any file, the embedded store lives in the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gbreg.errors import TrackingError
+
+CONFIG_FILE = "mlflow.yaml"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACT_LOCATION = "mlartifacts"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracking_uri: str
+    artifact_location: str | None  # a URI; None lets the tracking server choose
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 5000
+    config_path: Path | None = None
+
+    @property
+    def is_local_sqlite(self) -> bool:
+        return self.tracking_uri.startswith("sqlite:///")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_local_sqlite:
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///"))
+
+    @property
+    def is_server(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    explicit = os.environ.get("GBREG_MLFLOW_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise TrackingError(f"GBREG_MLFLOW_CONFIG={explicit!r}: no such file")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolve_local_uri(value: str, base: Path) -> str:
+    """Make ``sqlite:///rel.db`` and plain paths absolute against ``base``; leave other URIs alone."""
+    if value.startswith("sqlite:///"):
+        path = Path(value.removeprefix("sqlite:///"))
+        return "sqlite:///" + str(path if path.is_absolute() else (base / path).resolve())
+    if "://" in value:
+        return value
+    path = Path(value)
+    return (path if path.is_absolute() else (base / path).resolve()).as_uri()
+
+
+def load_tracking_config(path: Path | None = None) -> TrackingConfig:
+    path = path or find_config_file()
+    raw: dict = {}
+    base = Path.cwd()
+    if path is not None:
+        base = path.resolve().parent
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise TrackingError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise TrackingError(f"{path}: expected a mapping with tracking_uri, artifact_location, ui")
+        unknown = set(raw) - {"tracking_uri", "artifact_location", "ui", "executor"}
+        if unknown:
+            raise TrackingError(f"{path}: unknown keys {sorted(unknown)}; expected tracking_uri, "
+                                "artifact_location, ui, executor")
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or raw.get("tracking_uri") or DEFAULT_TRACKING_URI
+    uri = _resolve_local_uri(str(uri), base)
+    artifact = raw.get("artifact_location", DEFAULT_ARTIFACT_LOCATION)
+    is_server = uri.startswith(("http://", "https://"))
+    artifact_uri = None if (is_server or not artifact) else _resolve_local_uri(str(artifact), base)
+    ui = raw.get("ui") or {}
+    try:
+        port = int(ui.get("port", 5000))
+    except (TypeError, ValueError) as exc:
+        raise TrackingError(f"{path}: ui.port must be an integer, got {ui.get('port')!r}") from exc
+    return TrackingConfig(
+        tracking_uri=uri,
+        artifact_location=artifact_uri,
+        ui_host=str(ui.get("host", "127.0.0.1")),
+        ui_port=port,
+        config_path=path,
+    )

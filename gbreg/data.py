@@ -1,0 +1,269 @@
+"""Data sources (scikit-learn bundled sets, generators, CSV/Parquet files), task inference, splits and
+the fingerprint that tells whether two runs saw the same data.
+
+Every problem with a data set is a :class:`DataError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gbreg.errors import DataError
+from gbreg.spec import SKLEARN_DATASETS, DataSpec
+
+
+@dataclass
+class Dataset:
+    """Features as a DataFrame (categoricals as pandas ``category``), a numeric target, and what is known."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    task: str
+    name: str
+    classes: list[str] = field(default_factory=list)  # original labels, index = encoded class
+    informative: list[str] | None = None  # the generator's true informative features
+    source: str = ""  # where it came from, for MLflow's dataset tracking
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in self.X.columns if isinstance(self.X[c].dtype, pd.CategoricalDtype)]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """sha256 over the features and target as loaded (values, column names, dtypes, row order)."""
+        digest = hashlib.sha256()
+        digest.update(repr([(c, str(self.X[c].dtype)) for c in self.X.columns]).encode())
+        hashed = pd.util.hash_pandas_object(self.X, index=False).to_numpy()
+        digest.update(hashed.tobytes())
+        digest.update(np.ascontiguousarray(self.y).tobytes())
+        return digest.hexdigest()
+
+
+def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) -> Dataset:
+    if data.source == "sklearn":
+        X, y, known_task, classes = _load_sklearn(data.name)
+        name, source, informative = data.name, f"sklearn.datasets.load_{data.name}", None
+    elif data.source == "synthetic":
+        X, y, known_task, informative = _generate(data.generator, dict(data.params), seed)
+        classes = [str(c) for c in np.unique(y)] if known_task != "regression" else []
+        name, source = f"synthetic_{data.generator}", f"sklearn.datasets.make_{data.generator}"
+    else:
+        path = Path(data.path)
+        path = path if path.is_absolute() else base_dir / path
+        frame = read_table(path, data.na_values)
+        X, y, known_task, classes = _split_target(frame, data, task, path)
+        name, source, informative = path.stem, str(path.resolve()), None
+    final_task = _check_task(task, known_task, y, classes, data)
+    if final_task == "binary" and len(classes) != 2 or final_task == "multiclass" and len(classes) < 3:
+        final_task = "binary" if len(classes) == 2 else final_task
+    _check_features(X, data)
+    return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
+
+
+def _load_sklearn(name: str):
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    X = bunch.data.astype("float64")
+    X.columns = [str(c) for c in X.columns]
+    task = SKLEARN_DATASETS[name]
+    if task == "regression":
+        return X, bunch.target.to_numpy(dtype="float64"), task, []
+    classes = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
+    return X, bunch.target.to_numpy(dtype="int64"), task, classes
+
+
+def _generate(generator: str, params: dict, seed: int):
+    """Generate with ``random_state=seed`` (unless given) and keep the truly informative columns."""
+    from sklearn import datasets
+
+    params.setdefault("random_state", seed)
+    try:
+        if generator == "regression":
+            X, y, coef = datasets.make_regression(coef=True, **params)
+            informative = [f"x{i}" for i in np.flatnonzero(np.ravel(coef) if np.ndim(coef) == 1 else coef[:, 0])]
+            task = "regression"
+        elif generator == "friedman1":
+            X, y = datasets.make_friedman1(**params)
+            informative = [f"x{i}" for i in range(5)]
+            task = "regression"
+        else:
+            # shuffle=False keeps the informative columns first; gbreg then permutes them with the seed
+            params.setdefault("shuffle", False)
+            shuffle_columns = not params.pop("shuffle")
+            X, y = datasets.make_classification(shuffle=False, **params)
+            n_informative = params.get("n_informative", 2)
+            order = np.random.default_rng(params["random_state"]).permutation(X.shape[1]) if shuffle_columns \
+                else np.arange(X.shape[1])
+            X = X[:, order]
+            informative = [f"x{i}" for i in range(X.shape[1]) if order[i] < n_informative]
+            task = "binary" if len(np.unique(y)) == 2 else "multiclass"
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"data.params: make_{generator} rejected the parameters: {exc}") from exc
+    X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    y = np.asarray(y, dtype="float64" if task == "regression" else "int64")
+    return X, y, task, informative
+
+
+def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: data file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    suffix = "".join(s for s in path.suffixes[-2:] if s != ".gz").lower() or path.suffix.lower()
+    try:
+        if suffix.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+            if na_values:
+                frame = frame.replace({v: np.nan for v in na_values})
+        elif suffix.endswith((".csv", ".txt", ".tsv")):
+            sep = "\t" if suffix.endswith(".tsv") else ","
+            frame = pd.read_csv(path, sep=sep, na_values=na_values, skipinitialspace=True)
+        else:
+            raise DataError(f"{path}: unknown data format {path.suffix!r}; expected .csv or .parquet")
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the data file is empty") from exc
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: {first}") from exc
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: the data file has a header but no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, path: Path):
+    import difflib
+
+    if data.target not in frame.columns:
+        close = difflib.get_close_matches(data.target, list(frame.columns), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(frame.columns[:20])}"
+        raise DataError(f"{path}: data.target: no column {data.target!r}{hint}")
+    target = frame[data.target]
+    if target.isna().any():
+        raise DataError(f"{path}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
+                        "drop or fill those rows")
+    X = frame.drop(columns=[data.target])
+    if X.shape[1] == 0:
+        raise DataError(f"{path}: no feature columns besides the target {data.target!r}")
+    categorical = data.categorical
+    if categorical is None:
+        categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                       and not pd.api.types.is_bool_dtype(X[c])]
+    for column in categorical:
+        if column not in X.columns:
+            raise DataError(f"{path}: data.categorical: no feature column {column!r}")
+        X[column] = X[column].astype("string").astype("category")
+    for column in X.columns:
+        if column in categorical:
+            continue
+        if pd.api.types.is_bool_dtype(X[column]):
+            X[column] = X[column].astype("float64")
+        elif not pd.api.types.is_numeric_dtype(X[column]):
+            raise DataError(f"{path}: column {column!r} is not numeric; list it under data.categorical "
+                            "or fix its values")
+        else:
+            X[column] = X[column].astype("float64")
+    is_numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    inferred = infer_task(target) if task is None else task
+    if inferred == "regression":
+        if not is_numeric:
+            sample = target.astype(str).iloc[0]
+            raise DataError(f"{path}: task is regression but target column {data.target!r} is not numeric "
+                            f"(e.g. {sample!r}); use task: binary or multiclass")
+        return X, target.to_numpy(dtype="float64"), "regression", []
+    labels = target.astype(str).str.strip() if not is_numeric else target
+    classes_sorted = sorted(pd.unique(labels))
+    codes = pd.Categorical(labels, categories=classes_sorted).codes.astype("int64")
+    classes = [str(c) for c in classes_sorted]
+    known = "binary" if len(classes) == 2 else "multiclass"
+    return X, codes, known, classes
+
+
+def infer_task(target: pd.Series) -> str:
+    """Numeric with more than two distinct values: regression; otherwise classification."""
+    n_distinct = target.nunique()
+    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target) and n_distinct > 2:
+        return "regression"
+    return "binary" if n_distinct <= 2 else "multiclass"
+
+
+def _check_task(task: str | None, known: str, y: np.ndarray, classes: list[str], data: DataSpec) -> str:
+    where = _where(data)
+    if known != "regression" and len(classes) < 2:
+        raise DataError(f"{where}: the target has one class ({classes[0] if classes else '?'}); "
+                        "classification needs at least two")
+    if task is None:
+        return known
+    if task == "regression" and known != "regression":
+        if data.source == "file":
+            return task  # _split_target already checked the target is numeric
+        raise DataError(f"{where}: task: regression contradicts the target, which has {len(classes)} classes")
+    if task != "regression" and known == "regression":
+        raise DataError(f"{where}: task: {task} contradicts the target, which is continuous")
+    if task == "binary" and len(classes) != 2:
+        raise DataError(f"{where}: task: binary but the target has {len(classes)} classes; use task: multiclass")
+    if task == "multiclass" and len(classes) == 2:
+        raise DataError(f"{where}: task: multiclass but the target has 2 classes; use task: binary")
+    return task
+
+
+def _check_features(X: pd.DataFrame, data: DataSpec) -> None:
+    varying = [c for c in X.columns if X[c].nunique(dropna=False) > 1]
+    if not varying:
+        raise DataError(f"{_where(data)}: every feature column is constant; nothing to learn from")
+
+
+def _where(data: DataSpec) -> str:
+    return data.path if data.source == "file" else f"data ({data.source} {data.name or data.generator})"
+
+
+# ----------------------------------------------------------------------------------------------------
+# splits
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/test partition: ``repeat`` r uses seed + r; ``fold`` is 0 for a holdout split."""
+
+    repeat: int
+    fold: int
+    train: np.ndarray
+    test: np.ndarray
+
+    @property
+    def split_id(self) -> str:
+        return f"r{self.repeat}f{self.fold}"
+
+
+def make_splits(dataset: Dataset, split: str, test_size: float, folds: int, seed: int,
+                repeats: int) -> list[Split]:
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    stratify = dataset.task != "regression"
+    indices = np.arange(len(dataset.y))
+    splits = []
+    for repeat in range(repeats):
+        state = seed + repeat
+        try:
+            if split == "holdout":
+                train, test = train_test_split(indices, test_size=test_size, random_state=state,
+                                               stratify=dataset.y if stratify else None)
+                splits.append(Split(repeat, 0, np.sort(train), np.sort(test)))
+            else:
+                splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=state)
+                for fold, (train, test) in enumerate(splitter.split(indices, dataset.y)):
+                    splits.append(Split(repeat, fold, train, test))
+        except ValueError as exc:
+            raise DataError(f"evaluation: cannot split {dataset.name} ({len(indices)} rows): {exc}") from exc
+    return splits

@@ -1,0 +1,60 @@
+"""Reading a study back from MLflow: the latest parent run of a study (or a given run) and its trials."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gbreg.errors import UserInputError
+
+SUMMARY_COLUMNS = ("run_name", "library", "model", "reg_alpha", "reg_lambda", "test_{m}", "train_{m}", "gap_{m}",
+                   "n_leaves", "leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean", "n_nonzero_coef",
+                   "zero_coef_fraction", "n_features_used", "fit_seconds")
+
+
+def find_parent_run(client, study_or_run: str):
+    """A parent run id, or the latest parent run of the study (experiment) with that name."""
+    from gbreg.store import retrying
+    from gbreg.track import TAG_KIND, TAG_STUDY
+
+    try:
+        run = client.get_run(study_or_run)
+        return run
+    except Exception:  # noqa: BLE001 - not a run id: try it as a study name
+        pass
+    experiments = retrying(lambda: client.search_experiments(max_results=1000))
+    ids = [e.experiment_id for e in experiments]
+    if not ids:
+        raise UserInputError(f"no study or run {study_or_run!r}: the tracking store has no experiments")
+    runs = retrying(lambda: client.search_runs(
+        ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{study_or_run}'",
+        max_results=1, order_by=["attributes.start_time DESC"]))
+    if not runs:
+        names = sorted({e.name for e in experiments})
+        raise UserInputError(f"no study or run {study_or_run!r} in the tracking store; experiments: "
+                             f"{', '.join(names[:20])}")
+    return runs[0]
+
+
+def study_results(client, parent) -> pd.DataFrame:
+    """The trials of a study as logged: its results.csv artifact when present, else its child runs."""
+    import io
+
+    from gbreg.store import retrying
+    from gbreg.track import RESULTS_ARTIFACT, TAG_PARENT, runs_frame
+
+    run_id = parent.info.run_id
+    try:
+        text = retrying(lambda: client.download_artifacts(run_id, RESULTS_ARTIFACT))
+        return pd.read_csv(text)
+    except Exception:  # noqa: BLE001 - a study still running has no results.csv yet
+        pass
+    children = retrying(lambda: client.search_runs([parent.info.experiment_id],
+                                                   filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'",
+                                                   max_results=50000))
+    del io
+    return runs_frame(client, [r.info.run_id for r in children]) if children else pd.DataFrame()
+
+
+def summary_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    columns = [c.format(m=metric) for c in SUMMARY_COLUMNS]
+    return results[[c for c in columns if c in results.columns]]

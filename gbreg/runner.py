@@ -1,0 +1,236 @@
+"""``run_study``: spec -> data and plan -> checks -> tracking store -> execute -> log -> post-study.
+
+Every check that can fail on the user's input (spec, data, library parameters, tracking store) runs
+before the first run is created, so a mistake leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from gbreg.config import TrackingConfig, load_tracking_config
+from gbreg.data import Dataset, load_dataset, make_splits
+from gbreg.errors import SpecError, StudyFailed
+from gbreg.plan import Trial, make_plan
+from gbreg.spec import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
+
+
+@dataclass
+class PreparedStudy:
+    spec: Spec
+    dataset: Dataset
+    task: str
+    metric: str
+    plan: list[Trial]
+    data_sha: str
+
+    def resolved_spec(self) -> dict:
+        """The spec as run: task, metric and every model's parameters resolved."""
+        from gbreg.params import resolve_params
+
+        resolved = self.spec.to_dict()
+        resolved["task"] = self.task
+        resolved["evaluation"]["metric"] = self.metric
+        resolved["models"] = {lib: resolve_params(lib, params) for lib, params in self.spec.libraries().items()}
+        resolved["data_sha256"] = self.data_sha
+        return resolved
+
+
+@dataclass
+class StudyOutcome:
+    experiment_id: str
+    parent_run_id: str | None
+    n_trials: int
+    n_done_before: int
+    n_ran: int
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (run name, error)
+    results: pd.DataFrame | None = None
+    interrupted: bool = False
+
+
+def prepare_study(spec: Spec, check_libraries: bool = True) -> PreparedStudy:
+    dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
+    task = dataset.task
+    metric = spec.evaluation.metric or DEFAULT_METRIC[task]
+    problems = []
+    if metric not in METRICS_BY_TASK[task]:
+        problems.append(("evaluation.metric", f"{metric!r} does not fit the task {task!r} (inferred from the "
+                         f"target); expected one of {', '.join(METRICS_BY_TASK[task])}"))
+    for i, name in enumerate(spec.counterparts):
+        if name not in COUNTERPARTS_BY_TASK[task]:
+            problems.append((f"counterparts[{i}]", f"{name!r} does not fit the task {task!r}; expected one of "
+                             f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
+    if problems:
+        raise SpecError(spec.source, problems)
+    prepared = PreparedStudy(spec, dataset, task, metric, make_plan(spec), dataset.fingerprint())
+    if check_libraries:
+        from gbreg.param_check import check_library_params
+
+        check_library_params(prepared)
+    return prepared
+
+
+def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
+              fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
+              prepared: PreparedStudy | None = None, reproduces: str | None = None,
+              raise_on_failure: bool = False) -> StudyOutcome:
+    """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`."""
+    from gbreg.execute import available_cores, make_executor, threads_per_job
+    from gbreg.progress import StudyProgress
+    from gbreg.store import ensure_experiment, open_store
+    from gbreg.track import (StudyTracker, dataset_input, finished_trial_runs, latest_parent,
+                             mark_dead_runs_failed)
+    from gbreg.trial import TrialContext, TrialTask
+
+    prepared = prepared or prepare_study(spec)
+    config = config or load_tracking_config()
+    progress = StudyProgress(verbosity, prepared.metric)
+    client = open_store(config)
+    lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
+    experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
+    stale = mark_dead_runs_failed(client, experiment_id)
+    if stale:
+        progress.message(f"marked {stale} run(s) left RUNNING by a process that died as FAILED")
+
+    spec_sha = spec.sha256()
+    done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
+    plan_keys = {t.trial_key for t in prepared.plan}
+    done = {key: run_id for key, run_id in done.items() if key in plan_keys}
+    to_run = [t for t in prepared.plan if t.trial_key not in done]
+    outcome = StudyOutcome(experiment_id, None, len(prepared.plan), len(done), 0)
+    if done:
+        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
+    previous = None if fresh else latest_parent(client, experiment_id, spec_sha)
+    if not to_run and previous is not None and previous.info.status == "FINISHED":
+        outcome.parent_run_id = previous.info.run_id
+        outcome.results = _results_frame(client, prepared.plan, done)
+        progress.message(f"all {len(prepared.plan)} trials are done; results are in run {previous.info.run_id}")
+        return outcome
+
+    jobs = max(1, min(jobs or available_cores(), max(1, len(to_run))))
+    threads = threads_per_job(jobs)
+    tracker = StudyTracker(client, experiment_id, spec.name, spec_sha, prepared.data_sha)
+    resume_id = previous.info.run_id if previous is not None and previous.info.status != "FINISHED" else None
+    extra_tags = {"gbreg.reproduces": reproduces} if reproduces else {}
+    parent_params = _study_params(prepared, jobs, threads, executor)
+    outcome.parent_run_id = tracker.start_parent(parent_params, yaml.safe_dump(prepared.resolved_spec(),
+                                                 sort_keys=False), dataset_input(prepared.dataset), extra_tags,
+                                                 resume_run_id=resume_id)
+    if resume_id:
+        progress.message(f"resuming parent run {resume_id}")
+
+    splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
+                         spec.evaluation.folds, spec.seed, spec.repeats)
+    context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
+                           splits, prepared.metric, spec.seed, threads)
+    by_key = {t.trial_key: t for t in to_run}
+    tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in to_run]
+    run_ids: dict[str, str] = {}
+
+    def on_submit(task: TrialTask) -> None:
+        trial = by_key[task.trial_key]
+        run_ids[task.trial_key] = tracker.start_trial(trial, _trial_params(trial, prepared, threads))
+
+    progress.start(len(to_run))
+    engine = None
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
+                               scheduler)
+        for result in engine.run(tasks, on_submit):
+            trial = by_key[result.trial_key]
+            tracker.finish_trial(run_ids.pop(result.trial_key), result)
+            outcome.n_ran += 1
+            if not result.ok:
+                outcome.failures.append((trial.run_name, result.error))
+            progress.trial_done(trial, result)
+    except KeyboardInterrupt:
+        progress.stop()
+        outcome.interrupted = True
+        if engine is not None:
+            engine.close(cancel=True)
+        for run_id in run_ids.values():
+            tracker.kill_trial(run_id)
+        tracker.finish_parent("KILLED")
+        progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time. Resume with: "
+                         f"gbreg run {spec.source}")
+        return outcome
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        progress.stop()
+    engine.close()
+
+    all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
+    outcome.results = _results_frame(client, prepared.plan, all_done)
+    _after_study(tracker, prepared, outcome, progress)
+    summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}
+    tracker.finish_parent("FINISHED", metrics=summary)
+    if outcome.failures and raise_on_failure:
+        raise StudyFailed(f"{len(outcome.failures)} of {len(prepared.plan)} trials failed")
+    return outcome
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM stops a study the way Ctrl-C does
+    raise KeyboardInterrupt
+
+
+def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFrame:
+    from gbreg.track import runs_frame
+
+    run_ids = [done[t.trial_key] for t in plan if t.trial_key in done]
+    if not run_ids:
+        return pd.DataFrame()
+    frame = runs_frame(client, run_ids)
+    order = {t.trial_key: i for i, t in enumerate(plan)}
+    return frame.sort_values("trial_key", key=lambda keys: keys.map(order)).reset_index(drop=True)
+
+
+def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progress) -> None:
+    """Parent-run artifacts computed from the logged results."""
+    from gbreg.track import RESULTS_ARTIFACT
+
+    if outcome.results is not None and len(outcome.results):
+        tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
+    from gbreg.postprocess import after_study
+
+    after_study(tracker, prepared, outcome, progress)
+
+
+def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:
+    spec = prepared.spec
+    params = {"seed": spec.seed, "repeats": spec.repeats, "task": prepared.task, "metric": prepared.metric,
+              "n_trials": len(prepared.plan), "jobs": jobs, "n_threads": threads, "executor": executor,
+              "n_rows": len(prepared.dataset.y), "n_features": prepared.dataset.X.shape[1],
+              "libraries": ",".join(spec.libraries()), "counterparts": ",".join(spec.counterparts)}
+    params.update(_data_eval_params(prepared))
+    for axis, values in spec.sweep_values().items():
+        params[f"sweep.{axis}"] = values
+    return params
+
+
+def _data_eval_params(prepared: PreparedStudy) -> dict:
+    spec = prepared.spec
+    params = {f"data.{k}": v for k, v in spec.data.model_dump(mode="json", exclude_none=True).items()}
+    evaluation = spec.evaluation
+    params["evaluation.split"] = evaluation.split
+    if evaluation.split == "holdout":
+        params["evaluation.test_size"] = evaluation.test_size
+    else:
+        params["evaluation.folds"] = evaluation.folds
+    return params
+
+
+def _trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
+    params = {"library": trial.library, "model": trial.model, "kind": trial.kind, **trial.params,
+              "seed": prepared.spec.seed, "repeats": prepared.spec.repeats, "task": prepared.task,
+              "metric": prepared.metric, "n_threads": threads}
+    params.update(_data_eval_params(prepared))
+    return params
+
+
+__all__ = ["PreparedStudy", "StudyOutcome", "prepare_study", "run_study", "np"]

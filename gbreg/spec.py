@@ -1,0 +1,404 @@
+"""Study specs: load YAML safely, apply ``--set`` overrides, validate, and report every mistake at once.
+
+A spec error names the file, the key path and what was expected; unknown keys get the closest valid
+one. Nothing here imports an ML library, so ``gbreg validate`` stays quick.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts
+from gbreg.errors import SpecError
+
+SKLEARN_DATASETS = {
+    "diabetes": "regression", "breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass",
+    "digits": "multiclass",
+}
+SYNTHETIC_GENERATORS = ("regression", "classification", "friedman1")
+TASKS = ("regression", "binary", "multiclass")
+METRICS_BY_TASK = {
+    "regression": ("rmse", "mae", "r2"),
+    "binary": ("logloss", "auc", "accuracy"),
+    "multiclass": ("logloss", "auc", "accuracy"),
+}
+DEFAULT_METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "logloss"}
+COUNTERPARTS_BY_TASK = {
+    "regression": ("ols", "lasso", "ridge", "elasticnet"),
+    "binary": ("logistic_l1", "logistic_l2", "logistic_elasticnet", "linear_svm_l1", "linear_svm_l2"),
+}
+COUNTERPARTS_BY_TASK["multiclass"] = COUNTERPARTS_BY_TASK["binary"]
+PENALTY_AXES = ("reg_alpha", "reg_lambda")
+
+Scalar = int | float | bool | str
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(StrictModel):
+    source: Literal["sklearn", "synthetic", "file"]
+    name: str | None = None
+    generator: Literal["regression", "classification", "friedman1"] | None = None
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    path: str | None = None
+    target: str | None = None
+    categorical: list[str] | None = None
+    na_values: list[str] | None = None
+
+
+class EvaluationSpec(StrictModel):
+    split: Literal["holdout", "kfold"] = "holdout"
+    test_size: float = Field(0.25, gt=0, lt=1)
+    folds: int = Field(5, ge=2, le=100)
+    metric: Literal["rmse", "mae", "r2", "logloss", "auc", "accuracy"] | None = None
+
+
+class ModelsSpec(StrictModel):
+    xgboost: dict[str, Scalar] | None = None
+    lightgbm: dict[str, Scalar] | None = None
+
+    def libraries(self) -> dict[str, dict[str, Scalar]]:
+        return {lib: getattr(self, lib) for lib in LIBRARIES if getattr(self, lib) is not None}
+
+
+class LogSpace(StrictModel):
+    log: tuple[float, float]
+    num: int = Field(ge=1, le=1000)
+    zero: bool = False
+
+    def values(self) -> list[float]:
+        lo, hi = self.log
+        if self.num == 1:
+            points = [lo]
+        else:
+            step = (math.log10(hi) - math.log10(lo)) / (self.num - 1)
+            points = [float(f"{10 ** (math.log10(lo) + i * step):.6g}") for i in range(self.num)]
+        return ([0.0] if self.zero else []) + points
+
+
+class MlflowSpec(StrictModel):
+    experiment: str | None = None
+
+
+class Spec(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    repeats: int = Field(1, ge=1, le=1000)
+    data: DataSpec
+    task: Literal["regression", "binary", "multiclass"] | None = None
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    models: ModelsSpec
+    sweep: dict[str, Any] = Field(default_factory=dict)
+    counterparts: list[str] = Field(default_factory=list)
+    expect: list[dict[str, Any]] = Field(default_factory=list)
+    mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+
+    # filled by load_spec, not part of the YAML
+    _source: str = "<spec>"
+    _base_dir: Path = Path(".")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_models(cls, data: Any) -> Any:
+        return data
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def experiment_name(self) -> str:
+        return self.mlflow.experiment or self.name
+
+    def libraries(self) -> dict[str, dict[str, Scalar]]:
+        return self.models.libraries()
+
+    def sweep_values(self) -> dict[str, list]:
+        """Each axis as its list of values (log spaces expanded), in spec order."""
+        return {axis: _axis_values(raw) for axis, raw in self.sweep.items()}
+
+    def to_dict(self) -> dict:
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["sweep"] = self.sweep_values()
+        return data
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _axis_values(raw: Any) -> list:
+    if isinstance(raw, dict):
+        return LogSpace.model_validate(raw).values()
+    return list(raw) if isinstance(raw, list) else [raw]
+
+
+# ----------------------------------------------------------------------------------------------------
+# loading
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    """Read a spec file, apply ``key.path=YAML`` overrides, validate. Raises :class:`SpecError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise SpecError(source, [("", "no such spec file")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(source, [("", f"cannot read the spec file: {exc}")]) from exc
+    raw = parse_yaml(text, source)
+    for override in overrides or []:
+        apply_override(raw, override, source)
+    return validate_spec(raw, source=source, base_dir=path.resolve().parent)
+
+
+def parse_yaml(text: str, source: str) -> dict:
+    try:
+        raw = yaml.safe_load(text)  # never constructs Python objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, [("", f"malformed YAML: {where}{problem}")]) from exc
+    if raw is None:
+        raise SpecError(source, [("", "the spec is empty; expected a mapping with name, data, models, sweep")])
+    if not isinstance(raw, dict):
+        raise SpecError(source, [("", f"expected a mapping at the top level, got {type(raw).__name__}")])
+    return raw
+
+
+def apply_override(raw: dict, override: str, source: str) -> None:
+    """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value (list items by index)."""
+    key, sep, value_text = override.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
+    try:
+        value = yaml.safe_load(value_text)
+    except yaml.YAMLError as exc:
+        raise SpecError(source, [(f"--set {key}", f"value is not valid YAML: {value_text!r}")]) from exc
+    parts = key.strip().split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_list_index(part, node, here, source)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise SpecError(source, [(f"--set {key}", f"{here} is not a mapping or list")])
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(last, node, key, source)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError(source, [(f"--set {key}", f"{'.'.join(parts[:-1])} is not a mapping or list")])
+
+
+def _list_index(part: str, node: list, here: str, source: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SpecError(source, [(f"--set {here}", f"expected a list index below {len(node)}")])
+    return int(part)
+
+
+def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = None) -> Spec:
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(source, _pydantic_problems(exc)) from None
+    problems = semantic_problems(spec)
+    if problems:
+        raise SpecError(source, problems)
+    spec._source = source
+    spec._base_dir = base_dir or Path.cwd()
+    return spec
+
+
+# ----------------------------------------------------------------------------------------------------
+# error messages
+
+
+def format_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The valid keys of the model found by walking ``loc`` from :class:`Spec` (for did-you-mean)."""
+    annotation: Any = Spec
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset[str], what: str = "key") -> str:
+    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(valid))}"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            what = "library" if loc[:1] == ("models",) else "key"
+            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1]), what)
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind == "literal_error":
+            message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        else:
+            message = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        problems.append((format_path(loc), message))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------
+# checks that span keys
+
+
+def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
+    problems = _data_problems(spec.data)
+    libraries = spec.libraries()
+    if not libraries:
+        problems.append(("models", "at least one library is needed: xgboost and/or lightgbm"))
+    for library, params in libraries.items():
+        valid = accepted_names(library)
+        for name, value in params.items():
+            path = f"models.{library}.{name}"
+            if name in RESERVED:
+                problems.append((path, f"{name!r} is set by gbreg (threads, seeds, determinism)"))
+            elif name not in valid:
+                problems.append((path, unknown_key_message(name, valid, f"{library} parameter")))
+            elif name in PENALTY_AXES:
+                problems += _penalty_problems(path, value)
+    problems += _sweep_problems(spec, libraries)
+    if spec.task and spec.evaluation.metric and spec.evaluation.metric not in METRICS_BY_TASK[spec.task]:
+        problems.append(("evaluation.metric", f"{spec.evaluation.metric!r} does not fit task {spec.task!r}; "
+                         f"expected one of {', '.join(METRICS_BY_TASK[spec.task])}"))
+    all_counterparts = set(COUNTERPARTS_BY_TASK["regression"]) | set(COUNTERPARTS_BY_TASK["binary"])
+    for i, name in enumerate(spec.counterparts):
+        if name not in all_counterparts:
+            problems.append((f"counterparts[{i}]", unknown_key_message(name, all_counterparts, "counterpart")))
+        elif spec.task and name not in COUNTERPARTS_BY_TASK[spec.task]:
+            problems.append((f"counterparts[{i}]", f"{name!r} does not fit task {spec.task!r}; expected one "
+                             f"of {', '.join(COUNTERPARTS_BY_TASK[spec.task])}"))
+    problems += _expect_problems(spec)
+    return problems
+
+
+def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
+    needs = {"sklearn": {"name"}, "synthetic": {"generator"}, "file": {"path", "target"}}[data.source]
+    allowed = needs | {"source"} | {"synthetic": {"params"}, "file": {"categorical", "na_values"}}.get(
+        data.source, set())
+    problems = []
+    for key in sorted(needs):
+        if getattr(data, key) in (None, ""):
+            problems.append((f"data.{key}", f"required for source {data.source!r}"))
+    for key in sorted(data.model_fields_set - allowed):
+        problems.append((f"data.{key}", f"not used with source {data.source!r}; "
+                         f"keys for it: {', '.join(sorted(allowed))}"))
+    if data.source == "sklearn" and data.name and data.name not in SKLEARN_DATASETS:
+        problems.append(("data.name", unknown_key_message(data.name, SKLEARN_DATASETS, "scikit-learn data set")))
+    if data.source == "synthetic":
+        for key, value in data.params.items():
+            if key in ("n_samples", "n_features", "n_informative") and (
+                    not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                problems.append((f"data.params.{key}", f"must be a positive integer, got {value!r}"))
+    if data.source == "file" and data.path and Path(data.path).suffix.lower() not in (
+            ".csv", ".parquet", ".pq", ".tsv", ".txt", ".gz"):
+        problems.append(("data.path", f"unknown file format {Path(data.path).suffix!r}; expected .csv or .parquet"))
+    return problems
+
+
+def _penalty_problems(path: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return [(path, f"must be a finite number ≥ 0, got {value!r}")]
+    return []
+
+
+def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if not spec.sweep:
+        return [("sweep", "the grid is empty; give at least one axis, e.g. reg_alpha: [0, 1, 10]")]
+    every_name = frozenset().union(*(accepted_names(lib) for lib in LIBRARIES))
+    for axis, raw in spec.sweep.items():
+        path = f"sweep.{axis}"
+        if axis in RESERVED:
+            problems.append((path, f"{axis!r} is set by gbreg and cannot be swept"))
+            continue
+        if libraries and not any(accepts(lib, axis) for lib in libraries):
+            known = every_name if axis not in every_name else frozenset()
+            message = (unknown_key_message(axis, known, "sweep axis") if known else
+                       f"no library in models accepts {axis!r}")
+            problems.append((path, message))
+            continue
+        if isinstance(raw, dict):
+            try:
+                space = LogSpace.model_validate(raw)
+            except ValidationError as exc:
+                for problem_path, message in _pydantic_problems(exc):
+                    problems.append((f"{path}.{problem_path}", message))
+                continue
+            lo, hi = space.log
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                problems.append((f"{path}.log", f"must be [low, high] with 0 < low ≤ high, got {list(space.log)}"))
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        if not values:
+            problems.append((path, "the axis has no values; the grid would be empty"))
+        for i, value in enumerate(values):
+            if isinstance(value, (dict, list)) or value is None:
+                problems.append((f"{path}[{i}]", f"must be a scalar value, got {value!r}"))
+            elif axis in PENALTY_AXES:
+                problems += _penalty_problems(f"{path}[{i}]", value)
+        if len(set(map(repr, values))) != len(values):
+            problems.append((path, f"repeated values in {values}"))
+    return problems
+
+
+def _expect_problems(spec: Spec) -> list[tuple[str, str]]:
+    if not spec.expect:
+        return []
+    from gbreg.hypotheses import expectation_problems  # the hypothesis vocabulary lives with its tests
+
+    return expectation_problems(spec)

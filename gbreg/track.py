@@ -1,0 +1,308 @@
+"""The one place that writes to MLflow, and the names it writes (the public MLflow contract).
+
+Run layout: one parent run per ``gbreg run`` (tag ``gbreg.kind = study``), one child run per trial
+(``gbreg.kind = booster`` or ``linear``; ``mlflow.parentRunId`` set). Only the main process calls this;
+each trial is logged with a handful of batched calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gbreg.store import retrying
+
+# tags
+TAG_KIND = "gbreg.kind"
+TAG_STUDY = "gbreg.study"
+TAG_TRIAL_KEY = "gbreg.trial_key"
+TAG_SPEC_SHA = "gbreg.spec_sha256"
+TAG_DATA_SHA = "gbreg.data_sha256"
+TAG_PID = "gbreg.pid"
+TAG_HOST = "gbreg.host"
+TAG_ERROR = "gbreg.error"
+TAG_REPRODUCES = "gbreg.reproduces"
+TAG_PARENT = "mlflow.parentRunId"
+VERSIONED_PACKAGES = ("xgboost", "lightgbm", "scikit-learn", "mlflow", "numpy", "pandas", "scipy")
+
+# artifacts
+SPEC_ARTIFACT = "spec.yaml"
+RESULTS_ARTIFACT = "results.csv"
+LEAVES_ARTIFACT = "leaves.parquet"
+FOLDS_ARTIFACT = "folds.csv"
+COEFFICIENTS_ARTIFACT = "coefficients.csv"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("gbreg", *VERSIONED_PACKAGES):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    if not (here / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def environment_tags() -> dict[str, str]:
+    tags = {f"gbreg.version.{name}": v for name, v in package_versions().items()}
+    tags["gbreg.platform"] = platform.platform()
+    tags[TAG_HOST] = socket.gethostname()
+    tags[TAG_PID] = str(os.getpid())
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def _param_value(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text[:6000]
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
+
+
+class StudyTracker:
+    """Writes one study: its parent run and a child run per trial."""
+
+    def __init__(self, client, experiment_id: str, study: str, spec_sha: str, data_sha: str):
+        self.client = client
+        self.experiment_id = experiment_id
+        self.study = study
+        self.spec_sha = spec_sha
+        self.data_sha = data_sha
+        self.parent_run_id: str | None = None
+        self._env_tags = environment_tags()
+        self._dataset_input = None
+
+    # ------------------------------------------------------------------ parent run
+    def start_parent(self, params: dict, spec_yaml: str, dataset_input=None, extra_tags: dict | None = None,
+                     resume_run_id: str | None = None) -> str:
+        self._dataset_input = dataset_input
+        if resume_run_id:
+            self.parent_run_id = resume_run_id
+            retrying(lambda: self.client.update_run(resume_run_id, status="RUNNING"))
+            retrying(lambda: self.client.set_tag(resume_run_id, TAG_PID, str(os.getpid())))
+            return resume_run_id
+        name = f"{self.study} · {datetime.now().strftime('%Y-%m-%d %H:%M')}"
+        tags = {**self._env_tags, TAG_KIND: "study", TAG_STUDY: self.study, TAG_SPEC_SHA: self.spec_sha,
+                TAG_DATA_SHA: self.data_sha, **(extra_tags or {})}
+        run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=name, tags=tags))
+        self.parent_run_id = run.info.run_id
+        self._log_params(self.parent_run_id, params)
+        self.log_text(self.parent_run_id, spec_yaml, SPEC_ARTIFACT)
+        if dataset_input is not None:
+            retrying(lambda: self.client.log_inputs(self.parent_run_id, datasets=[dataset_input]))
+        return self.parent_run_id
+
+    def finish_parent(self, status: str, metrics: dict | None = None, tags: dict | None = None) -> None:
+        if metrics or tags:
+            self._log_batch(self.parent_run_id, metrics=metrics or {}, tags=tags or {})
+        retrying(lambda: self.client.set_terminated(self.parent_run_id, status=status))
+
+    # ------------------------------------------------------------------ child runs
+    def start_trial(self, trial, params: dict) -> str:
+        tags = {**self._env_tags, TAG_KIND: trial.kind, TAG_STUDY: self.study, TAG_TRIAL_KEY: trial.trial_key,
+                TAG_SPEC_SHA: self.spec_sha, TAG_DATA_SHA: self.data_sha, TAG_PARENT: self.parent_run_id}
+        run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=trial.run_name, tags=tags))
+        self._log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def finish_trial(self, run_id: str, result) -> None:
+        """Metrics, curves and artifacts in batches, then FINISHED (or FAILED with the error)."""
+        if not result.ok:
+            self._log_batch(run_id, tags={TAG_ERROR: result.error[:5000]})
+            self.log_text(run_id, result.error_detail or result.error, "error.txt")
+            retrying(lambda: self.client.set_terminated(run_id, status="FAILED"))
+            return
+        if result.extra_params:
+            self._log_params(run_id, result.extra_params)
+        self._log_batch(run_id, metrics=result.metrics, curves=result.curves)
+        with tempfile.TemporaryDirectory(prefix="gbreg-") as folder:
+            folder = Path(folder)
+            if result.leaves is not None:
+                result.leaves.to_parquet(folder / LEAVES_ARTIFACT, index=False)
+            if result.coefficients is not None:
+                result.coefficients.to_csv(folder / COEFFICIENTS_ARTIFACT, index=False)
+            if result.folds is not None and len(result.folds) > 1:
+                result.folds.to_csv(folder / FOLDS_ARTIFACT, index=False)
+            if any(folder.iterdir()):
+                retrying(lambda: self.client.log_artifacts(run_id, str(folder)))
+        if self._dataset_input is not None:
+            retrying(lambda: self.client.log_inputs(run_id, datasets=[self._dataset_input]))
+        retrying(lambda: self.client.set_terminated(run_id, status="FINISHED"))
+
+    def kill_trial(self, run_id: str) -> None:
+        retrying(lambda: self.client.set_terminated(run_id, status="KILLED"))
+
+    # ------------------------------------------------------------------ plumbing
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        retrying(lambda: self.client.log_text(run_id, text, artifact_file))
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        retrying(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
+
+    def _log_params(self, run_id: str, params: dict) -> None:
+        from mlflow.entities import Param
+
+        entities = [Param(str(k), _param_value(v)) for k, v in params.items()]
+        for chunk in _chunks(entities, 100):
+            retrying(lambda: self.client.log_batch(run_id, params=chunk, synchronous=True))
+
+    def _log_batch(self, run_id: str, metrics: dict | None = None, curves: dict | None = None,
+                   tags: dict | None = None) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        for name, values in (curves or {}).items():
+            entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
+                         if _finite(v)]
+        tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for chunk in _chunks(entities, 1000):
+            retrying(lambda: self.client.log_batch(run_id, metrics=chunk, synchronous=True))
+        for chunk in _chunks(tag_entities, 100):
+            retrying(lambda: self.client.log_batch(run_id, tags=chunk, synchronous=True))
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------- reading back
+
+
+def mark_dead_runs_failed(client, experiment_id: str) -> int:
+    """Runs left RUNNING by a gbreg process on this host that no longer exists become FAILED."""
+    host = socket.gethostname()
+    runs = retrying(lambda: client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                               max_results=5000))
+    marked = 0
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(TAG_HOST) != host or not tags.get(TAG_PID, "").isdigit():
+            continue
+        if _pid_alive(int(tags[TAG_PID])):
+            continue
+        retrying(lambda: client.set_terminated(run.info.run_id, status="FAILED"))
+        retrying(lambda: client.set_tag(run.info.run_id, TAG_ERROR, "the gbreg process that ran it died"))
+        marked += 1
+    return marked
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # a recycled pid that is not a Python process is not ours
+        try:
+            return b"python" in cmdline.read_bytes() or b"gbreg" in cmdline.read_bytes()
+        except OSError:
+            return True
+    return True
+
+
+def finished_trial_runs(client, experiment_id: str, study: str, data_sha: str) -> dict[str, str]:
+    """trial key -> run id of the latest FINISHED child run of this study on the same data."""
+    filter_string = (f"tags.`{TAG_STUDY}` = '{_quote(study)}' and attributes.status = 'FINISHED' "
+                     f"and tags.`{TAG_DATA_SHA}` = '{data_sha}'")
+    runs = retrying(lambda: client.search_runs([experiment_id], filter_string=filter_string, max_results=50000,
+                                               order_by=["attributes.start_time DESC"]))
+    done: dict[str, str] = {}
+    for run in runs:
+        key = run.data.tags.get(TAG_TRIAL_KEY)
+        if key and key not in done:
+            done[key] = run.info.run_id
+    return done
+
+
+def latest_parent(client, experiment_id: str, spec_sha: str | None = None, unfinished: bool = False):
+    parts = [f"tags.`{TAG_KIND}` = 'study'"]
+    if spec_sha:
+        parts.append(f"tags.`{TAG_SPEC_SHA}` = '{spec_sha}'")
+    if unfinished:
+        parts.append("attributes.status != 'FINISHED'")
+    runs = retrying(lambda: client.search_runs([experiment_id], filter_string=" and ".join(parts), max_results=1,
+                                               order_by=["attributes.start_time DESC"]))
+    return runs[0] if runs else None
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
+    """One row per run: run id, name, status, params and latest metrics (the results table)."""
+    rows = []
+    for chunk in _chunks(run_ids, 100):
+        quoted = ", ".join(f"'{run_id}'" for run_id in chunk)
+        runs = retrying(lambda: client.search_runs(
+            [client.get_run(chunk[0]).info.experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
+            max_results=len(chunk)))
+        for run in runs:
+            row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+                   "trial_key": run.data.tags.get(TAG_TRIAL_KEY), "kind": run.data.tags.get(TAG_KIND)}
+            row.update(run.data.params)
+            row.update(run.data.metrics)
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if frame[column].dtype == object and column not in ("run_id", "run_name", "trial_key"):
+            converted = pd.to_numeric(frame[column], errors="coerce")
+            if converted.notna().sum() == frame[column].notna().sum():
+                frame[column] = converted
+    return frame
+
+
+def dataset_input(dataset):
+    """MLflow dataset tracking: the data set as loaded (features + target), digest = gbreg's fingerprint."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    frame = dataset.X.copy()
+    frame["target"] = dataset.y
+    tracked = mlflow.data.from_pandas(frame, source=dataset.source or dataset.name, targets="target",
+                                      name=dataset.name, digest=dataset.fingerprint()[:16])
+    return DatasetInput(tracked._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])

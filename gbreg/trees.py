@@ -1,0 +1,69 @@
+"""Tree size and leaf-score statistics from a common leaf table.
+
+Each adapter reads its model dump once (XGBoost's JSON model, LightGBM's model string: no pandas on
+the hot path) into a leaf table, one row per leaf of every tree, every class's trees included:
+
+    tree   index of the tree in the model (for multiclass, class = tree % n_classes)
+    klass  the class the tree scores (0 for regression and binary)
+    leaf   the leaf's node id within its tree
+    value  the leaf value as the model adds it (learning rate applied; no base score / init score)
+    cover  the sum of hessians of the training rows in the leaf
+    depth  the leaf's depth (root = 0, so a stump's leaves have depth 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEAF_COLUMNS = ("tree", "klass", "leaf", "value", "cover", "depth")
+
+TREE_STAT_NAMES = (
+    "n_trees", "n_leaves", "leaves_per_tree", "depth_mean", "depth_max", "zero_leaf_fraction",
+    "leaf_abs_mean", "leaf_l1", "leaf_l2", "n_features_used",
+)
+
+
+class LeafTableBuilder:
+    """Accumulates leaves tree by tree, then hands back numpy columns."""
+
+    def __init__(self) -> None:
+        self._columns: dict[str, list] = {name: [] for name in LEAF_COLUMNS}
+
+    def add_tree(self, tree: int, klass: int, leaf_ids, values, covers, depths) -> None:
+        n = len(values)
+        self._columns["tree"].extend([tree] * n)
+        self._columns["klass"].extend([klass] * n)
+        self._columns["leaf"].extend(leaf_ids)
+        self._columns["value"].extend(values)
+        self._columns["cover"].extend(covers)
+        self._columns["depth"].extend(depths)
+
+    def build(self) -> dict[str, np.ndarray]:
+        dtypes = {"tree": "int32", "klass": "int16", "leaf": "int32", "value": "float64", "cover": "float64",
+                  "depth": "int16"}
+        return {name: np.asarray(values, dtype=dtypes[name]) for name, values in self._columns.items()}
+
+
+def tree_stats(leaves: dict[str, np.ndarray], n_trees: int, n_features_used: int) -> dict[str, float]:
+    """Size and leaf-score statistics; ``leaf_l2`` is the Euclidean norm sqrt(sum v^2)."""
+    values = leaves["value"]
+    n_leaves = len(values)
+    if n_trees and n_leaves:
+        tree_depth = np.zeros(n_trees)
+        np.maximum.at(tree_depth, leaves["tree"], leaves["depth"])
+        depth_mean, depth_max = float(tree_depth.mean()), float(tree_depth.max())
+    else:
+        depth_mean = depth_max = 0.0
+    abs_values = np.abs(values)
+    return {
+        "n_trees": float(n_trees),
+        "n_leaves": float(n_leaves),
+        "leaves_per_tree": n_leaves / n_trees if n_trees else 0.0,
+        "depth_mean": depth_mean,
+        "depth_max": depth_max,
+        "zero_leaf_fraction": float(np.mean(values == 0.0)) if n_leaves else 0.0,
+        "leaf_abs_mean": float(abs_values.mean()) if n_leaves else 0.0,
+        "leaf_l1": float(abs_values.sum()),
+        "leaf_l2": float(np.sqrt(np.sum(values**2))),
+        "n_features_used": float(n_features_used),
+    }
