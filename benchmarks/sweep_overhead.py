@@ -529,6 +529,7 @@ class Measurement:
     wall_s: float
     cpu_s: float
     peak_rss_mib: float
+    foreign_cpu_s: float = math.nan  # CPU burnt by other processes on the machine meanwhile
     work_s: float | None = None
     points: list[Point] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -569,6 +570,42 @@ def warning_lines(stderr: str) -> list[str]:
     return list(seen)
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle since boot (all cores, all processes)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def children_cpu_seconds() -> float:
+    """user+sys of this process's waited-for descendants; a way's tree CPU is the delta around it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(cmd: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, float, int, float, float]:
+    """Run one child to exit: return code, wall s, peak tree RSS, tree CPU s, other processes' CPU s.
+
+    The machine is shared (2 cores), so the CPU that other processes burn during the run is measured
+    too: a way that ran beside someone's test suite is not a measurement of that way.
+    """
+    cpu_before, busy_before = children_cpu_seconds(), busy_cpu_seconds()
+    with open(workdir / "stderr.txt", "w") as stderr, open(workdir / "stdout.txt", "w") as stdout:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+        )
+        sampler = TreeRssSampler(proc.pid)
+        sampler.start()
+        returncode = proc.wait()
+        wall = time.perf_counter() - start
+        peak = sampler.stop()
+    cpu = children_cpu_seconds() - cpu_before
+    foreign = max(0.0, busy_cpu_seconds() - busy_before - cpu)
+    return returncode, wall, peak, cpu, foreign
+
+
 def measure(way: str, quick: bool, refit: bool) -> Measurement:
     """Run one way in a fresh temp dir with a fresh store; time, CPU and peak RSS of its tree."""
     with tempfile.TemporaryDirectory(prefix=f"sweep_overhead_{way}_") as tmp:
@@ -578,26 +615,13 @@ def measure(way: str, quick: bool, refit: bool) -> Measurement:
         except FileNotFoundError as exc:
             return Measurement(way, False, math.nan, math.nan, math.nan, error=str(exc))
         env = child_env(workdir)
-        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        stderr_path = workdir / "stderr.txt"
-        with open(stderr_path, "w") as stderr, open(workdir / "stdout.txt", "w") as stdout:
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                cmd, cwd=workdir, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
-            )
-            sampler = TreeRssSampler(proc.pid)
-            sampler.start()
-            returncode = proc.wait()
-            wall = time.perf_counter() - start
-            peak = sampler.stop()
-        usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
-        err_text = stderr_path.read_text(errors="replace")
-        result = Measurement(way, returncode == 0, wall, cpu, peak / 2**20, warnings=warning_lines(err_text))
+        returncode, wall, peak, cpu, foreign = run_timed(cmd, workdir, env)
+        err_text = (workdir / "stderr.txt").read_text(errors="replace")
+        result = Measurement(way, returncode == 0, wall, cpu, peak / 2**20, foreign_cpu_s=foreign)
+        result.warnings = warning_lines(err_text)
         if returncode != 0:
             result.error = f"exit {returncode}: " + "\n".join(err_text.strip().splitlines()[-15:])
-            return result
-        if out.is_file():
+        elif out.is_file():
             data = json.loads(out.read_text())
             result.work_s = data["work_s"]
             result.points = [tuple(p) for p in data["points"]]  # type: ignore[misc]
@@ -636,6 +660,7 @@ def summarise(runs: dict[str, list[Measurement]]) -> dict[str, dict[str, Any]]:
             else None,
             "cpu_s": statistics.median(m.cpu_s for m in ok) if ok else math.nan,
             "peak_rss_mib": max((m.peak_rss_mib for m in ok), default=math.nan),
+            "foreign_cpu_s": max((m.foreign_cpu_s for m in ok), default=math.nan),
             "n_points": len(ok[-1].points) if ok else 0,
             "errors": [m.error for m in measurements if m.error],
             "warnings": sorted({w for m in measurements for w in m.warnings}),
@@ -699,7 +724,7 @@ def print_table(
     )
     header = (
         f"{'way':<11} {'wall s':>8} {'x floor':>8} {'x gbreg':>8} {'work s':>8} {'cpu s':>7} {'peak MiB':>9}"
-        f" {'max|dRMSE| vs floor':>20} {'(rel)':>8} {'points':>6}"
+        f" {'other cpu':>9} {'max|dRMSE| vs floor':>20} {'(rel)':>8} {'points':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -710,14 +735,22 @@ def print_table(
         print(
             f"{way:<11} {fmt(row['wall_s'], '8.2f')} {fmt(row['x_floor'], '8.3f')} {fmt(row['x_gbreg'], '8.3f')} "
             f"{fmt(row['work_s'], '8.2f')} {fmt(row['cpu_s'], '7.1f')} {fmt(row['peak_rss_mib'], '9.0f')} "
+            f"{fmt(row['foreign_cpu_s'], '9.1f')} "
             f"{fmt(row['rmse_max_abs_diff_vs_floor'], '20.2g')} {fmt(row['rmse_max_rel_diff_vs_floor'], '8.1g')} "
             f"{row['rmse_points_compared']:>6}"
         )
     print(
         "wall s: child process start to exit (imports, data, workers, fresh store included); work s: the "
         "child's own timer after its imports;\ncpu s: user+sys of the process tree; peak MiB: peak summed RSS "
-        "of the tree; floor RMSE = the libraries' last-round eval (float32 labels), peers' = float64."
+        "of the tree; other cpu: CPU s other processes used meanwhile (max over repeats; more than ~1 s\n"
+        "means the machine was shared and the figures are suspect); floor RMSE = the libraries' last-round "
+        "eval (float32 labels), peers' = float64."
     )
+    busiest = max((row["foreign_cpu_s"] for row in summary.values() if row["ok"]), default=0.0)
+    if busiest > 0.05 * max((row["cpu_s"] for row in summary.values() if row["ok"]), default=1.0):
+        print(
+            f"WARNING: other processes used up to {busiest:.1f} CPU s during a way: rerun on an idle machine"
+        )
     for pair, diff in pairs.items():
         print(f"RMSE agreement {pair}: max |d| = {fmt(diff, '.2g')}")
     gb = summary.get("gbreg")

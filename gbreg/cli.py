@@ -23,15 +23,16 @@ def _fail(exc: GbregError) -> None:
 
 
 def _print_plan(prepared_or_spec, trials) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from gbreg.console import make_console
 
     table = Table(title=f"{len(trials)} trials")
     for column in ("trial_key", "model", "grid point"):
         table.add_column(column)
     for trial in trials:
         table.add_row(trial.trial_key, trial.model, " ".join(f"{k}={v}" for k, v in trial.point.items()))
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command()
@@ -112,15 +113,16 @@ def results(study: str,
     if format == "csv":
         shown.to_csv(sys.stdout, index=False)
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from gbreg.console import make_console
 
     table = Table(title=f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials")
     for column in shown.columns:
         table.add_column(str(column), justify="right" if shown[column].dtype.kind in "fi" else "left")
     for _, row in shown.iterrows():
         table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command()
@@ -134,7 +136,48 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
     serve_forever(load_tracking_config(), host=host, port=port)
 
 
+@app.command()
+def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+           port: Annotated[Optional[int], typer.Option(help="Port (default from mlflow.yaml)")] = None):
+    """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
+    from gbreg.config import load_tracking_config
+    from gbreg.mlflow_server import serve_forever
+
+    serve_forever(load_tracking_config(), host=host, port=port)
+
+
+@app.command()
+def reproduce(run_id: str,
+              rtol: Annotated[float, typer.Option(help="Relative tolerance for a metric to count as equal")] = 0.0,
+              allow_data_change: Annotated[bool, typer.Option("--allow-data-change",
+                                                              help="Run even if the data changed")] = False,
+              jobs: Annotated[Optional[int], typer.Option("-j", "--jobs")] = None):
+    """Rerun a study from what its parent run recorded and compare every trial's metrics."""
+    from gbreg.reproduce import reproduce as reproduce_run
+
+    try:
+        status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change, jobs=jobs)
+    except GbregError as exc:
+        _fail(exc)
+    raise typer.Exit(status)
+
+
+@app.command()
+def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output")] = Path("report.html")):
+    """Write one self-contained HTML report of a study (also logged as report.html on its parent run)."""
+    from gbreg.report import write_report
+
+    try:
+        path = write_report(run_id, output)
+    except GbregError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {path}")
+
+
 def main() -> None:
+    from gbreg.console import quiet_libraries
+
+    quiet_libraries()
     try:
         app()
     except GbregError as exc:  # pragma: no cover - commands translate their own

@@ -338,16 +338,17 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
     """Run the MLflow UI/tracking server on the configured store until Ctrl-C (or SIGTERM).
 
     Used by ``gbreg ui`` and ``gbreg server``. When ``tracking_uri`` already names a server there
-    is nothing to start: its address is printed instead.
+    is nothing to start: its address is printed instead. Raises ``MlflowServerError`` (a
+    ``TrackingError``) when the server cannot start or dies while serving.
     """
     out = out or sys.stdout
     if config.is_server:
         print(f"tracking_uri is already an MLflow server; open {config.tracking_uri}", file=out)
         return
     server = MlflowServer.from_config(config, host=host, port=port, proxy_artifacts=proxy_artifacts)
-    previous_sigterm = _install_sigterm_as_interrupt()
+    previous_sigterm = _set_signal_handler(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        print(f"Starting MLflow server on {server.host}:{server.port} "
+        print(f"Starting the MLflow server on {server.host}:{server.port} "
               f"(store {config.tracking_uri}) ...", file=out, flush=True)
         server.start()
         _print_addresses(server, config, out)
@@ -357,17 +358,23 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
     except KeyboardInterrupt:
         print("\nStopping the MLflow server ...", file=out, flush=True)
     finally:
-        server.stop()
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        # A second Ctrl-C while stopping would orphan the server: stopping takes ~1 s, let it finish.
+        previous_sigint = _set_signal_handler(signal.SIGINT, signal.SIG_IGN)
+        try:
+            server.stop()
+        finally:
+            _set_signal_handler(signal.SIGINT, previous_sigint)
+            _set_signal_handler(signal.SIGTERM, previous_sigterm)
     print("MLflow server stopped.", file=out, flush=True)
 
 
-def _install_sigterm_as_interrupt() -> signal.Handlers | None:
-    """Make SIGTERM stop the server like Ctrl-C does; only possible from the main thread."""
+def _set_signal_handler(signum: signal.Signals, handler: object) -> object:
+    """Install a handler, returning the previous one; a no-op (None) outside the main thread."""
+    if handler is None:
+        return None
     try:
-        return signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # type: ignore[return-value]
-    except ValueError:
+        return signal.signal(signum, handler)  # type: ignore[arg-type]
+    except ValueError:  # signal only works in the main thread
         return None
 
 

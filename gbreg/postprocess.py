@@ -1,15 +1,22 @@
 """Parent-run artifacts made after the sweep from the logged results (comparison, plots, findings).
 
-Each step is a function of the results table; a step that fails is reported and does not lose the
-study's runs.
+Each step is a function ``step(tracker, prepared, outcome)`` of the results table; a step that fails
+is reported and does not lose the study's runs.
 """
 
 from __future__ import annotations
 
 
+def _steps() -> list:
+    from gbreg.comparison import log_comparison
+    from gbreg.hypotheses import log_findings
+    from gbreg.plots import log_study_plots
+
+    return [log_comparison, log_study_plots, log_findings]
+
+
 def after_study(tracker, prepared, outcome, progress) -> None:
-    steps: list = []
-    for step in steps:
+    for step in _steps():
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that

@@ -16,10 +16,11 @@ def best_rows(results, metric: str):
 
 
 def print_summary(spec, outcome, console=None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from gbreg.console import make_console
+
+    console = console or make_console()
     metric = outcome.results["metric"].iloc[0] if outcome.results is not None and "metric" in outcome.results \
         and len(outcome.results) else "rmse"
     best = best_rows(outcome.results, metric)

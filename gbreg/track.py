@@ -303,6 +303,9 @@ def dataset_input(dataset):
 
     frame = dataset.X.copy()
     frame["target"] = dataset.y
-    tracked = mlflow.data.from_pandas(frame, source=dataset.source or dataset.name, targets="target",
-                                      name=dataset.name, digest=dataset.fingerprint()[:16])
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    source = CodeDatasetSource(tags={"gbreg.data_source": dataset.source or dataset.name})
+    tracked = mlflow.data.from_pandas(frame, source=source, targets="target", name=dataset.name,
+                                      digest=dataset.fingerprint()[:16])
     return DatasetInput(tracked._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])

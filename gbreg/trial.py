@@ -104,6 +104,17 @@ def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResu
 
 
 def _train_split(task: TrialTask, index: int) -> SplitResult:
+    result = _fit_split(task, index)
+    from gbreg.leaf_analysis import value_distribution_stats
+
+    if result.leaves is not None:
+        result.stats.update(value_distribution_stats(result.leaves["value"]))
+    elif result.coefficients is not None:
+        result.stats.update(value_distribution_stats(result.coefficients["coef"].to_numpy()))
+    return result
+
+
+def _fit_split(task: TrialTask, index: int) -> SplitResult:
     context = _WorkerState.context
     fold = _fold(index)
     if task.kind == "linear":

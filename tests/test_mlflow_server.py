@@ -7,6 +7,9 @@ and it is exactly what mocks would hide.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -113,8 +116,6 @@ def test_start_failure_reports_the_server_log(tmp_path: Path) -> None:
 
 
 def test_busy_port_is_refused_before_launching(tmp_path: Path) -> None:
-    import socket
-
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
@@ -147,9 +148,52 @@ def test_artifact_arguments_for_a_local_folder(tmp_path: Path) -> None:
 
 def test_module_does_not_import_mlflow() -> None:
     """``gbreg --help`` must stay fast: importing the server helper must not import MLflow."""
-    import subprocess
-
     code = "import sys, gbreg.mlflow_server; print(any(m.startswith('mlflow') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert result.stdout.strip() == "False"
+
+
+SERVE_FOREVER_SCRIPT = """
+import sys
+from gbreg.config import TrackingConfig
+from gbreg.mlflow_server import serve_forever
+config = TrackingConfig(tracking_uri=sys.argv[1], artifact_location=sys.argv[2], ui_port=int(sys.argv[3]))
+serve_forever(config)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_forever_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, stop_signal: int) -> None:
+    """What ``gbreg ui`` does: print the address, serve until interrupted, leave nothing behind."""
+    port = free_port()
+    repo_root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-c", SERVE_FOREVER_SCRIPT, f"sqlite:///{tmp_path / 'mlflow.db'}",
+               (tmp_path / "mlartifacts").as_uri(), str(port)]
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "PYTHONPATH": str(repo_root)})
+    lines: list[str] = []
+    try:
+        assert cli.stdout is not None
+        for line in cli.stdout:  # blocks until the server is ready (or the CLI dies)
+            lines.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        output = "".join(lines)
+        assert "MLflow UI ready" in output and f"http://127.0.0.1:{port}" in output, output
+        assert "workflowType=machine_learning" in output, output
+        started_pids = descendant_pids(cli.pid) - {cli.pid}
+        assert port_is_open("127.0.0.1", port)
+
+        cli.send_signal(stop_signal)
+        rest, _ = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 0, output + rest
+    assert "MLflow server stopped." in rest, rest
+    assert not port_is_open("127.0.0.1", port)
+    leftovers = sorted(pid for pid in started_pids if is_alive(pid))
+    assert leftovers == [], f"processes left after {signal.Signals(stop_signal).name}: {leftovers}"
