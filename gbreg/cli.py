@@ -96,7 +96,9 @@ def run(spec: Path, set_: SetOption = None,
 @app.command()
 def results(study: str,
             format: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
-            all_columns: Annotated[bool, typer.Option("--all", help="Every param and metric")] = False):
+            all_columns: Annotated[bool, typer.Option("--all", help="Every param and metric")] = False,
+            comparison: Annotated[bool, typer.Option("--comparison", help="Boosters next to linear counterparts")] = False,
+            findings: Annotated[bool, typer.Option("--findings", help="The hypotheses' verdicts (findings.md)")] = False):
     """Show a study's trials (latest run of the study, or a parent run id)."""
     from gbreg.config import load_tracking_config
     from gbreg.results import find_parent_run, study_results, summary_table
@@ -105,11 +107,21 @@ def results(study: str,
     try:
         client = open_store(load_tracking_config())
         parent = find_parent_run(client, study)
-        frame = study_results(client, parent)
+        if findings:
+            from gbreg.hypotheses import findings_text
+
+            typer.echo(findings_text(client, parent))
+            return
+        if comparison:
+            from gbreg.comparison import comparison_frame
+
+            frame = comparison_frame(client, parent)
+        else:
+            frame = study_results(client, parent)
     except GbregError as exc:
         _fail(exc)
     metric = parent.data.params.get("metric", "rmse")
-    shown = frame if all_columns or format == "csv" else summary_table(frame, metric)
+    shown = frame if all_columns or comparison or format == "csv" else summary_table(frame, metric)
     if format == "csv":
         shown.to_csv(sys.stdout, index=False)
         return

@@ -11,3 +11,8 @@ def expectation_problems(spec) -> list[tuple[str, str]]:
 def log_findings(tracker, prepared, outcome) -> None:
     """Test each hypothesis on the results; log findings.md and verdicts on the parent run."""
     return None
+
+
+def findings_text(client, parent) -> str:
+    """The findings.md of a study's parent run."""
+    raise NotImplementedError

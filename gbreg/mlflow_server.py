@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Self, TextIO
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -38,6 +38,10 @@ STOP_GRACE_S = 10.0  # SIGTERM -> SIGKILL; measured exit after SIGTERM is ~1 s
 POLL_INTERVAL_S = 0.1
 LOG_TAIL_LINES = 25
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+# Health checks go straight to the local server: an HTTP(S)_PROXY in CI must not intercept them.
+_DIRECT_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class MlflowServerError(TrackingError):
@@ -142,8 +146,10 @@ def _group_members(pgid: int) -> list[int]:
 class MlflowServer:
     """A ``mlflow server`` subprocess on a backend store; a context manager that stops it on exit.
 
-    >>> with MlflowServer("sqlite:////tmp/x.db", "/tmp/artifacts") as server:
-    ...     MlflowClient(tracking_uri=server.url)
+    Example::
+
+        with MlflowServer("sqlite:////tmp/x.db", "/tmp/artifacts") as server:
+            MlflowClient(tracking_uri=server.url).search_experiments()
     """
 
     def __init__(
@@ -210,7 +216,7 @@ class MlflowServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> MlflowServer:
+    def start(self) -> Self:
         """Launch the server and block until ``/health`` answers; raise with the log tail otherwise."""
         if self.process is not None:
             raise RuntimeError("MlflowServer.start() called twice")
@@ -245,7 +251,7 @@ class MlflowServer:
                     f"the MLflow server exited with status {code} before answering on {self.url}\n"
                     f"{self.log_tail()}")
             try:
-                with urllib.request.urlopen(health, timeout=2) as response:
+                with _DIRECT_HTTP.open(health, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
@@ -321,7 +327,7 @@ class MlflowServer:
         tail = text.splitlines()[-lines:]
         return "server log (last lines):\n  " + "\n  ".join(tail) if tail else "(server log is empty)"
 
-    def __enter__(self) -> MlflowServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

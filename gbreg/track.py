@@ -165,6 +165,10 @@ class StudyTracker:
             retrying(lambda: self.client.log_inputs(run_id, datasets=[self._dataset_input]))
         retrying(lambda: self.client.set_terminated(run_id, status="FINISHED"))
 
+    def log_child_metrics(self, run_id: str, metrics: dict, tags: dict | None = None) -> None:
+        """Add metrics computed after the sweep (e.g. shrinkage against the unregularized trial)."""
+        self._log_batch(run_id, metrics=metrics, tags=tags)
+
     def kill_trial(self, run_id: str) -> None:
         retrying(lambda: self.client.set_terminated(run_id, status="KILLED"))
 

@@ -24,6 +24,7 @@ from gbreg.mlflow_server import (
     runs_page_url,
 )
 
+
 def descendant_pids(pid: int) -> set[int]:
     """``pid`` and every process below it, via psutil when installed, else /proc."""
     try:
