@@ -13,6 +13,8 @@ Needs /usr/bin/chromium and Playwright (see tests/browser.py); skips without the
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -155,7 +157,7 @@ class RunsTable:
         """Children stay hidden until the parent's "+" button (the only button in its cell) is clicked."""
         self.name_cell(parent_name).locator("button").click()
 
-    def show_metric_and_param_columns(self, metric_group: str, param_group: str) -> None:
+    def show_metric_and_param_columns(self) -> None:
         """Cosmetic, for the screenshot: hide empty Dataset/Models columns, show metrics and params.
 
         Uses the "Columns" tree menu (antd tree under the du-bois design system); best effort, since
@@ -166,8 +168,9 @@ class RunsTable:
         page = self.page
         try:
             page.get_by_role("button", name="Columns").click(timeout=UI_STEP_TIMEOUT_MS)
-            for title in ("Dataset", "Models", metric_group, param_group):
-                node = page.locator(".du-bois-light-tree-treenode", has=page.locator(f'span[title="{title}"]'))
+            # Group titles carry counts ("Metrics (1)", "Parameters (2)"): match their prefix.
+            for title in ('="Dataset"', '="Models"', '^="Metrics ("', '^="Parameters ("'):
+                node = page.locator(".du-bois-light-tree-treenode", has=page.locator(f"span[title{title}]"))
                 node.locator(".du-bois-light-tree-checkbox").click(timeout=UI_STEP_TIMEOUT_MS)
             page.keyboard.press("Escape")
             resize = page.locator('.ag-header-cell[col-id="attributes.`Run Name`"] .ag-header-cell-resize')
@@ -207,9 +210,8 @@ def test_study_runs_params_metrics_and_heatmap_in_the_mlflow_ui(
     page.goto(runs_page_url(ui_server.url, study.experiment_id))
     table.name_cell(study.parent_name).wait_for(timeout=PAGE_LOAD_TIMEOUT_MS)
     close_assistant_panel(page)
-    expected_count = 1 + len(study.trials)
-    assert page.get_by_text(f"{expected_count} matching runs").count() == 1, (
-        f"expected '{expected_count} matching runs' under the table")
+    run_count = 1 + len(study.trials)
+    page.get_by_text(f"{run_count} matching runs").wait_for(timeout=UI_STEP_TIMEOUT_MS)  # table footer
 
     # Expanding the parent row shows the trials nested under it.
     table.expand(study.parent_name)
@@ -219,7 +221,7 @@ def test_study_runs_params_metrics_and_heatmap_in_the_mlflow_ui(
     assert listed[0] == study.parent_name, f"parent should head its group, table shows {listed}"
     assert sorted(listed[1:]) == sorted(trial.name for trial in study.trials)
 
-    table.show_metric_and_param_columns(metric_group="Metrics (1)", param_group="Parameters (2)")
+    table.show_metric_and_param_columns()
     page.wait_for_timeout(500)  # let ag-grid finish the column animation before the screenshot
     page.screenshot(path=str(screenshots / "mlflow_ui_runs.png"))
 
@@ -233,7 +235,9 @@ def test_study_runs_params_metrics_and_heatmap_in_the_mlflow_ui(
         row.first.wait_for(timeout=PAGE_LOAD_TIMEOUT_MS)
         assert trial.params[name] in row.first.inner_text(), f"{name} row: {row.first.inner_text()!r}"
     metric_row = page.get_by_role("row").filter(has=page.get_by_text(TRIAL_METRIC, exact=True)).first
-    assert f"{trial.metrics[TRIAL_METRIC]:g}" in metric_row.inner_text(), metric_row.inner_text()
+    shown = [float(number) for number in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", metric_row.inner_text())]
+    assert any(math.isclose(value, trial.metrics[TRIAL_METRIC], rel_tol=1e-3, abs_tol=1e-4)
+               for value in shown), f"{TRIAL_METRIC} row: {metric_row.inner_text()!r}"
     page.screenshot(path=str(screenshots / "mlflow_ui_trial.png"))
 
     # The heatmap is served as an image by the server's artifact endpoint ...
