@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Self, TextIO
@@ -340,12 +341,15 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def serve_forever(config: TrackingConfig, host: str | None = None, port: int | None = None,
-                  *, proxy_artifacts: bool = False, out: TextIO | None = None) -> None:
+                  *, proxy_artifacts: bool = False, experiments: Mapping[str, str] | None = None,
+                  out: TextIO | None = None) -> None:
     """Run the MLflow UI/tracking server on the configured store until Ctrl-C (or SIGTERM).
 
-    Used by ``gbreg ui`` and ``gbreg server``. When ``tracking_uri`` already names a server there
-    is nothing to start: its address is printed instead. Raises ``MlflowServerError`` (a
-    ``TrackingError``) when the server cannot start or dies while serving.
+    Used by ``gbreg ui`` and ``gbreg server``. ``experiments`` (name -> experiment id, e.g. for
+    ``gbreg ui --study``) get direct links to their runs tables, which MLflow 3.17 does not open by
+    default. When ``tracking_uri`` already names a server there is nothing to start: its address is
+    printed instead. Raises ``MlflowServerError`` (a ``TrackingError``) when the server cannot
+    start or dies while serving.
     """
     out = out or sys.stdout
     if config.is_server:
@@ -357,7 +361,7 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
         print(f"Starting the MLflow server on {server.host}:{server.port} "
               f"(store {config.tracking_uri}) ...", file=out, flush=True)
         server.start()
-        _print_addresses(server, config, out)
+        _print_addresses(server, config, out, experiments or {})
         while server.is_running():
             time.sleep(0.5)
         raise MlflowServerError(f"the MLflow server stopped unexpectedly\n{server.log_tail()}")
@@ -384,14 +388,18 @@ def _set_signal_handler(signum: signal.Signals, handler: object) -> object:
         return None
 
 
-def _print_addresses(server: MlflowServer, config: TrackingConfig, out: TextIO) -> None:
+def _print_addresses(server: MlflowServer, config: TrackingConfig, out: TextIO,
+                     experiments: Mapping[str, str]) -> None:
     seconds = f" in {server.start_seconds:.1f} s" if server.start_seconds is not None else ""
     print(f"MLflow UI ready{seconds}: {server.url}", file=out)
     print(f"  tracking URI for clients: {server.url}", file=out)
     print(f"  backend store:  {config.tracking_uri}", file=out)
     if config.artifact_location:
         print(f"  artifacts:      {config.artifact_location}", file=out)
-    print(f"  runs of an experiment: {runs_page_url(server.url, '<experiment id>')}", file=out)
+    for name, experiment_id in experiments.items():
+        print(f"  runs of {name}: {runs_page_url(server.url, experiment_id)}", file=out)
+    if not experiments:
+        print(f"  runs of an experiment: {runs_page_url(server.url, '<experiment id>')}", file=out)
     if server.host in WILDCARD_HOSTS:
         print("  note: bound to all interfaces; MLflow only accepts Host headers for localhost "
               "unless --allowed-hosts is configured", file=out)

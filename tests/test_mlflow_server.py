@@ -160,7 +160,7 @@ import sys
 from gbreg.config import TrackingConfig
 from gbreg.mlflow_server import serve_forever
 config = TrackingConfig(tracking_uri=sys.argv[1], artifact_location=sys.argv[2], ui_port=int(sys.argv[3]))
-serve_forever(config)
+serve_forever(config, experiments={"quickstart": "7"})
 """
 
 
@@ -183,7 +183,7 @@ def test_serve_forever_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, stop_
                 break
         output = "".join(lines)
         assert "MLflow UI ready" in output and f"http://127.0.0.1:{port}" in output, output
-        assert "workflowType=machine_learning" in output, output
+        assert f"runs of quickstart: {runs_page_url(f'http://127.0.0.1:{port}', '7')}" in output, output
         started_pids = descendant_pids(cli.pid) - {cli.pid}
         assert port_is_open("127.0.0.1", port)
 

@@ -87,10 +87,11 @@ class LightGBMAdapter:
                 curves[f"curve_{part}_{metric}"] = transform_curve(history[part][curve[1]], curve[2], y)
         model_text = booster.model_to_string()
         del booster
-        leaves, n_trees, n_used = read_leaves(model_text, max(1, fold.n_classes if fold.task == "multiclass" else 1))
-        return SplitResult(scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, n_used),
+        leaves, n_trees, used = read_leaves(model_text, fold.n_classes if fold.task == "multiclass" else 1)
+        return SplitResult(scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, len(used)),
                            fit_seconds=fit_seconds,
-                           extra_params={"init_score": [float(v) for v in init]})
+                           extra_params={"init_score": [float(v) for v in init],
+                                         "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]})
 
 
 def _predict(booster, X, init: np.ndarray, task: str) -> np.ndarray:
@@ -104,8 +105,8 @@ def _predict(booster, X, init: np.ndarray, task: str) -> np.ndarray:
     return expo / expo.sum(axis=1, keepdims=True)
 
 
-def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np.ndarray], int, int]:
-    """Leaf table, tree count and distinct split features from LightGBM's model string."""
+def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np.ndarray], int, set[int]]:
+    """Leaf table, tree count and the indices of the features used in splits, from the model string."""
     table = LeafTableBuilder()
     used: set[int] = set()
     n_trees = 0
@@ -135,4 +136,4 @@ def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np
                     else:
                         leaf_depth[~child] = node_depth[node] + 1
         table.add_tree(index, index % trees_per_iteration, list(range(n_leaves)), values, covers, leaf_depth)
-    return table.build(), n_trees, len(used)
+    return table.build(), n_trees, used

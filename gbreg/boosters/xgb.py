@@ -66,12 +66,13 @@ class XGBoostAdapter:
                 curves[f"curve_{part}_{metric}"] = transform_curve(history[part][curve[0]], curve[2], y)
         model = json.loads(booster.save_raw("json"))
         del booster
-        leaves, n_trees, n_used = read_leaves(model)
+        leaves, n_trees, used = read_leaves(model)
         learner = model["learner"]
         return SplitResult(
-            scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, n_used),
+            scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, len(used)),
             fit_seconds=fit_seconds,
-            extra_params={"base_score": learner["learner_model_param"]["base_score"]},
+            extra_params={"base_score": learner["learner_model_param"]["base_score"],
+                          "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]},
         )
 
 
@@ -83,8 +84,8 @@ def _probabilities(prediction: np.ndarray) -> np.ndarray:
     return prediction
 
 
-def read_leaves(model: dict) -> tuple[dict[str, np.ndarray], int, int]:
-    """Leaf table, tree count and distinct split features from XGBoost's JSON model."""
+def read_leaves(model: dict) -> tuple[dict[str, np.ndarray], int, set[int]]:
+    """Leaf table, tree count and the indices of the features used in splits, from the JSON model."""
     booster = model["learner"]["gradient_booster"]
     trees = booster["model"]["trees"]
     tree_info = booster["model"]["tree_info"]
@@ -105,4 +106,4 @@ def read_leaves(model: dict) -> tuple[dict[str, np.ndarray], int, int]:
         hessians = tree["sum_hessian"]
         table.add_tree(index, tree_info[index], leaf_ids, [conditions[i] for i in leaf_ids],
                        [hessians[i] for i in leaf_ids], [depth[i] for i in leaf_ids])
-    return table.build(), len(trees), len(used)
+    return table.build(), len(trees), used
