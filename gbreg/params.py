@@ -26,7 +26,7 @@ SHARED_TO_NATIVE: dict[str, dict[str, str | None]] = {
     "colsample_bytree": {"xgboost": "colsample_bytree", "lightgbm": "feature_fraction"},
     "max_bin": {"xgboost": "max_bin", "lightgbm": "max_bin"},
     "gamma": {"xgboost": "gamma", "lightgbm": None},
-    "min_split_gain": {"xgboost": None, "lightgbm": "min_split_gain"},
+    "min_split_gain": {"xgboost": None, "lightgbm": "min_gain_to_split"},
     "num_leaves": {"xgboost": None, "lightgbm": "num_leaves"},
     "max_leaves": {"xgboost": "max_leaves", "lightgbm": None},
     "min_data_in_leaf": {"xgboost": None, "lightgbm": "min_data_in_leaf"},

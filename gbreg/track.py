@@ -309,7 +309,11 @@ def dataset_input(dataset):
     frame["target"] = dataset.y
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
+    import warnings
+
     source = CodeDatasetSource(tags={"gbreg.data_source": dataset.source or dataset.name})
-    tracked = mlflow.data.from_pandas(frame, source=source, targets="target", name=dataset.name,
-                                      digest=dataset.fingerprint()[:16])
+    with warnings.catch_warnings():  # MLflow's schema hint about integer columns is not for a data set record
+        warnings.simplefilter("ignore")
+        tracked = mlflow.data.from_pandas(frame, source=source, targets="target", name=dataset.name,
+                                          digest=dataset.fingerprint()[:16])
     return DatasetInput(tracked._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])

@@ -64,6 +64,8 @@ class LightGBMAdapter:
                       seed=seed, deterministic=True, force_row_wise=True, verbose=-1, boost_from_average=False)
         if task == "multiclass":
             native["num_class"] = n_classes
+        if float(native.get("bagging_fraction", 1.0)) < 1.0:  # subsample means something only with a frequency
+            native.setdefault("bagging_freq", 1)
         return native
 
     def train(self, prepared, fold: FoldData, params: dict, metric: str, seed: int, threads: int) -> SplitResult:
