@@ -140,12 +140,34 @@ def results(study: str,
 @app.command()
 def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default from mlflow.yaml)")] = None,
        port: Annotated[Optional[int], typer.Option(help="Port (default from mlflow.yaml)")] = None,
-       study: Annotated[Optional[str], typer.Option(help="Print the address of this study's runs")] = None):
-    """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default)."""
+       study: Annotated[Optional[str], typer.Option(help="Print only this study's runs-table address")] = None):
+    """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default); prints each study's
+    runs-table address (MLflow 3.17 otherwise opens experiments in its GenAI view)."""
     from gbreg.config import load_tracking_config
     from gbreg.mlflow_server import serve_forever
 
-    serve_forever(load_tracking_config(), host=host, port=port)
+    config = load_tracking_config()
+    try:
+        experiments = {} if config.is_server else _study_experiments(config, study)
+        serve_forever(config, host=host, port=port, experiments=experiments)
+    except GbregError as exc:
+        _fail(exc)
+
+
+def _study_experiments(config, study: str | None) -> dict[str, str]:
+    from gbreg.store import open_store
+
+    client = open_store(config)
+    experiments = {e.name: e.experiment_id for e in client.search_experiments(max_results=1000)
+                   if e.name != "Default"}
+    if study is not None:
+        if study not in experiments:
+            from gbreg.errors import UserInputError
+            from gbreg.spec import unknown_key_message
+
+            raise UserInputError(unknown_key_message(study, list(experiments) or ["(none yet)"], "study"))
+        experiments = {study: experiments[study]}
+    return experiments
 
 
 @app.command()
