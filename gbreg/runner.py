@@ -78,13 +78,17 @@ def prepare_study(spec: Spec, check_libraries: bool = True) -> PreparedStudy:
 def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
-              raise_on_failure: bool = False) -> StudyOutcome:
-    """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`."""
+              raise_on_failure: bool = False, threads: int | None = None) -> StudyOutcome:
+    """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
+
+    ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
+    are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
+    """
     from gbreg.execute import available_cores, make_executor, threads_per_job
     from gbreg.progress import StudyProgress
     from gbreg.store import ensure_experiment, open_store
-    from gbreg.track import (StudyTracker, dataset_input, finished_trial_runs, latest_parent,
-                             mark_dead_runs_failed)
+    from gbreg.track import (SPEC_INPUT_ARTIFACT, TAG_BASE_DIR, TAG_REPRODUCES, TAG_SPEC_SOURCE, StudyTracker,
+                             dataset_input, finished_trial_runs, latest_parent, mark_dead_runs_failed)
     from gbreg.trial import TrialContext, TrialTask
 
     prepared = prepared or prepare_study(spec)
@@ -113,16 +117,21 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         return outcome
 
     jobs = max(1, min(jobs or available_cores(), max(1, len(to_run))))
-    threads = threads_per_job(jobs)
+    threads = threads or threads_per_job(jobs)
     tracker = StudyTracker(client, experiment_id, spec.name, spec_sha, prepared.data_sha)
     resume_id = previous.info.run_id if previous is not None and previous.info.status != "FINISHED" else None
-    extra_tags = {"gbreg.reproduces": reproduces} if reproduces else {}
+    extra_tags = {TAG_SPEC_SOURCE: spec.source, TAG_BASE_DIR: str(spec.base_dir.resolve())}
+    if reproduces:
+        extra_tags[TAG_REPRODUCES] = reproduces
     parent_params = _study_params(prepared, jobs, threads, executor)
     outcome.parent_run_id = tracker.start_parent(parent_params, yaml.safe_dump(prepared.resolved_spec(),
                                                  sort_keys=False), dataset_input(prepared.dataset), extra_tags,
                                                  resume_run_id=resume_id)
     if resume_id:
         progress.message(f"resuming parent run {resume_id}")
+    else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
+        tracker.log_text(outcome.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False),
+                         SPEC_INPUT_ARTIFACT)
 
     splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
                          spec.evaluation.folds, spec.seed, spec.repeats)
@@ -138,38 +147,39 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
 
     progress.start(len(to_run))
     engine = None
+    failed: dict[str, str] = {}  # trial key -> run id of a trial that failed this time
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
                                scheduler)
         for result in engine.run(tasks, on_submit):
             trial = by_key[result.trial_key]
-            tracker.finish_trial(run_ids.pop(result.trial_key), result)
+            # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
+            # still finds it and marks it KILLED, so a half-logged trial is never counted as done
+            tracker.finish_trial(run_ids[result.trial_key], result)
+            run_id = run_ids.pop(result.trial_key)
             outcome.n_ran += 1
             if not result.ok:
                 outcome.failures.append((trial.run_name, result.error))
+                failed[result.trial_key] = run_id
             progress.trial_done(trial, result)
-    except KeyboardInterrupt:
         progress.stop()
+        engine.close()
+        all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
+        outcome.results = _results_frame(client, prepared.plan, {**failed, **all_done})
+        _after_study(tracker, prepared, outcome, progress)
+        summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}
+        tracker.finish_parent("FINISHED", metrics=summary)
+    except KeyboardInterrupt:
         outcome.interrupted = True
-        if engine is not None:
-            engine.close(cancel=True)
-        for run_id in run_ids.values():
-            tracker.kill_trial(run_id)
-        tracker.finish_parent("KILLED")
-        progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time. Resume with: "
-                         f"gbreg run {spec.source}")
+        _stop_cleanly(engine, tracker, list(run_ids.values()), progress)
+        again = f"rerun with: gbreg reproduce {reproduces}" if reproduces else f"resume with: gbreg run {spec.source}"
+        progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time, {len(run_ids)} in progress "
+                         f"abandoned (marked KILLED); {again}")
         return outcome
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         progress.stop()
-    engine.close()
-
-    all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
-    outcome.results = _results_frame(client, prepared.plan, all_done)
-    _after_study(tracker, prepared, outcome, progress)
-    summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}
-    tracker.finish_parent("FINISHED", metrics=summary)
     if outcome.failures and raise_on_failure:
         raise StudyFailed(f"{len(outcome.failures)} of {len(prepared.plan)} trials failed")
     return outcome
@@ -177,6 +187,28 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
 
 def _raise_interrupt(signum, frame):  # SIGTERM stops a study the way Ctrl-C does
     raise KeyboardInterrupt
+
+
+def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
+    """After Ctrl-C/SIGTERM: stop the workers, mark the abandoned trials and the parent KILLED.
+
+    A second Ctrl-C is ignored meanwhile so that the marking is not cut short; if the store cannot be
+    written, the runs stay RUNNING and the next ``gbreg run`` marks them FAILED.
+    """
+    progress.stop()
+    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        if engine is not None:
+            engine.close(cancel=True)
+        for run_id in in_flight:
+            tracker.kill_trial(run_id)
+        tracker.finish_parent("KILLED")
+    except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
+        progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFrame:

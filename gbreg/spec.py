@@ -138,6 +138,10 @@ class Spec(StrictModel):
         data["sweep"] = self.sweep_values()
         return data
 
+    def input_dict(self) -> dict:
+        """The keys the spec set, as validated (after ``--set``): validating it again gives this spec."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 

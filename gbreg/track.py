@@ -34,11 +34,17 @@ TAG_PID = "gbreg.pid"
 TAG_HOST = "gbreg.host"
 TAG_ERROR = "gbreg.error"
 TAG_REPRODUCES = "gbreg.reproduces"
+TAG_SPEC_SOURCE = "gbreg.spec_source"  # the spec file the study was run from
+TAG_BASE_DIR = "gbreg.base_dir"  # the folder relative data paths were resolved against
+TAG_PLATFORM = "gbreg.platform"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+VERSION_TAG_PREFIX = "gbreg.version."
 TAG_PARENT = "mlflow.parentRunId"
 VERSIONED_PACKAGES = ("xgboost", "lightgbm", "scikit-learn", "mlflow", "numpy", "pandas", "scipy")
 
 # artifacts
-SPEC_ARTIFACT = "spec.yaml"
+SPEC_ARTIFACT = "spec.yaml"  # resolved: task, metric and every model parameter filled in
+SPEC_INPUT_ARTIFACT = "spec_input.yaml"  # as validated (after --set): rerunning it gives the same trial keys
 RESULTS_ARTIFACT = "results.csv"
 LEAVES_ARTIFACT = "leaves.parquet"
 FOLDS_ARTIFACT = "folds.csv"
@@ -73,13 +79,13 @@ def git_commit() -> str | None:
 
 
 def environment_tags() -> dict[str, str]:
-    tags = {f"gbreg.version.{name}": v for name, v in package_versions().items()}
-    tags["gbreg.platform"] = platform.platform()
+    tags = {f"{VERSION_TAG_PREFIX}{name}": v for name, v in package_versions().items()}
+    tags[TAG_PLATFORM] = platform.platform()
     tags[TAG_HOST] = socket.gethostname()
     tags[TAG_PID] = str(os.getpid())
     commit = git_commit()
     if commit:
-        tags["mlflow.source.git.commit"] = commit
+        tags[TAG_GIT_COMMIT] = commit
     return tags
 
 
@@ -116,6 +122,8 @@ class StudyTracker:
             self.parent_run_id = resume_run_id
             retrying(lambda: self.client.update_run(resume_run_id, status="RUNNING"))
             retrying(lambda: self.client.set_tag(resume_run_id, TAG_PID, str(os.getpid())))
+            if TAG_ERROR in retrying(lambda: self.client.get_run(resume_run_id)).data.tags:
+                retrying(lambda: self.client.delete_tag(resume_run_id, TAG_ERROR))  # it died; now it runs again
             return resume_run_id
         name = f"{self.study} · {datetime.now().strftime('%Y-%m-%d %H:%M')}"
         tags = {**self._env_tags, TAG_KIND: "study", TAG_STUDY: self.study, TAG_SPEC_SHA: self.spec_sha,
@@ -170,7 +178,9 @@ class StudyTracker:
         self._log_batch(run_id, metrics=metrics, tags=tags)
 
     def kill_trial(self, run_id: str) -> None:
-        retrying(lambda: self.client.set_terminated(run_id, status="KILLED"))
+        """Mark a trial abandoned by Ctrl-C KILLED, unless it got as far as FINISHED or FAILED."""
+        if retrying(lambda: self.client.get_run(run_id)).info.status == "RUNNING":
+            retrying(lambda: self.client.set_terminated(run_id, status="KILLED"))
 
     # ------------------------------------------------------------------ plumbing
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
