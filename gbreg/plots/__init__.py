@@ -1,0 +1,112 @@
+"""Study figures: heatmaps over (reg_alpha, reg_lambda), regularization paths, learning curves and
+leaf-value histograms, logged as PNG artifacts under ``plots/`` on the parent run (issue 7).
+
+Compute first, then draw: :mod:`gbreg.plots._data` turns the results table into small NamedTuples of
+numbers, :mod:`gbreg.plots._draw` renders them with matplotlib's Agg canvas.
+
+Artifact names (other modules link to them):
+
+    plots/heatmap_<column>.png          test_<m>, gap_<m>, leaves_per_tree, zero_leaf_fraction, leaf_abs_mean
+    plots/path_<axis>_<column>.png      the same columns along reg_alpha and along reg_lambda
+    plots/path_<axis>_vs_linear.png     sparsity and shrinkage, boosters vs linear counterparts (when present)
+    plots/learning_curves.png           train/test metric per round at representative grid points
+    plots/leaf_histograms.png           leaf values at the same points
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gbreg.plots._data import (PENALTY_AXES, PlotContext, comparison_data, heatmap_data, leaf_histogram_data,
+                               learning_curve_data, path_data, representative_points)
+
+PLOTS_DIR = "plots"
+
+
+def heatmap_name(column: str) -> str:
+    return f"heatmap_{column}.png"
+
+
+def path_name(axis: str, column: str) -> str:
+    return f"path_{axis}_{column}.png"
+
+
+def log_study_plots(tracker, prepared, outcome) -> None:
+    """Draw the study's figures and log them as PNG artifacts under ``plots/`` on the parent run."""
+    if outcome.results is None or not len(outcome.results):
+        return
+    context = PlotContext.from_prepared(prepared)
+    with tempfile.TemporaryDirectory(prefix="gbreg-plots-") as folder:
+        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder)):
+            tracker.log_file(tracker.parent_run_id, path, PLOTS_DIR)
+
+
+def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path) -> list[Path]:
+    """Write every figure the results allow into ``folder``; returns the PNG paths in reading order.
+
+    ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables.
+    """
+    from gbreg.plots import _draw
+
+    written: list[Path] = []
+
+    def save(figure, name: str) -> None:
+        path = folder / name
+        _draw.save(figure, path)
+        written.append(path)
+
+    columns = [c for c in context.heatmap_columns() if c in results.columns]
+    for column in columns:
+        data = heatmap_data(results, column, context)
+        if data is not None:
+            save(_draw.draw_heatmap(data), heatmap_name(column))
+    for axis in PENALTY_AXES:
+        for column in columns:
+            data = path_data(results, axis, column, context)
+            if data is not None:
+                save(_draw.draw_path(data), path_name(axis, column))
+        comparison = comparison_data(results, axis, context)
+        if comparison is not None:
+            save(_draw.draw_comparison(comparison), path_name(axis, "vs_linear"))
+    points = representative_points(results, context)
+    curves = learning_curve_data(points, context.metric, metric_history_reader(client))
+    if curves:
+        save(_draw.draw_learning_curves(curves, context.metric), "learning_curves.png")
+    histograms = leaf_histogram_data(points, leaf_values_reader(client))
+    if histograms:
+        save(_draw.draw_leaf_histograms(histograms), "leaf_histograms.png")
+    return written
+
+
+def metric_history_reader(client):
+    """``history(run_id, name)``: a logged per-round curve as an array ordered by step (empty if absent)."""
+    from gbreg.store import retrying
+
+    def history(run_id: str, name: str) -> np.ndarray:
+        entries = retrying(lambda: client.get_metric_history(run_id, name))
+        return np.array([m.value for m in sorted(entries, key=lambda m: m.step)], dtype=float)
+
+    return history
+
+
+def leaf_values_reader(client):
+    """``leaf_values(run_id)``: the ``value`` column of a trial's leaves.parquet (None if it has none)."""
+    from gbreg.store import retrying
+    from gbreg.track import LEAVES_ARTIFACT
+
+    def leaf_values(run_id: str) -> np.ndarray | None:
+        with tempfile.TemporaryDirectory(prefix="gbreg-leaves-") as folder:
+            try:
+                path = retrying(lambda: client.download_artifacts(run_id, LEAVES_ARTIFACT, folder))
+            except Exception:  # noqa: BLE001 - a trial without a leaf table simply has no histogram
+                return None
+            return pd.read_parquet(path, columns=["value"])["value"].to_numpy(float)
+
+    return leaf_values
+
+
+__all__ = ["PlotContext", "log_study_plots", "draw_study_plots", "heatmap_name", "path_name", "PLOTS_DIR"]

@@ -1,0 +1,388 @@
+"""The numbers behind every study figure, computed from the results table (one row per trial).
+
+Nothing here draws: each function returns a small NamedTuple that :mod:`gbreg.plots._draw` renders, so
+tests check the numbers without matplotlib (optuna's visualization pattern).
+
+Grid conventions shared by every figure:
+
+- reg_alpha (L1) and reg_lambda (L2) are the two penalty axes; any other sweep axis (``max_depth``, ...)
+  is held at the value of the model's best trial, and the figure says so.
+- Boosters and linear counterparts share a panel layout keyed by ``model``. A linear panel appears only
+  for columns it has on the same scale: ``test_``/``gap_`` metrics, and ``zero_coef_fraction`` as the
+  counterpart of ``zero_leaf_fraction`` (see :data:`LINEAR_EQUIVALENT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from gbreg.metrics import HIGHER_IS_BETTER
+
+PENALTY_AXES = ("reg_alpha", "reg_lambda")
+TREE_COLUMNS = ("leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean")
+LINEAR_EQUIVALENT = {"zero_leaf_fraction": "zero_coef_fraction"}
+# along the pure-L1 axis the L1 norm is the penalized one, along the pure-L2 axis the L2 norm
+NORM_COLUMNS = {"reg_alpha": ("leaf_l1", "coef_l1"), "reg_lambda": ("leaf_l2", "coef_l2")}
+ROLES = ("no penalty", "strongest L1", "strongest L2", "best")
+
+
+@dataclass(frozen=True)
+class PlotContext:
+    """What a figure needs besides the results: the study's metric and its sweep axes."""
+
+    metric: str
+    axes: tuple[str, ...] = PENALTY_AXES
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.metric]
+
+    @property
+    def test_column(self) -> str:
+        return f"test_{self.metric}"
+
+    def heatmap_columns(self) -> tuple[str, ...]:
+        return (self.test_column, f"gap_{self.metric}", *TREE_COLUMNS)
+
+    @classmethod
+    def from_prepared(cls, prepared) -> PlotContext:
+        return cls(prepared.metric, tuple(prepared.spec.sweep_values()))
+
+    @classmethod
+    def from_parent_params(cls, params: dict[str, str]) -> PlotContext:
+        """From a parent run's params (``metric``, ``sweep.<axis>``), for studies read back from MLflow."""
+        axes = tuple(name.removeprefix("sweep.") for name in params if name.startswith("sweep."))
+        return cls(params.get("metric", "rmse"), axes or PENALTY_AXES)
+
+
+def panel_column(kind: str, column: str) -> str | None:
+    """The column a model of this kind shows for ``column``, or None when it has no comparable one."""
+    if kind != "linear" or column.startswith(("test_", "gap_", "train_")):
+        return column
+    return LINEAR_EQUIVALENT.get(column)
+
+
+def models_in_order(results: pd.DataFrame) -> list[str]:
+    """Boosters first, then linear counterparts, each in the order the study ran them."""
+    kinds = results.drop_duplicates("model").set_index("model")["kind"]
+    return [m for m in kinds.index if kinds[m] != "linear"] + [m for m in kinds.index if kinds[m] == "linear"]
+
+
+def panel_label(model: str, kind: str) -> str:
+    return f"{model} (linear)" if kind == "linear" else model
+
+
+def best_row(rows: pd.DataFrame, ctx: PlotContext) -> pd.Series | None:
+    """The row with the best test metric (NaN scores never win)."""
+    scored = rows.dropna(subset=[ctx.test_column]) if ctx.test_column in rows else rows.iloc[0:0]
+    if not len(scored):
+        return None
+    index = scored[ctx.test_column].idxmax() if ctx.higher_is_better else scored[ctx.test_column].idxmin()
+    return scored.loc[index]
+
+
+def held_axes(rows: pd.DataFrame, ctx: PlotContext) -> dict[str, object]:
+    """Non-penalty sweep axes of one model, held at its best trial's values."""
+    best = best_row(rows, ctx)
+    if best is None:
+        return {}
+    return {axis: best[axis] for axis in ctx.axes
+            if axis not in PENALTY_AXES and axis in rows and rows[axis].notna().any()}
+
+
+def penalty_slice(rows: pd.DataFrame, ctx: PlotContext) -> tuple[pd.DataFrame, dict[str, object]]:
+    """One model's trials over (reg_alpha, reg_lambda) with every other axis at its best trial's value."""
+    held = held_axes(rows, ctx)
+    for axis, value in held.items():
+        rows = rows[rows[axis] == value]
+    for axis in PENALTY_AXES:
+        if axis not in rows:
+            rows = rows.assign(**{axis: 0.0})
+    return rows, held
+
+
+def _finished(results: pd.DataFrame) -> pd.DataFrame:
+    if "status" in results:
+        results = results[results["status"].fillna("FINISHED") == "FINISHED"]
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- heatmaps
+
+
+class HeatmapPanel(NamedTuple):
+    label: str
+    column: str  # the column shown (zero_coef_fraction for a linear panel of zero_leaf_fraction)
+    values: np.ndarray  # shape (len(lambdas), len(alphas)); NaN where the grid point is missing
+    best: tuple[int, int] | None  # (row, col) of the best test metric, when the figure shows it
+    held: dict[str, object]
+
+
+class HeatmapData(NamedTuple):
+    column: str
+    alphas: list[float]  # columns, increasing (0 first when swept)
+    lambdas: list[float]  # rows, increasing
+    panels: list[HeatmapPanel]
+    vmin: float  # one colour scale shared by every panel
+    vmax: float
+    higher_is_better: bool | None  # None for statistics that are neither good nor bad
+
+
+def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> HeatmapData | None:
+    """``column`` on the (reg_alpha, reg_lambda) grid, one panel per model; None if no model has it."""
+    results = _finished(results)
+    panels: list[HeatmapPanel] = []
+    sliced = {}
+    for model in models_in_order(results):
+        rows = results[results["model"] == model]
+        kind = rows["kind"].iloc[0]
+        shown = panel_column(kind, column)
+        if shown is None or shown not in rows or rows[shown].isna().all():
+            continue
+        sliced[model] = (kind, shown, *penalty_slice(rows, ctx))
+    if not sliced:
+        return None
+    alphas = sorted({float(a) for _, _, rows, _ in sliced.values() for a in rows["reg_alpha"]})
+    lambdas = sorted({float(b) for _, _, rows, _ in sliced.values() for b in rows["reg_lambda"]})
+    for model, (kind, shown, rows, held) in sliced.items():
+        values = np.full((len(lambdas), len(alphas)), np.nan)
+        for _, row in rows.iterrows():
+            values[lambdas.index(float(row["reg_lambda"])), alphas.index(float(row["reg_alpha"]))] = row[shown]
+        best = None
+        if column == ctx.test_column and np.isfinite(values).any():
+            flat = np.nanargmax(values) if ctx.higher_is_better else np.nanargmin(values)
+            best = tuple(int(i) for i in np.unravel_index(flat, values.shape))
+        panels.append(HeatmapPanel(panel_label(model, kind), shown, values, best, held))
+    finite = np.concatenate([p.values[np.isfinite(p.values)] for p in panels])
+    if not len(finite):
+        return None
+    direction = ctx.higher_is_better if column.startswith(("test_", "gap_")) else None
+    if column.startswith("gap_"):
+        direction = False  # the gap is signed so that larger means more overfitting
+    return HeatmapData(column, alphas, lambdas, panels, float(finite.min()), float(finite.max()), direction)
+
+
+# ------------------------------------------------------------------------------------ regularization paths
+
+
+class PathLine(NamedTuple):
+    held_value: float  # the other penalty's value along this line
+    x: np.ndarray  # the penalty, increasing
+    y: np.ndarray  # mean over repeats/folds
+    sd: np.ndarray | None  # standard deviation over repeats/folds (None with a single split)
+
+
+class PathPanel(NamedTuple):
+    label: str
+    column: str
+    lines: list[PathLine]
+    held: dict[str, object]
+
+
+class PathData(NamedTuple):
+    axis: str
+    other_axis: str
+    column: str
+    panels: list[PathPanel]
+
+    @property
+    def has_bands(self) -> bool:
+        return any(line.sd is not None for panel in self.panels for line in panel.lines)
+
+
+def _line(rows: pd.DataFrame, axis: str, column: str, held_value: float) -> PathLine:
+    rows = rows.sort_values(axis)
+    sd_column = f"{column}_std"
+    sd = rows[sd_column].to_numpy(float) if sd_column in rows and rows[sd_column].notna().any() else None
+    return PathLine(held_value, rows[axis].to_numpy(float), rows[column].to_numpy(float), sd)
+
+
+def path_data(results: pd.DataFrame, axis: str, column: str, ctx: PlotContext) -> PathData | None:
+    """``column`` against ``axis``, one line per value of the other penalty, one panel per model."""
+    other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)]
+    results = _finished(results)
+    panels = []
+    for model in models_in_order(results):
+        rows = results[results["model"] == model]
+        kind = rows["kind"].iloc[0]
+        shown = panel_column(kind, column)
+        if shown is None or shown not in rows or rows[shown].isna().all():
+            continue
+        rows, held = penalty_slice(rows, ctx)
+        lines = [_line(group, axis, shown, float(value)) for value, group in rows.groupby(other, sort=True)
+                 if group[axis].nunique() > 1]
+        if lines:
+            panels.append(PathPanel(panel_label(model, kind), shown, lines, held))
+    return PathData(axis, other, column, panels) if panels else None
+
+
+class ComparisonPath(NamedTuple):
+    """One model along a pure penalty axis (the other penalty at its smallest value)."""
+
+    label: str
+    kind: str
+    x: np.ndarray
+    sparsity: np.ndarray  # zero_leaf_fraction (boosters) or zero_coef_fraction (linear)
+    norm: np.ndarray  # leaf / coefficient norm relative to the least-penalized point
+    norm_column: str
+
+
+class ComparisonData(NamedTuple):
+    axis: str
+    other_value: float
+    paths: list[ComparisonPath]
+
+
+def comparison_data(results: pd.DataFrame, axis: str, ctx: PlotContext) -> ComparisonData | None:
+    """Sparsity and shrinkage of boosters and linear counterparts on one pure penalty axis.
+
+    Norms are divided by their value at the smallest penalty on the axis, so leaf norms and coefficient
+    norms (different units) share one y axis: 1 = unshrunk. None without linear counterparts.
+    """
+    results = _finished(results)
+    if not (results["kind"] == "linear").any():
+        return None
+    other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)]
+    paths = []
+    other_value = float("nan")
+    for model in models_in_order(results):
+        rows = results[results["model"] == model]
+        kind = rows["kind"].iloc[0]
+        sparsity_column = panel_column(kind, "zero_leaf_fraction")
+        norm_column = NORM_COLUMNS[axis][kind == "linear"]
+        if sparsity_column not in rows or norm_column not in rows:
+            continue
+        rows, _ = penalty_slice(rows, ctx)
+        other_value = float(rows[other].min())
+        rows = rows[rows[other] == other_value].sort_values(axis)
+        if rows[axis].nunique() < 2:
+            continue
+        norms = rows[norm_column].to_numpy(float)
+        base = norms[0] if norms[0] else np.nan
+        paths.append(ComparisonPath(panel_label(model, kind), kind, rows[axis].to_numpy(float),
+                                    rows[sparsity_column].to_numpy(float), norms / base, norm_column))
+    if not any(p.kind == "linear" for p in paths):
+        return None
+    return ComparisonData(axis, other_value, paths)
+
+
+# --------------------------------------------------------------------------- representative grid points
+
+
+class RepresentativePoint(NamedTuple):
+    model: str
+    roles: tuple[str, ...]  # one trial can be several (e.g. "no penalty" and "best")
+    run_id: str
+    reg_alpha: float
+    reg_lambda: float
+    test_value: float
+
+    @property
+    def label(self) -> str:
+        return f"{' = '.join(self.roles)} (α={self.reg_alpha:g}, λ={self.reg_lambda:g})"
+
+
+def representative_points(results: pd.DataFrame, ctx: PlotContext) -> dict[str, list[RepresentativePoint]]:
+    """Per booster: no penalty (0, 0) if swept, strongest L1 (max reg_alpha at min reg_lambda), strongest
+    L2 (max reg_lambda at min reg_alpha), and the best by test metric; one entry per distinct trial."""
+    results = _finished(results)
+    out: dict[str, list[RepresentativePoint]] = {}
+    for model in models_in_order(results):
+        rows = results[(results["model"] == model)]
+        if rows["kind"].iloc[0] == "linear":
+            continue
+        rows, _ = penalty_slice(rows, ctx)
+        picks = _pick_roles(rows, ctx)
+        merged: dict[str, list[str]] = {}
+        for role, row in picks:
+            merged.setdefault(row["run_id"], []).append(role)
+        by_run = {row["run_id"]: row for _, row in picks}
+        out[model] = [RepresentativePoint(model, tuple(roles), run_id, float(by_run[run_id]["reg_alpha"]),
+                                          float(by_run[run_id]["reg_lambda"]),
+                                          float(by_run[run_id].get(ctx.test_column, np.nan)))
+                      for run_id, roles in merged.items()]
+    return {model: points for model, points in out.items() if points}
+
+
+def _pick_roles(rows: pd.DataFrame, ctx: PlotContext) -> list[tuple[str, pd.Series]]:
+    picks = []
+    unpenalized = rows[(rows["reg_alpha"] == 0) & (rows["reg_lambda"] == 0)]
+    if len(unpenalized):
+        picks.append(("no penalty", unpenalized.iloc[0]))
+    if rows["reg_alpha"].nunique() > 1:
+        at_min = rows[rows["reg_lambda"] == rows["reg_lambda"].min()]
+        picks.append(("strongest L1", at_min.loc[at_min["reg_alpha"].idxmax()]))
+    if rows["reg_lambda"].nunique() > 1:
+        at_min = rows[rows["reg_alpha"] == rows["reg_alpha"].min()]
+        picks.append(("strongest L2", at_min.loc[at_min["reg_lambda"].idxmax()]))
+    best = best_row(rows, ctx)
+    if best is not None:
+        picks.append(("best", best))
+    return picks
+
+
+# ------------------------------------------------------------------ learning curves and leaf histograms
+
+
+class LearningCurve(NamedTuple):
+    point: RepresentativePoint
+    rounds: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+
+
+def learning_curve_data(points: dict[str, list[RepresentativePoint]], metric: str,
+                        history: Callable[[str, str], np.ndarray]) -> dict[str, list[LearningCurve]]:
+    """Train and test metric per boosting round; ``history(run_id, name)`` reads a logged curve."""
+    out: dict[str, list[LearningCurve]] = {}
+    for model, model_points in points.items():
+        curves = []
+        for point in model_points:
+            train = history(point.run_id, f"curve_train_{metric}")
+            test = history(point.run_id, f"curve_test_{metric}")
+            if len(test):
+                curves.append(LearningCurve(point, np.arange(1, len(test) + 1), train, test))
+        if curves:
+            out[model] = curves
+    return out
+
+
+class LeafHistogram(NamedTuple):
+    point: RepresentativePoint
+    counts: np.ndarray
+    n_leaves: int
+    zero_fraction: float  # exactly-zero leaves (the L1 signature)
+
+
+class LeafHistogramData(NamedTuple):
+    model: str
+    edges: np.ndarray  # shared by the model's histograms; symmetric, with 0 in the middle of a bin
+    histograms: list[LeafHistogram]
+
+
+def leaf_histogram_data(points: dict[str, list[RepresentativePoint]],
+                        leaf_values: Callable[[str], np.ndarray | None], bins: int = 61) -> list[LeafHistogramData]:
+    """Leaf-value histograms of the representative trials; ``leaf_values(run_id)`` reads leaves.parquet."""
+    out = []
+    for model, model_points in points.items():
+        values = {p.run_id: leaf_values(p.run_id) for p in model_points}
+        values = {run_id: v for run_id, v in values.items() if v is not None and len(v)}
+        if not values:
+            continue
+        limit = max(float(np.max(np.abs(v))) for v in values.values()) or 1.0
+        edges = np.linspace(-limit, limit, bins + 1)
+        histograms = [LeafHistogram(p, np.histogram(values[p.run_id], edges)[0], len(values[p.run_id]),
+                                    float(np.mean(values[p.run_id] == 0.0)))
+                      for p in model_points if p.run_id in values]
+        out.append(LeafHistogramData(model, edges, histograms))
+    return out
+
+
+__all__ = ["PlotContext", "HeatmapData", "PathData", "ComparisonData", "RepresentativePoint", "LearningCurve",
+           "LeafHistogramData", "heatmap_data", "path_data", "comparison_data", "representative_points",
+           "learning_curve_data", "leaf_histogram_data"]
