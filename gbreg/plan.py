@@ -68,21 +68,42 @@ def booster_trials(spec: Spec) -> list[Trial]:
 
 
 def penalty_points(spec: Spec) -> list[dict]:
-    """Distinct (reg_alpha, reg_lambda) points of the sweep, for the linear counterparts."""
-    axes = spec.sweep_values()
-    alphas = axes.get("reg_alpha", [0.0])
-    lambdas = axes.get("reg_lambda", [0.0])
-    return [{"reg_alpha": a, "reg_lambda": b} for a, b in itertools.product(alphas, lambdas)]
+    """Distinct (reg_alpha, reg_lambda) points the boosters actually run, in plan order.
+
+    Taken from the boosters' resolved parameters, not the sweep alone: a penalty that is not swept is
+    each library's default (XGBoost's reg_lambda is 1, LightGBM's 0), and its counterpart must match it.
+    """
+    points: dict[tuple[float, float], dict] = {}
+    for trial in booster_trials(spec):
+        alpha, lam = (float(trial.params[axis]) for axis in PENALTY_AXES)
+        points.setdefault((alpha, lam), {"reg_alpha": alpha, "reg_lambda": lam})
+    return list(points.values())
 
 
 def linear_trials(spec: Spec) -> list[Trial]:
+    """One trial per (counterpart, grid point it matches): see :data:`gbreg.linear.COVERS`.
+
+    A counterpart that matches no grid point is a spec error (e.g. ``lasso`` needs reg_lambda = 0 and
+    some reg_alpha > 0 in the sweep), rather than a silently missing comparison.
+    """
+    from gbreg.errors import SpecError
+    from gbreg.linear import covers, describe_covers
+
     identity = trial_identity(spec)
-    trials = []
-    for model in spec.counterparts:
-        for point in penalty_points(spec):
-            params = {axis: float(point[axis]) for axis in PENALTY_AXES}
-            key = make_trial_key(identity, "sklearn", model, params)
-            trials.append(Trial(key, "linear", "sklearn", model, point, params))
+    points = penalty_points(spec)
+    trials, problems = [], []
+    for i, model in enumerate(spec.counterparts):
+        matched = [p for p in points if covers(model, p["reg_alpha"], p["reg_lambda"])]
+        if not matched:
+            shown = ", ".join(f"(α={p['reg_alpha']:g}, λ={p['reg_lambda']:g})" for p in points[:6])
+            problems.append((f"counterparts[{i}]", f"{model!r} matches no grid point: it is the counterpart of "
+                             f"{describe_covers(model)} points; the grid has {shown}"
+                             f"{' …' if len(points) > 6 else ''}"))
+        for point in matched:
+            key = make_trial_key(identity, "sklearn", model, point)
+            trials.append(Trial(key, "linear", "sklearn", model, dict(point), dict(point)))
+    if problems:
+        raise SpecError(spec.source, problems)
     return trials
 
 
