@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 from gbreg.trial import TrialContext, TrialResult, TrialTask, install_context, run_trial
 
@@ -44,33 +46,81 @@ class InlineExecutor:
         pass
 
 
+WORKER_DIED = ("WorkerDied: the worker process running this trial died (killed, or out of memory); "
+               "it was retried once on a fresh worker")
+
+
+def _start_worker(context: TrialContext) -> None:
+    """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
+    libraries are imported now, while the main process opens the tracking store."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_context(context)
+    import lightgbm  # noqa: F401
+    import xgboost  # noqa: F401
+
+
 class LocalExecutor:
-    """A pool of spawned processes; keeps at most ``2 x jobs`` tasks in flight so Ctrl-C stops quickly."""
+    """A pool of spawned processes; keeps at most ``2 x jobs`` tasks in flight so Ctrl-C stops quickly.
+
+    A worker that dies (killed, out of memory) breaks the whole pool: the pool is restarted and each
+    trial that was in flight is retried once; a trial in flight during a second death is recorded as
+    failed and the study goes on.
+    """
 
     name = "local"
+    max_attempts = 2
 
     def __init__(self, context: TrialContext, jobs: int):
         self.jobs = jobs
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=install_context, initargs=(context,))
+        self._context = context
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(self._context,))
+
+    def warm_up(self) -> None:
+        """Start the workers now (they import the libraries) instead of at the first trial."""
+        for _ in range(self.jobs):
+            self._pool.submit(os.getpid)
 
     def run(self, tasks: list[TrialTask], on_submit=None) -> Iterator[TrialResult]:
-        """Yield results as they finish; ``on_submit(task)`` is called as each task is handed out."""
-        pending = list(reversed(tasks))
-        running: set[Future] = set()
+        """Yield results as they finish; ``on_submit(task)`` is called once per task as it is handed out."""
+        pending = deque(tasks)
+        attempts: Counter[str] = Counter()
+        running: dict[Future, TrialTask] = {}
         while pending or running:
             while pending and len(running) < 2 * self.jobs:
-                task = pending.pop()
-                if on_submit:
+                task = pending.popleft()
+                if attempts[task.trial_key] == 0 and on_submit:
                     on_submit(task)
-                running.add(self._pool.submit(run_trial, task))
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+                attempts[task.trial_key] += 1
+                running[self._pool.submit(run_trial, task)] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            lost: list[TrialTask] = []
             for future in done:
-                yield future.result()
+                task = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    lost.append(task)
+            if lost:
+                lost += list(running.values())
+                running.clear()
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                for task in reversed(lost):
+                    if attempts[task.trial_key] >= self.max_attempts:
+                        yield TrialResult(task.trial_key, error=WORKER_DIED)
+                    else:
+                        pending.appendleft(task)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
-            for process in list(getattr(self._pool, "_processes", {}).values()):
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
                 process.terminate()
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
