@@ -35,6 +35,7 @@ from gbreg.trial import TrialContext, TrialResult, TrialTask, run_trial
 CONNECT_TIMEOUT_S = 10.0  # reaching the scheduler; a refused port fails after this
 WAIT_FOR_WORKERS_S = 60.0  # a fresh cluster's workers may still be starting
 WORKER_DEATHS_ALLOWED = 3  # LocalCluster: a trial is retried until this many more workers died running it
+CONTEXT_RESUBMITS = 3  # a trial is resubmitted this often when every worker holding the data set died
 IN_FLIGHT_PER_THREAD = 2  # tasks handed to the cluster per worker thread (keeps Ctrl-C and resume cheap)
 TASK_KEY_PREFIX = "gbreg-trial"
 MATCHED_PACKAGES = ("gbreg", "xgboost", "lightgbm", "scikit-learn", "numpy", "pandas")
@@ -65,13 +66,15 @@ class DaskExecutor:
             self._cluster, self._client = _start_local_cluster(jobs)
         else:
             self._client = _connect(scheduler, connect_timeout)
-        self._pending: dict = {}  # future -> task, for the tasks handed to the cluster and not yet yielded
-        self._context = None
+        self._pending: dict = {}  # future -> (task, context future it uses), handed out and not yet yielded
+        self._context = None  # the scattered TrialContext (a future)
+        self.context_shipments = 0  # scatters of the context: 1 unless every worker holding it died
+        self._resubmits: dict[str, int] = {}  # trial key -> times resubmitted because the context was lost
         try:
             facts = _worker_facts(self._client, self.address)
             self.threads = threads_per_trial(facts, self._client.nthreads())
-            context = dataclasses.replace(context, threads=self.threads)
-            self._context = self._client.scatter(context, broadcast=True, hash=False)
+            self._context_value = dataclasses.replace(context, threads=self.threads)
+            self._scatter_context()
         except BaseException:
             self.close()
             raise
@@ -88,7 +91,12 @@ class DaskExecutor:
         completed = as_completed(loop=self._client.loop)
         self._submit_more(waiting, completed, on_submit)
         for future in completed:
-            task = self._pending.pop(future)
+            task, context = self._pending.pop(future)
+            if self._lost_with_context(future, context) and self._resubmits.get(task.trial_key, 0) < CONTEXT_RESUBMITS:
+                self._resubmits[task.trial_key] = self._resubmits.get(task.trial_key, 0) + 1
+                self._scatter_context_again()
+                self._submit(task, completed)
+                continue
             result = self._collect(future, task)
             future.release()
             self._submit_more(waiting, completed, on_submit)
@@ -102,10 +110,27 @@ class DaskExecutor:
             task = waiting.pop()
             if on_submit:
                 on_submit(task)
-            key = f"{TASK_KEY_PREFIX}-{task.trial_key}-{uuid.uuid4().hex[:8]}"
-            future = self._client.submit(self.trial_function, task, self._context, key=key, pure=False)
-            self._pending[future] = task
-            completed.add(future)
+            self._submit(task, completed)
+
+    def _submit(self, task: TrialTask, completed) -> None:
+        key = f"{TASK_KEY_PREFIX}-{task.trial_key}-{uuid.uuid4().hex[:8]}"
+        future = self._client.submit(self.trial_function, task, self._context, key=key, pure=False)
+        self._pending[future] = (task, self._context)
+        completed.add(future)
+
+    def _lost_with_context(self, future, context) -> bool:
+        """Every worker holding the context ``future`` used died (their replacements had not fetched it
+        yet): the scheduler then cancels the trial, though nothing is wrong with it."""
+        return future.status == "cancelled" and context.status != "finished" and self._client.status == "running"
+
+    def _scatter_context(self) -> None:
+        """Ship the context to every worker now (not once per trial); count it, the tests check."""
+        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
+        self.context_shipments += 1
+
+    def _scatter_context_again(self) -> None:
+        if self._context.status != "finished":
+            self._scatter_context()
 
     def _collect(self, future, task: TrialTask) -> TrialResult:
         """The trial's result; a trial that killed too many workers, or could not run, is a failed one."""
