@@ -61,10 +61,11 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
         frame = read_table(path, data.na_values)
         X, y, known_task, classes = _split_target(frame, data, task, path)
         name, source, informative = path.stem, str(path.resolve()), None
-    final_task = _check_task(task, known_task, y, classes, data)
+    where = _where(data, base_dir)
+    final_task = _check_task(task, known_task, y, classes, data, where)
     if final_task == "binary" and len(classes) != 2 or final_task == "multiclass" and len(classes) < 3:
         final_task = "binary" if len(classes) == 2 else final_task
-    _check_features(X, data)
+    _check_features(X, where)
     return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
 
 
@@ -115,9 +116,10 @@ def _generate(generator: str, params: dict, seed: int):
 
 def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
     if not path.exists():
-        raise DataError(f"{path}: data file not found")
+        raise DataError(f"{path}: data file not found (data.path is relative to the spec file's folder)")
     if not path.is_file():
-        raise DataError(f"{path}: not a file")
+        raise DataError(f"{path}: data.path names a {'folder' if path.is_dir() else 'special file'}, "
+                        "not a data file")
     suffix = "".join(s for s in path.suffixes[-2:] if s != ".gz").lower() or path.suffix.lower()
     try:
         if suffix.endswith((".parquet", ".pq")):
@@ -133,6 +135,9 @@ def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
         raise
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the data file is empty") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: not UTF-8 text (byte "
+                        f"{exc.object[exc.start:exc.start + 1].hex()} is not valid UTF-8); save it as UTF-8") from exc
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: {first}") from exc
@@ -176,6 +181,9 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, path: P
             X[column] = X[column].astype("float64")
     is_numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     inferred = infer_task(target) if task is None else task
+    if task is not None and task != "regression" and is_numeric and not _whole_numbers(target):
+        raise DataError(f"{path}: task: {task} contradicts target column {data.target!r}, which holds "
+                        f"continuous numbers (e.g. {float(target.iloc[0]):g}); use task: regression or leave task out")
     if inferred == "regression":
         if not is_numeric:
             sample = target.astype(str).iloc[0]
@@ -190,6 +198,11 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, path: P
     return X, codes, known, classes
 
 
+def _whole_numbers(values: pd.Series) -> bool:
+    numbers = values.to_numpy(dtype="float64")
+    return bool(np.all(np.isfinite(numbers) & (numbers == np.round(numbers))))
+
+
 def infer_task(target: pd.Series) -> str:
     """Numeric with more than two distinct values: regression; otherwise classification."""
     n_distinct = target.nunique()
@@ -198,34 +211,41 @@ def infer_task(target: pd.Series) -> str:
     return "binary" if n_distinct <= 2 else "multiclass"
 
 
-def _check_task(task: str | None, known: str, y: np.ndarray, classes: list[str], data: DataSpec) -> str:
-    where = _where(data)
+def _check_task(task: str | None, known: str, y: np.ndarray, classes: list[str], data: DataSpec,
+                where: str) -> str:
+    target = f"target column {data.target!r}" if data.source == "file" else "the target"
     if known != "regression" and len(classes) < 2:
-        raise DataError(f"{where}: the target has one class ({classes[0] if classes else '?'}); "
+        raise DataError(f"{where}: {target} has one class ({classes[0] if classes else '?'!r}); "
                         "classification needs at least two")
     if task is None:
         return known
     if task == "regression" and known != "regression":
         if data.source == "file":
             return task  # _split_target already checked the target is numeric
-        raise DataError(f"{where}: task: regression contradicts the target, which has {len(classes)} classes")
+        raise DataError(f"{where}: task: regression contradicts {target}, which has {len(classes)} classes; "
+                        "use task: binary or multiclass, or leave task out")
     if task != "regression" and known == "regression":
-        raise DataError(f"{where}: task: {task} contradicts the target, which is continuous")
+        raise DataError(f"{where}: task: {task} contradicts {target}, which is continuous; "
+                        "use task: regression or leave task out")
     if task == "binary" and len(classes) != 2:
-        raise DataError(f"{where}: task: binary but the target has {len(classes)} classes; use task: multiclass")
+        raise DataError(f"{where}: task: binary but {target} has {len(classes)} classes; use task: multiclass")
     if task == "multiclass" and len(classes) == 2:
-        raise DataError(f"{where}: task: multiclass but the target has 2 classes; use task: binary")
+        raise DataError(f"{where}: task: multiclass but {target} has 2 classes; use task: binary")
     return task
 
 
-def _check_features(X: pd.DataFrame, data: DataSpec) -> None:
+def _check_features(X: pd.DataFrame, where: str) -> None:
     varying = [c for c in X.columns if X[c].nunique(dropna=False) > 1]
     if not varying:
-        raise DataError(f"{_where(data)}: every feature column is constant; nothing to learn from")
+        names = ", ".join(map(str, X.columns[:10])) + (", ..." if X.shape[1] > 10 else "")
+        raise DataError(f"{where}: every feature column ({names}) is constant; nothing to learn from")
 
 
-def _where(data: DataSpec) -> str:
-    return data.path if data.source == "file" else f"data ({data.source} {data.name or data.generator})"
+def _where(data: DataSpec, base_dir: Path) -> str:
+    if data.source == "file":
+        path = Path(data.path)
+        return str(path if path.is_absolute() else base_dir / path)
+    return f"data ({data.source} {data.name or data.generator})"
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -2,22 +2,29 @@
 
 Each library trains one round on a small, evenly spaced sample of the real data, first with the
 spec's model parameters, then with each sweep value on its own: a value the library rejects is found
-in seconds, with the key path that set it, not after an hour of training.
+in seconds, with the key path that set it, not after an hour of training. When the model parameters
+are rejected together, each is tried alone over the library's defaults to name the one at fault.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+
 import numpy as np
 
 from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.params import accepts, resolve_params
 from gbreg.errors import SpecError
+from gbreg.params import accepts, resolve_params
+
+SAMPLE_ROWS = 200
 
 
 def check_library_params(prepared) -> None:
     spec = prepared.spec
     dataset = prepared.dataset
-    rows = np.unique(np.linspace(0, len(dataset.y) - 1, min(len(dataset.y), 200)).astype(int))
+    rows = np.unique(np.linspace(0, len(dataset.y) - 1, min(len(dataset.y), SAMPLE_ROWS)).astype(int))
     X, y = dataset.X.iloc[rows], dataset.y[rows]
     fold = FoldData(X, y, X, y, prepared.task, dataset.n_classes)
     problems = []
@@ -26,7 +33,7 @@ def check_library_params(prepared) -> None:
         base = {**model_params, "n_estimators": 1}
         error = _try(adapter, fold, resolve_params(library, base), prepared.metric)
         if error:
-            problems.append((f"models.{library}", f"{library} rejects these parameters: {error}"))
+            problems += _model_param_problems(adapter, fold, library, model_params, prepared.metric, error)
             continue
         for axis, values in spec.sweep_values().items():
             if not accepts(library, axis) or axis == "n_estimators":
@@ -39,14 +46,53 @@ def check_library_params(prepared) -> None:
         raise SpecError(spec.source, problems)
 
 
+def _model_param_problems(adapter, fold: FoldData, library: str, model_params: dict, metric: str,
+                          error: str) -> list[tuple[str, str]]:
+    """Name the parameter(s) under ``models.<library>`` the library rejects on their own, if any."""
+    problems = []
+    for name, value in model_params.items():
+        alone = _try(adapter, fold, resolve_params(library, {name: value, "n_estimators": 1}), metric)
+        if alone:
+            problems.append((f"models.{library}.{name}", f"{library} rejects {name}={value!r}: {alone}"))
+    return problems or [(f"models.{library}", f"{library} rejects these parameters together: {error}")]
+
+
 def _try(adapter, fold: FoldData, params: dict, metric: str) -> str | None:
     import warnings
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _silenced_native_output():
             warnings.simplefilter("ignore")
             adapter.train(adapter.prepare(fold, params), fold, params, metric, seed=0, threads=1)
     except Exception as exc:  # noqa: BLE001 - any rejection is reported as the user's mistake
-        text = " ".join(str(exc).split())
-        return text[:300] or type(exc).__name__
+        return _clean_message(str(exc)) or type(exc).__name__
     return None
+
+
+def _clean_message(text: str) -> str:
+    """One line: drop LightGBM's source location and XGBoost's parameter help after the first sentence."""
+    text = " ".join(text.split())
+    text = re.sub(r"\s+at \S+\.(cpp|cc|h), line \d+\s*\.?", "", text)
+    text = re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", text)  # XGBoost's [time] file:line: prefix
+    text = re.sub(r"^(value \S+ for Parameter \w+ should be .*?-?\d[\d.e+-]*) .*", r"\1", text)  # its help text
+    return text[:300]
+
+
+@contextlib.contextmanager
+def _silenced_native_output():
+    """LightGBM prints ``[LightGBM] [Fatal] ...`` from C++ before raising; the error says it once, cleanly."""
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real file descriptors (embedded interpreter): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts
+from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts, shared_name
 from gbreg.errors import SpecError
 
 SKLEARN_DATASETS = {
@@ -38,6 +39,7 @@ COUNTERPARTS_BY_TASK = {
 }
 COUNTERPARTS_BY_TASK["multiclass"] = COUNTERPARTS_BY_TASK["binary"]
 PENALTY_AXES = ("reg_alpha", "reg_lambda")
+DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".tsv", ".txt", ".gz")
 
 Scalar = int | float | bool | str
 
@@ -175,6 +177,12 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
 def parse_yaml(text: str, source: str) -> dict:
     try:
         raw = yaml.safe_load(text)  # never constructs Python objects
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        tag = re.search(r"tag '([^']*)'", str(exc))
+        raise SpecError(source, [("", f"{where}the YAML tag {tag.group(1) if tag else ''!r} is not allowed: a spec "
+                                  "is plain data (mappings, lists, numbers, text); remove the '!!' tag")]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -245,9 +253,9 @@ def format_path(loc: tuple) -> str:
     return out
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    """The valid keys of the model found by walking ``loc`` from :class:`Spec` (for did-you-mean)."""
-    annotation: Any = Spec
+def _fields_at(loc: tuple, root: type[BaseModel] = None) -> list[str]:
+    """The valid keys of the model found by walking ``loc`` from ``root`` (for did-you-mean)."""
+    annotation: Any = root or Spec
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -278,20 +286,51 @@ def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset
     return f"unknown {what} {key!r}{hint}"
 
 
-def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
+# pydantic error type -> what a first-time user should read (``{ctx}`` fields filled from the error)
+TYPE_MESSAGES = {
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_type": "must be a number",
+    "float_parsing": "must be a number", "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false", "string_type": "must be text (a string)",
+    "dict_type": "must be a mapping (indented key: value lines)",
+    "model_type": "must be a mapping (indented key: value lines)", "model_attributes_type":
+    "must be a mapping (indented key: value lines)", "list_type": "must be a list, e.g. [a, b]",
+    "tuple_type": "must be a list, e.g. [a, b]", "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)", "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "greater_than": "must be greater than {gt}", "greater_than_equal": "must be ≥ {ge}",
+    "less_than": "must be less than {lt}", "less_than_equal": "must be ≤ {le}",
+    "finite_number": "must be a finite number",
+}
+UNION_MEMBERS = {"int", "float", "bool", "str"}  # how pydantic labels the members of ``Scalar``
+
+
+def _pydantic_problems(exc: ValidationError, root: type[BaseModel] | None = None) -> list[tuple[str, str]]:
+    """One ``(key path, message)`` per mistake; a value no member of ``Scalar`` accepts is one mistake."""
     problems = []
+    seen_unions: set[tuple] = set()
     for error in exc.errors():
         loc = tuple(error["loc"])
         kind = error["type"]
+        if len(loc) > 1 and loc[-1] in UNION_MEMBERS:
+            if loc[:-1] in seen_unions:
+                continue
+            seen_unions.add(loc[:-1])
+            problems.append((format_path(loc[:-1]), f"must be a single number, true/false or text, "
+                             f"got {error['input']!r}"))
+            continue
         if kind == "extra_forbidden":
-            what = "library" if loc[:1] == ("models",) else "key"
-            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1]), what)
+            what = "library" if loc[:1] == ("models",) and root is None else "key"
+            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1], root), what)
         elif kind == "missing":
             message = "required key is missing"
         elif kind == "literal_error":
             message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        elif kind in TYPE_MESSAGES:
+            message = f"{TYPE_MESSAGES[kind].format(**error.get('ctx', {}))}, got {error['input']!r}"
         else:
-            message = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+            text = error["msg"].replace("Input should be", "must be", 1)
+            message = f"{text[0].lower()}{text[1:]}, got {error['input']!r}"
         problems.append((format_path(loc), message))
     return problems
 
@@ -313,7 +352,7 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
                 problems.append((path, f"{name!r} is set by gbreg (threads, seeds, determinism)"))
             elif name not in valid:
                 problems.append((path, unknown_key_message(name, valid, f"{library} parameter")))
-            elif name in PENALTY_AXES:
+            elif shared_name(library, name) in PENALTY_AXES:  # reg_alpha, or the native alpha, lambda_l1...
                 problems += _penalty_problems(path, value)
     problems += _sweep_problems(spec, libraries)
     if spec.task and spec.evaluation.metric and spec.evaluation.metric not in METRICS_BY_TASK[spec.task]:
@@ -348,10 +387,15 @@ def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
             if key in ("n_samples", "n_features", "n_informative") and (
                     not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 problems.append((f"data.params.{key}", f"must be a positive integer, got {value!r}"))
-    if data.source == "file" and data.path and Path(data.path).suffix.lower() not in (
-            ".csv", ".parquet", ".pq", ".tsv", ".txt", ".gz"):
-        problems.append(("data.path", f"unknown file format {Path(data.path).suffix!r}; expected .csv or .parquet"))
+    if data.source == "file" and data.path and Path(data.path).suffix.lower() not in DATA_SUFFIXES:
+        suffix = Path(data.path).suffix
+        what = f"unknown file format {suffix!r}" if suffix else f"{data.path!r} has no file extension"
+        problems.append(("data.path", f"{what}; expected a .csv, .tsv or .parquet file"))
     return problems
+
+
+def _is_penalty(name: str) -> bool:
+    return any(shared_name(library, name) in PENALTY_AXES for library in LIBRARIES)
 
 
 def _penalty_problems(path: str, value: Any) -> list[tuple[str, str]]:
@@ -380,7 +424,7 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
             try:
                 space = LogSpace.model_validate(raw)
             except ValidationError as exc:
-                for problem_path, message in _pydantic_problems(exc):
+                for problem_path, message in _pydantic_problems(exc, root=LogSpace):
                     problems.append((f"{path}.{problem_path}", message))
                 continue
             lo, hi = space.log
@@ -393,7 +437,7 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
         for i, value in enumerate(values):
             if isinstance(value, (dict, list)) or value is None:
                 problems.append((f"{path}[{i}]", f"must be a scalar value, got {value!r}"))
-            elif axis in PENALTY_AXES:
+            elif _is_penalty(axis):
                 problems += _penalty_problems(f"{path}[{i}]", value)
         if len(set(map(repr, values))) != len(values):
             problems.append((path, f"repeated values in {values}"))

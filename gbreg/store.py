@@ -47,12 +47,7 @@ def open_store(config: TrackingConfig):
         _probe_server(config.tracking_uri)
     db_path = config.sqlite_path
     if db_path is not None:
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TrackingError(f"tracking store {config.tracking_uri}: cannot create {db_path.parent}: {exc}") from exc
-        if not os.access(db_path.parent, os.W_OK) or (db_path.exists() and not os.access(db_path, os.W_OK)):
-            raise TrackingError(f"tracking store {config.tracking_uri}: {db_path} is not writable")
+        _check_sqlite_path(config.tracking_uri, db_path)
     from mlflow.tracking import MlflowClient
 
     try:
@@ -71,6 +66,35 @@ def open_store(config: TrackingConfig):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise TrackingError(f"tracking store {config.tracking_uri} cannot be opened: {first}") from exc
     return client
+
+
+def _check_sqlite_path(uri: str, db_path: Path) -> None:
+    """The SQLite file (or the folder it goes in) must be usable; MLflow would retry a bad path for minutes."""
+    folder = db_path.parent
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        what = "not a folder" if blocker == folder else f"so the folder {folder} cannot be created"
+        raise TrackingError(f"tracking store {uri}: {blocker} is a file, {what}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(f"tracking store {uri}: cannot create the folder {folder}: {exc.strerror}") from exc
+    if db_path.exists() and not db_path.is_file():
+        raise TrackingError(f"tracking store {uri}: {db_path} is a folder, not a SQLite file; "
+                            "fix tracking_uri in mlflow.yaml / MLFLOW_TRACKING_URI")
+    if not os.access(folder, os.W_OK) or (db_path.exists() and not os.access(db_path, os.W_OK)):
+        raise TrackingError(f"tracking store {uri}: {db_path if db_path.exists() else folder} is not writable")
+    if db_path.exists() and db_path.stat().st_size and _file_head(db_path, 16) != b"SQLite format 3\x00":
+        raise TrackingError(f"tracking store {uri}: {db_path} is not a SQLite database; "
+                            "fix tracking_uri in mlflow.yaml / MLFLOW_TRACKING_URI")
+
+
+def _file_head(path: Path, size: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise TrackingError(f"tracking store: cannot read {path}: {exc.strerror}") from exc
 
 
 def _probe_server(uri: str) -> None:
