@@ -21,8 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbreg.plots._data import (PENALTY_AXES, PlotContext, comparison_data, heatmap_data, leaf_histogram_data,
-                               learning_curve_data, path_data, representative_points)
+from gbreg.plots._data import (
+    PENALTY_AXES,
+    PlotContext,
+    comparison_data,
+    heatmap_data,
+    leaf_histogram_data,
+    learning_curve_data,
+    numeric_columns,
+    path_data,
+    representative_points,
+)
 
 PLOTS_DIR = "plots"
 
@@ -52,6 +61,7 @@ def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder
     """
     from gbreg.plots import _draw
 
+    results = numeric_columns(results)
     written: list[Path] = []
 
     def save(figure, name: str) -> None:
@@ -109,4 +119,4 @@ def leaf_values_reader(client):
     return leaf_values
 
 
-__all__ = ["PlotContext", "log_study_plots", "draw_study_plots", "heatmap_name", "path_name", "PLOTS_DIR"]
+__all__ = ["PLOTS_DIR", "PlotContext", "draw_study_plots", "heatmap_name", "log_study_plots", "path_name"]

@@ -106,10 +106,30 @@ def penalty_slice(rows: pd.DataFrame, ctx: PlotContext) -> tuple[pd.DataFrame, d
     return rows, held
 
 
+TEXT_COLUMNS = ("run_id", "run_name", "status", "trial_key", "kind", "library", "model")
+
+
+def numeric_columns(results: pd.DataFrame) -> pd.DataFrame:
+    """Params and metrics as numbers wherever every value parses as one.
+
+    MLflow returns params as strings, and pandas 3 keeps them as its ``str`` dtype (not ``object``), so a
+    results frame read back from runs can hold ``"0.1"`` where a number is meant.
+    """
+    converted = {}
+    for column in results.columns:
+        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(results[column]):
+            continue
+        numbers = pd.to_numeric(results[column], errors="coerce")
+        if numbers.notna().sum() == results[column].notna().sum():
+            converted[column] = numbers
+    return results.assign(**converted) if converted else results
+
+
 def _finished(results: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials only, with numeric columns as numbers."""
     if "status" in results:
         results = results[results["status"].fillna("FINISHED") == "FINISHED"]
-    return results
+    return numeric_columns(results)
 
 
 # ---------------------------------------------------------------------------------------------- heatmaps
@@ -383,6 +403,18 @@ def leaf_histogram_data(points: dict[str, list[RepresentativePoint]],
     return out
 
 
-__all__ = ["PlotContext", "HeatmapData", "PathData", "ComparisonData", "RepresentativePoint", "LearningCurve",
-           "LeafHistogramData", "heatmap_data", "path_data", "comparison_data", "representative_points",
-           "learning_curve_data", "leaf_histogram_data"]
+__all__ = [
+    "ComparisonData",
+    "HeatmapData",
+    "LeafHistogramData",
+    "LearningCurve",
+    "PathData",
+    "PlotContext",
+    "RepresentativePoint",
+    "comparison_data",
+    "heatmap_data",
+    "leaf_histogram_data",
+    "learning_curve_data",
+    "path_data",
+    "representative_points",
+]

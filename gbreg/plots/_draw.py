@@ -22,8 +22,14 @@ from contextlib import contextmanager
 import numpy as np
 from matplotlib.figure import Figure
 
-from gbreg.plots._data import (ComparisonData, HeatmapData, LeafHistogramData, LearningCurve, PathData,
-                               RepresentativePoint)
+from gbreg.plots._data import (
+    ComparisonData,
+    HeatmapData,
+    LeafHistogramData,
+    LearningCurve,
+    PathData,
+    RepresentativePoint,
+)
 
 DPI = 100
 STYLE = {"font.size": 12, "axes.titlesize": 12.5, "axes.labelsize": 12, "xtick.labelsize": 10.5,
