@@ -131,10 +131,24 @@ def describe_where(where: dict) -> str:
 
 def valid_metrics(spec) -> set[str]:
     """Every metric a hypothesis may name for this spec (task-suffixed ones match the task if known)."""
-    suffixes = TASK_METRICS[spec.task] if spec.task else tuple({m for ms in TASK_METRICS.values() for m in ms})
+    task = known_task(spec)
+    suffixes = TASK_METRICS[task] if task else tuple({m for ms in TASK_METRICS.values() for m in ms})
     scored = {f"{prefix}{m}" for prefix in SCORE_PREFIXES for m in suffixes}
     per_split = scored | set(SPLIT_METRICS)
     return per_split | {f"{name}_std" for name in per_split} | set(POST_SWEEP_METRICS)
+
+
+def known_task(spec) -> str | None:
+    """The task when it is known before loading data: stated, a bundled data set's, or a generator's."""
+    from gbreg.spec import SKLEARN_DATASETS
+
+    if spec.task:
+        return spec.task
+    if spec.data.source == "sklearn":
+        return SKLEARN_DATASETS.get(spec.data.name or "")
+    if spec.data.source == "synthetic":
+        return "binary" if spec.data.generator == "classification" else "regression"  # same metric names
+    return None
 
 
 def expectation_problems(spec) -> list[tuple[str, str]]:
@@ -234,9 +248,10 @@ def _metric_problems(name: str, spec, path: str) -> list[tuple[str, str]]:
                 return [(path, f"{name!r} is measured on linear counterparts and the spec has none")]
         return []
     prefix, _, suffix = name.partition("_")
-    if f"{prefix}_" in SCORE_PREFIXES and spec.task and any(suffix in ms for ms in TASK_METRICS.values()):
-        return [(path, f"{name!r} does not fit task {spec.task!r}; the task's metrics are "
-                       f"{', '.join(TASK_METRICS[spec.task])}")]
+    task = known_task(spec)
+    if f"{prefix}_" in SCORE_PREFIXES and task and any(suffix in ms for ms in TASK_METRICS.values()):
+        return [(path, f"{name!r} does not fit task {task!r}; the task's metrics are "
+                       f"{', '.join(TASK_METRICS[task])}")]
     return [(path, unknown_key_message(name, sorted(valid), "metric"))]
 
 
@@ -655,7 +670,7 @@ def log_shrinkage(tracker, prepared, outcome) -> list[str]:
 
     results = outcome.results
     other_axes = [axis for axis in prepared.spec.sweep_values() if axis not in PENALTY_AXES]
-    table, missing = shrinkage_table(results, other_axes)
+    table, missing = shrinkage_table(numeric_columns(results), other_axes)
     if "leaf_shrinkage" in results.columns or "coef_shrinkage" in results.columns:
         return missing
     for column in table.columns:
@@ -677,13 +692,29 @@ def log_findings(tracker, prepared, outcome) -> None:
     if not spec.expect:
         return
     hypotheses = [Hypothesis.model_validate(raw) for raw in spec.expect]
-    splits = split_table(tracker.client, results, getattr(outcome, "folds", None))
+    results = numeric_columns(outcome.results)
+    splits = numeric_columns(split_table(tracker.client, results, getattr(outcome, "folds", None)))
     verdicts = evaluate_hypotheses(hypotheses, results, splits, list(spec.sweep_values()), seed=spec.seed)
     plots = _plot_artifacts(tracker.client, tracker.parent_run_id)
     text = findings_markdown(prepared, results, splits, verdicts, plots, missing)
     tracker.log_text(tracker.parent_run_id, text, FINDINGS_ARTIFACT)
     metrics, tags = verdict_metrics(verdicts)
     tracker.log_child_metrics(tracker.parent_run_id, metrics, tags)
+
+
+def numeric_columns(frame):
+    """A copy with every column whose values all parse as numbers made numeric (params come back from
+    MLflow as strings: sorting '10' before '2' would scramble an axis)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) or column in ("run_id", "run_name", "trial_key"):
+            continue
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().sum() == frame[column].notna().sum():
+            frame[column] = converted
+    return frame
 
 
 def split_table(client, results, folds=None):
@@ -693,6 +724,7 @@ def split_table(client, results, folds=None):
     reads each child's ``folds.csv`` (present when a study has more than one split). One split: the
     results table itself, with repeat = fold = 0.
     """
+    import os
     import tempfile
     from pathlib import Path
 
@@ -704,6 +736,7 @@ def split_table(client, results, folds=None):
     if not any(column.endswith("_std") for column in results.columns):
         return results.assign(repeat=0, fold=0)
     if folds is None:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as gbreg.console does
         frames = []
         with tempfile.TemporaryDirectory(prefix="gbreg-folds-") as folder:
             for run_id in results["run_id"]:
