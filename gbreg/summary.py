@@ -1,47 +1,103 @@
-"""The table printed at the end of ``gbreg run``: best grid point per model, tree size and sparsity
-there, and where the results are in MLflow."""
+"""The table printed at the end of ``gbreg run``: the best grid point per model, tree size and sparsity
+there, and where the results are in MLflow (experiment, parent run, the UI's runs-table address).
+
+:func:`best_per_model` is a pure function of the results table; ``gbreg report`` shows the same table.
+"""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
+
 from gbreg.metrics import HIGHER_IS_BETTER
 
+# after the grid point and the scores: tree size, then sparsity (trees: leaves; linear: coefficients)
+SIZE_AND_SPARSITY = ("leaves_per_tree", "depth_mean", "zero_leaf_fraction", "leaf_abs_mean",
+                     "n_nonzero_coef", "zero_coef_fraction", "n_features_used")
+PENALTY_AXES = ("reg_alpha", "reg_lambda")
 
-def best_rows(results, metric: str):
-    """The best row (by test metric) for each model."""
+
+def best_per_model(results: pd.DataFrame | None, metric: str, axes: tuple[str, ...] = PENALTY_AXES) -> pd.DataFrame:
+    """One row per model: its best finished trial by test metric, with the columns worth printing.
+
+    Models keep the order the study ran them in; a model whose trials all failed is left out.
+    """
+    from gbreg.plots._data import numeric_columns
+
     column = f"test_{metric}"
     if results is None or not len(results) or column not in results.columns:
-        return results.iloc[0:0] if results is not None else None
-    ranked = results.dropna(subset=[column]).sort_values(column, ascending=not HIGHER_IS_BETTER[metric])
-    return ranked.groupby("model", sort=False).head(1)
+        return pd.DataFrame()
+    results = numeric_columns(results)
+    if "status" in results:
+        results = results[results["status"].fillna("FINISHED") == "FINISHED"]
+    scored = results.dropna(subset=[column])
+    best_index = (scored.groupby("model", sort=False)[column].idxmax() if HIGHER_IS_BETTER[metric]
+                  else scored.groupby("model", sort=False)[column].idxmin())
+    best = scored.loc[best_index.to_numpy()]
+    shown = ["model", *[a for a in axes if a in best and best[a].notna().any()],
+             column, f"{column}_std", f"train_{metric}", f"gap_{metric}", *SIZE_AND_SPARSITY, "run_id"]
+    shown = [c for c in dict.fromkeys(shown) if c in best.columns and best[c].notna().any()]
+    return best[shown].reset_index(drop=True)
+
+
+def runs_table_address(experiment_id: str, config=None) -> str:
+    """Where the study's runs are in the MLflow UI (``gbreg ui`` serves it on the configured host/port).
+
+    MLflow 3's UI opens an experiment on its GenAI overview; ``workflowType=machine_learning`` asks for
+    the runs table instead.
+    """
+    from gbreg.config import load_tracking_config
+    from gbreg.mlflow_server import runs_page_url
+
+    config = config or load_tracking_config()
+    host = config.ui_host if config.ui_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    base = f"http://[{host}]:{config.ui_port}" if ":" in host else f"http://{host}:{config.ui_port}"
+    return runs_page_url(base, experiment_id)
+
+
+def format_cell(value) -> str:
+    """Numbers at 4 significant digits, integers without a trailing ``.0``, missing values blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
 
 
 def print_summary(spec, outcome, console=None) -> None:
+    """The end-of-run table and the MLflow location (skipped by the CLI with ``-q``)."""
     from rich.table import Table
 
+    from gbreg.config import load_tracking_config
     from gbreg.console import make_console
 
     console = console or make_console()
-    metric = outcome.results["metric"].iloc[0] if outcome.results is not None and "metric" in outcome.results \
-        and len(outcome.results) else "rmse"
-    best = best_rows(outcome.results, metric)
-    if best is not None and len(best):
-        table = Table(title=f"{spec.name}: best grid point per model (by test_{metric})")
-        columns = ["model", "reg_alpha", "reg_lambda", f"test_{metric}", f"gap_{metric}", "leaves_per_tree",
-                   "zero_leaf_fraction", "zero_coef_fraction", "n_features_used"]
-        columns = [c for c in columns if c in best.columns]
-        for column in columns:
-            table.add_column(column)
+    results = outcome.results
+    metric = spec.evaluation.metric or _logged_metric(results)
+    best = best_per_model(results, metric, tuple(spec.sweep_values()) or PENALTY_AXES)
+    if len(best):
+        table = Table(title=f"{spec.name}: best grid point per model (by test_{metric}, "
+                            f"{'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)")
+        for column in best.columns:
+            table.add_column(column, justify="left" if column in ("model", "run_id") else "right",
+                             no_wrap=column == "run_id")
         for _, row in best.iterrows():
-            table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+            table.add_row(*[format_cell(row[c]) for c in best.columns])
         console.print(table)
     if outcome.failures:
         console.print(f"[red]{len(outcome.failures)} trial(s) failed:[/red]")
         for name, error in outcome.failures:
-            console.print(f"  {name}: {error}", markup=False)
-    from gbreg.config import load_tracking_config
-
+            console.print(f"  {name}: {error}", markup=False, highlight=False)
     config = load_tracking_config()
-    console.print(f"MLflow: experiment {spec.experiment_name!r} (id {outcome.experiment_id}), parent run "
-                  f"{outcome.parent_run_id}, store {config.tracking_uri}", markup=False)
-    console.print(f"Browse: gbreg ui, then http://{config.ui_host}:{config.ui_port}/#/experiments/"
-                  f"{outcome.experiment_id}/runs?workflowType=machine_learning", markup=False)
+    console.print(f"MLflow: experiment {spec.experiment_name!r} (id {outcome.experiment_id}), "
+                  f"parent run {outcome.parent_run_id}", markup=False, highlight=False)
+    console.print(f"  store: {config.tracking_uri}", markup=False, highlight=False)
+    console.print(f"  runs table: {runs_table_address(outcome.experiment_id, config)}  (start the UI with "
+                  "`gbreg ui`)", markup=False, highlight=False)
+
+
+def _logged_metric(results: pd.DataFrame | None) -> str:
+    if results is not None and len(results) and "metric" in results:
+        return str(results["metric"].dropna().iloc[0])
+    return "rmse"

@@ -66,6 +66,13 @@ def column_title(column: str) -> str:
     return STAT_NAMES.get(column, column.replace("_", " "))
 
 
+def short_title(column: str) -> str:
+    """A colour-bar label: the metric without the gap's explanation."""
+    if column.startswith("gap_"):
+        return f"gap ({METRIC_NAMES.get(column[4:], column[4:])})"
+    return column_title(column)
+
+
 def _grid(n_panels: int, panel_width: float, panel_height: float, extra_width: float = 0.0,
           max_columns: int = 3) -> tuple[Figure, list]:
     columns = min(n_panels, max_columns)
@@ -112,11 +119,11 @@ def draw_heatmap(data: HeatmapData) -> Figure:
                 row, col = panel.best
                 ax.add_patch(_best_box(col, row))
         colourbar = figure.colorbar(image, ax=axes, shrink=0.9)
-        direction = {True: " (higher is better)", False: " (lower is better)"}.get(data.higher_is_better, "")
-        colourbar.set_label(column_title(data.column) + direction)
-        note = "  ·  red box: best test score" if any(p.best for p in data.panels) else ""
-        figure.suptitle(f"{column_title(data.column)} over the penalty grid\n"
-                        f"one colour scale for all panels; axes are the grid values (log-spaced, 0 first){note}")
+        colourbar.set_label(short_title(data.column))
+        direction = {True: "higher is better; ", False: "lower is better; "}.get(data.higher_is_better, "")
+        note = "; red box: best test score" if any(p.best for p in data.panels) else ""
+        figure.suptitle(f"{column_title(data.column)} over the penalty grid\n{direction}one colour scale for "
+                        f"all panels; axes: grid values (log-spaced, 0 first){note}")
     return figure
 
 
@@ -126,15 +133,23 @@ def _best_box(col: int, row: int):
     return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5)
 
 
+def _cell_decimals(values: np.ndarray) -> int:
+    """Decimals that give the largest value about three significant digits, the same for every cell."""
+    finite = np.abs(values[np.isfinite(values)])
+    largest = float(finite.max()) if len(finite) else 0.0
+    return 3 if largest == 0 else int(min(4, max(0, 2 - math.floor(math.log10(largest)))))
+
+
 def _annotate_cells(ax, values: np.ndarray, image) -> None:
     small = values.size > 36
+    decimals = _cell_decimals(values)
     for (row, col), value in np.ndenumerate(values):
         if not np.isfinite(value):
             ax.text(col, row, "n/a", ha="center", va="center", fontsize=8, color="grey")
             continue
         red, green, blue, _ = image.cmap(image.norm(value))
         colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
-        ax.text(col, row, f"{value:.3g}", ha="center", va="center", fontsize=8 if small else 9.5, color=colour)
+        ax.text(col, row, f"{value:.{decimals}f}", ha="center", va="center", fontsize=8 if small else 9.5, color=colour)
 
 
 # ----------------------------------------------------------------------------------------- line plots
