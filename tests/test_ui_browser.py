@@ -29,8 +29,7 @@ from gbreg.mlflow_server import MlflowServer, free_port, run_page_url, runs_page
 if TYPE_CHECKING:  # Playwright may be absent: the test then skips instead of failing to import
     from playwright.sync_api import Locator, Page
 
-PARENT_RUN_NAME = "quickstart · 2026-11-24 10:31"
-HEATMAP_ARTIFACT = "heatmap_test_rmse.png"
+HEATMAP_ARTIFACT = "plots/heatmap_test_rmse.png"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRIAL_PARAMS = ("reg_alpha", "reg_lambda")
 TRIAL_METRIC = "zero_leaf_fraction"
@@ -60,49 +59,40 @@ class StudyInStore:
     trials: list[Trial] = field(default_factory=list)
 
 
-def write_heatmap_png(path: Path) -> Path:
-    """A small real PNG; ``Figure`` renders with Agg without touching pyplot's global backend."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(4, 3), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    image = axes.imshow([[0.90, 0.85], [0.80, 0.95]], cmap="viridis")
-    axes.set_xlabel("reg_alpha")
-    axes.set_ylabel("reg_lambda")
-    figure.colorbar(image, ax=axes, label="test_rmse")
-    figure.savefig(path, format="png", bbox_inches="tight", pad_inches=0.1)
-    return path
-
-
 def create_study_runs(tmp_path: Path) -> StudyInStore:
-    """The only place that makes the runs. Swap for ``gbreg.run_study`` once the core runner lands;
-    the rest of the test reads everything it needs from the returned ``StudyInStore``."""
+    """A real study, run by ``gbreg.run_study`` into an embedded store under ``tmp_path``."""
+    import os
+
+    import yaml
     from mlflow.tracking import MlflowClient
 
-    store_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    artifact_uri = (tmp_path / "mlartifacts").as_uri()
-    client = MlflowClient(tracking_uri=store_uri)
-    experiment_id = client.create_experiment("quickstart", artifact_location=artifact_uri)
-    parent = client.create_run(experiment_id, run_name=PARENT_RUN_NAME)
-    parent_id = parent.info.run_id
+    from gbreg import load_spec, run_study
+    from gbreg.config import load_tracking_config
 
-    trials = []
-    for index, (alpha, reg_lambda) in enumerate([("0.0", "1.0"), ("1.0", "10.0")]):
-        name = f"xgboost · reg_alpha={alpha} · reg_lambda={reg_lambda}"
-        child = client.create_run(experiment_id, run_name=name, tags={"mlflow.parentRunId": parent_id})
-        params = {"reg_alpha": alpha, "reg_lambda": reg_lambda}
-        metrics = {TRIAL_METRIC: 0.125 * (index + 1)}
-        for key, value in params.items():
-            client.log_param(child.info.run_id, key, value)
-        for key, value in metrics.items():
-            client.log_metric(child.info.run_id, key, value)
-        client.set_terminated(child.info.run_id)
-        trials.append(Trial(child.info.run_id, name, params, metrics))
-
-    heatmap = write_heatmap_png(tmp_path / HEATMAP_ARTIFACT)
-    client.log_artifact(parent_id, str(heatmap))
-    client.set_terminated(parent_id)
-    return StudyInStore(store_uri, artifact_uri, experiment_id, parent_id, PARENT_RUN_NAME, trials)
+    (tmp_path / "mlflow.yaml").write_text(yaml.safe_dump(
+        {"tracking_uri": "sqlite:///mlflow.db", "artifact_location": "mlartifacts"}))
+    spec_path = tmp_path / "quickstart.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "quickstart", "data": {"source": "sklearn", "name": "diabetes"},
+        "models": {"xgboost": {"n_estimators": 20, "max_depth": 3}},
+        "sweep": {"reg_alpha": [0, 10], "reg_lambda": [1, 100]}}))
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["GBREG_MLFLOW_CONFIG"] = str(tmp_path / "mlflow.yaml")
+    try:
+        config = load_tracking_config()
+        outcome = run_study(load_spec(spec_path), jobs=1, verbosity=-1, config=config)
+    finally:
+        os.environ.pop("GBREG_MLFLOW_CONFIG")
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    parent = client.get_run(outcome.parent_run_id)
+    children = client.search_runs([outcome.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{outcome.parent_run_id}'")
+    trials = [Trial(run.info.run_id, run.info.run_name, {k: run.data.params[k] for k in TRIAL_PARAMS},
+                    {TRIAL_METRIC: run.data.metrics[TRIAL_METRIC]}) for run in children]
+    return StudyInStore(config.tracking_uri, config.artifact_location, outcome.experiment_id,
+                        outcome.parent_run_id, parent.info.run_name, sorted(trials, key=lambda t: t.name))
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -146,7 +136,8 @@ class RunsTable:
         self.page = page
 
     def name_cell(self, run_name: str) -> Locator:
-        return self.page.locator(self.RUN_NAME_CELLS).filter(has_text=run_name)
+        exact = re.compile(re.escape(run_name) + r"\s*$")  # "λ=1" must not match "λ=100"
+        return self.page.locator(self.RUN_NAME_CELLS).filter(has_text=exact)
 
     def listed_run_names(self) -> list[str]:
         """Run names as shown (each cell's text also holds the run colour, e.g. ``#93320b``)."""
@@ -250,7 +241,9 @@ def test_study_runs_params_metrics_and_heatmap_in_the_mlflow_ui(
 
     # ... and previewed by the UI on the parent's Artifacts tab.
     page.goto(run_page_url(ui_server.url, study.experiment_id, study.parent_run_id) + "/artifacts")
-    page.get_by_text(HEATMAP_ARTIFACT, exact=True).first.click(timeout=PAGE_LOAD_TIMEOUT_MS)
+    folder, file_name = HEATMAP_ARTIFACT.split("/")
+    page.get_by_text(folder, exact=True).first.click(timeout=PAGE_LOAD_TIMEOUT_MS)
+    page.get_by_text(file_name, exact=True).first.click(timeout=UI_STEP_TIMEOUT_MS)
     preview = page.locator('img[src^="blob:"]').first
     preview.wait_for(timeout=UI_STEP_TIMEOUT_MS)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle(),
