@@ -24,7 +24,7 @@ SAMPLE_ROWS = 200
 def check_library_params(prepared) -> None:
     spec = prepared.spec
     dataset = prepared.dataset
-    rows = np.unique(np.linspace(0, len(dataset.y) - 1, min(len(dataset.y), SAMPLE_ROWS)).astype(int))
+    rows = sample_rows(len(dataset.y))
     X, y = dataset.X.iloc[rows], dataset.y[rows]
     fold = FoldData(X, y, X, y, prepared.task, dataset.n_classes)
     problems = []
@@ -44,6 +44,11 @@ def check_library_params(prepared) -> None:
                     problems.append((f"sweep.{axis}[{i}]", f"{library} rejects {axis}={value!r}: {error}"))
     if problems:
         raise SpecError(spec.source, problems)
+
+
+def sample_rows(n_rows: int) -> np.ndarray:
+    """The evenly spaced rows the check trains on: every part of a sorted file is represented."""
+    return np.unique(np.linspace(0, n_rows - 1, min(n_rows, SAMPLE_ROWS)).astype(int))
 
 
 def _model_param_problems(adapter, fold: FoldData, library: str, model_params: dict, metric: str,

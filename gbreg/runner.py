@@ -107,9 +107,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     done = {key: run_id for key, run_id in done.items() if key in plan_keys}
     to_run = [t for t in prepared.plan if t.trial_key not in done]
     outcome = StudyOutcome(experiment_id, None, len(prepared.plan), len(done), 0)
-    if done:
-        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
     previous = None if fresh else latest_parent(client, experiment_id, spec_sha)
+    if done or (previous is not None and previous.info.status != "FINISHED"):
+        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
     if not to_run and previous is not None and previous.info.status == "FINISHED":
         outcome.parent_run_id = previous.info.run_id
         outcome.results = _results_frame(client, prepared.plan, done)
