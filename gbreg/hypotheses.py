@@ -786,7 +786,9 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
              "| # | hypothesis | verdict | statistic | p |", "|---|---|---|---|---|"]
     for v in verdicts:
         statistic = _fmt(v.numbers.get("statistic", float("nan")))
-        p = _fmt(v.numbers.get("p_value", float("nan")))
+        p_value = v.numbers.get("p_value", float("nan"))
+        p = _p_text(p_value, PERMUTATIONS).removeprefix("p ").removeprefix("= ") if v.hypothesis.kind == "trend" \
+            else _fmt(p_value)
         lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {statistic} | {p} |")
     for v in verdicts:
         lines += ["", f"## H{v.index} · {v.hypothesis.describe()}", "", f"**{v.verdict.capitalize()}.** {v.reason}.", ""]
