@@ -21,9 +21,11 @@ Why this shape:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -68,6 +70,7 @@ class DaskExecutor:
             self._client = _connect(scheduler, connect_timeout)
         self._pending: dict = {}  # future -> (task, context future it uses), handed out and not yet yielded
         self._context = None  # the scattered TrialContext (a future)
+        self._cluster_threads, self._threads_asked_at = 1, -1e9
         self.context_shipments = 0  # scatters of the context: 1 unless every worker holding it died
         self._resubmits: dict[str, int] = {}  # trial key -> times resubmitted because the context was lost
         try:
@@ -92,10 +95,7 @@ class DaskExecutor:
         self._submit_more(waiting, completed, on_submit)
         for future in completed:
             task, context = self._pending.pop(future)
-            if self._lost_with_context(future, context) and self._resubmits.get(task.trial_key, 0) < CONTEXT_RESUBMITS:
-                self._resubmits[task.trial_key] = self._resubmits.get(task.trial_key, 0) + 1
-                self._scatter_context_again()
-                self._submit(task, completed)
+            if self._resubmitted(future, context, task, completed):
                 continue
             result = self._collect(future, task)
             future.release()
@@ -105,12 +105,20 @@ class DaskExecutor:
     def _submit_more(self, waiting: list[TrialTask], completed, on_submit) -> None:
         """Keep about two trials per worker thread on the cluster: the scheduler balances them, and an
         interrupted study has few runs to mark KILLED."""
-        capacity = IN_FLIGHT_PER_THREAD * max(1, sum(self._client.nthreads().values()))
+        capacity = IN_FLIGHT_PER_THREAD * self._worker_threads()
         while waiting and len(self._pending) < capacity:
             task = waiting.pop()
             if on_submit:
                 on_submit(task)
             self._submit(task, completed)
+
+    def _worker_threads(self) -> int:
+        """Worker threads on the cluster now (workers come and go), asked at most once a second."""
+        now = time.monotonic()
+        if now - self._threads_asked_at > 1.0:
+            self._cluster_threads = max(1, sum(self._client.nthreads().values()))
+            self._threads_asked_at = now
+        return self._cluster_threads
 
     def _submit(self, task: TrialTask, completed) -> None:
         key = f"{TASK_KEY_PREFIX}-{task.trial_key}-{uuid.uuid4().hex[:8]}"
@@ -118,19 +126,23 @@ class DaskExecutor:
         self._pending[future] = (task, self._context)
         completed.add(future)
 
-    def _lost_with_context(self, future, context) -> bool:
-        """Every worker holding the context ``future`` used died (their replacements had not fetched it
-        yet): the scheduler then cancels the trial, though nothing is wrong with it."""
-        return future.status == "cancelled" and context.status != "finished" and self._client.status == "running"
-
-    def _scatter_context(self) -> None:
-        """Ship the context to every worker now (not once per trial); count it, the tests check."""
-        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
-        self.context_shipments += 1
-
-    def _scatter_context_again(self) -> None:
+    def _resubmitted(self, future, context, task: TrialTask, completed) -> bool:
+        """Every worker holding the context ``future`` used died before their replacements fetched it:
+        the scheduler cancels the trial though nothing is wrong with it. Ship the context again (once
+        for all such trials) and resubmit, a bounded number of times."""
+        lost = future.status == "cancelled" and context.status != "finished" and self._client.status == "running"
+        if not lost or self._resubmits.get(task.trial_key, 0) >= CONTEXT_RESUBMITS:
+            return False
+        self._resubmits[task.trial_key] = self._resubmits.get(task.trial_key, 0) + 1
         if self._context.status != "finished":
             self._scatter_context()
+        self._submit(task, completed)
+        return True
+
+    def _scatter_context(self) -> None:
+        """Ship the context to every worker now, not once per trial (counted: the tests check)."""
+        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
+        self.context_shipments += 1
 
     def _collect(self, future, task: TrialTask) -> TrialResult:
         """The trial's result; a trial that killed too many workers, or could not run, is a failed one."""
@@ -152,10 +164,8 @@ class DaskExecutor:
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
         if client is not None:
             if cancel and self._pending:
-                try:
+                with contextlib.suppress(Exception):  # the scheduler may be gone already
                     client.cancel(list(self._pending), force=True)
-                except Exception:  # noqa: BLE001 - the scheduler may be gone already
-                    pass
             self._pending.clear()
             if self._context is not None:  # released first, so closing workers loses no data it holds
                 self._context.release()
@@ -232,7 +242,7 @@ def _worker_facts(client, address: str) -> dict[str, dict]:
                              "start some with `dask worker " + address + "`") from exc
     try:
         facts = client.run(worker_facts)
-    except Exception as exc:  # noqa: BLE001 - typically ModuleNotFoundError: gbreg on a worker
+    except Exception as exc:
         raise SchedulerError(f"Dask workers of {address} cannot run gbreg ({type(exc).__name__}: "
                              f"{_first_line(exc)}); install the driver's gbreg on every worker") from exc
     expected = package_versions()

@@ -14,9 +14,9 @@ import threading
 import time
 
 import pytest
+from conftest import small_spec, write_spec
 
 from gbreg.execute_dask import TASK_KEY_PREFIX, DaskExecutor, SchedulerError, threads_per_trial
-from conftest import small_spec, write_spec
 
 TIMING_COLUMNS = {"fit_seconds", "fit_seconds_std"}  # wall clock: the only numbers allowed to differ
 
@@ -55,8 +55,18 @@ def test_dask_study_on_local_cluster_equals_local_run(tracking, tmp_path) -> Non
 # ---------------------------------------------------------------------- a cluster that loses workers
 
 
+@pytest.fixture
+def cluster(module_cluster):
+    """The module's cluster with both workers up (a test may leave one restarting after a kill)."""
+    deadline = time.monotonic() + 60
+    while len(module_cluster.scheduler.workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(module_cluster.scheduler.workers) == 2, "a killed worker was not restarted within 60 s"
+    return module_cluster
+
+
 @pytest.fixture(scope="module")
-def cluster():
+def module_cluster():
     """Two single-threaded worker processes; a trial may survive one worker death (allowed-failures 1),
     and each worker holds one task at a time (saturation 1.0), so a death only touches the trial it ran."""
     import dask
@@ -187,7 +197,7 @@ def test_losing_every_worker_at_once_ships_the_data_set_again(tmp_path, cluster)
         killer.join()
         executor.close()
 
-    assert len(killer.killed_pids) == 2
+    assert len(killer.killed_pids) == 2, killer.killed_pids
     assert executor.context_shipments == 2  # the data set died with the workers, so it was sent again
     assert sorted(r.trial_key for r in results) == sorted(t.trial_key for t in tasks)
     assert [r.error for r in results if not r.ok] == []

@@ -15,9 +15,9 @@ import urllib.request
 import pandas as pd
 import pytest
 import yaml
+from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
-from conftest import small_spec, write_spec
 from gbreg.cli import app
 from gbreg.mlflow_server import MlflowServer, free_port, port_is_open
 
