@@ -803,7 +803,7 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
 
 
 METHOD_NOTE = (
-    "Trend: Spearman's ρ between the axis and the metric within each stratum (library, model, every other "
+    "Trend: Spearman's ρ between the axis and the metric within each stratum (model, every other "
     "sweep axis, repeat and fold held fixed), averaged over strata; p from "
     f"{PERMUTATIONS} permutations of the metric within strata (two-sided); 95% CI from {BOOTSTRAPS} bootstrap "
     "resamples of the strata. Supported: p < significance with ρ of the stated sign; contradicted: p < "

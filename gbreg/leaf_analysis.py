@@ -132,7 +132,8 @@ def shrinkage_table(results, other_axes: list[str]):
     """Per trial: |value| statistics relative to the same model at reg_alpha = reg_lambda = 0.
 
     ``results`` is the study's results table (one row per trial); ``other_axes`` are the sweep axes
-    besides the two penalties, which must be equal between a trial and its reference. Returns a
+    besides the two penalties, which must be equal between a trial and its reference. A linear
+    counterpart fitted at positive penalties only (lasso, ridge) is compared with the ``ols`` trial. Returns a
     DataFrame indexed like ``results`` with the shrinkage columns (NaN where no reference exists) and
     the list of models that have no unregularized reference.
 
@@ -156,15 +157,20 @@ def shrinkage_table(results, other_axes: list[str]):
     unregularized = (pd.to_numeric(frame["reg_alpha"], errors="coerce") == 0) & (
         pd.to_numeric(frame["reg_lambda"], errors="coerce") == 0)
     missing = []
+    ols = frame[(frame["model"] == "ols")].head(1)  # the linear counterparts' unregularized fit
     for model in frame["model"].dropna().unique():
         rows = frame["model"] == model
-        if not (rows & unregularized).any():
-            missing.append(str(model))
-            continue
         linear = "kind" in frame.columns and (frame.loc[rows, "kind"] == "linear").all()
         prefix, mean_column = ("coef", "coef_l1") if linear else ("leaf", "leaf_abs_mean")
-        reference = frame[rows & unregularized].set_index(group_key[rows & unregularized])
-        reference = reference[~reference.index.duplicated()]
+        if (rows & unregularized).any():
+            reference = frame[rows & unregularized].set_index(group_key[rows & unregularized])
+            reference = reference[~reference.index.duplicated()]
+        elif linear and len(ols):  # lasso and ridge are fitted at positive penalties only: compare with OLS
+            reference = pd.concat([ols] * int(rows.sum())).set_index(group_key[rows].to_numpy())
+            reference = reference[~reference.index.duplicated()]
+        else:
+            missing.append(str(model))
+            continue
         for column, source in ((f"{prefix}_shrinkage", mean_column), (f"{prefix}_shrinkage_q50", "abs_q50"),
                                (f"{prefix}_shrinkage_q90", "abs_q90")):
             if source not in frame.columns:

@@ -122,3 +122,16 @@ def test_shrinkage_is_relative_to_the_same_model_at_zero_penalties_with_other_ax
     assert table.loc[4, "leaf_shrinkage"] == 0.75  # against the max_depth=6 reference, not max_depth=3
     assert table.loc[5].isna().all()
     assert table["coef_shrinkage"].isna().all()
+
+
+def test_linear_counterparts_without_a_zero_penalty_point_are_compared_with_ols():
+    results = pd.DataFrame([
+        ("o", "linear", "ols", np.nan, 0.0, 0.0, 10.0, 1.0, 4.0),
+        ("l", "linear", "lasso", np.nan, 1.0, 0.0, 6.0, 0.5, 3.0),
+        ("r", "linear", "ridge", np.nan, 0.0, 10.0, 5.0, 0.5, 2.0),
+    ], columns=["run_id", "kind", "model", "max_depth", "reg_alpha", "reg_lambda", "coef_l1", "abs_q50", "abs_q90"])
+    table, missing = shrinkage_table(results, ["max_depth"])
+    assert missing == []
+    assert table["coef_shrinkage"].tolist() == [1.0, 0.6, 0.5]
+    assert table.loc[1, "coef_shrinkage_q90_minus_q50"] == pytest.approx(0.75 - 0.5)
+    assert table["leaf_shrinkage"].isna().all()
