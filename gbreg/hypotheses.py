@@ -824,7 +824,8 @@ def _shrinkage_section(results, no_reference: list[str]) -> str:
     parts = []
     if no_reference:
         parts.append(f"No trial at reg_alpha = reg_lambda = 0 for {', '.join(no_reference)}: the grid has no "
-                     "unregularized point for it, so its shrinkage is not computed.")
+                     "unregularized point for it, so its shrinkage is not computed (linear counterparts are compared "
+                     "with the `ols` counterpart when the spec lists it).")
     for prefix in ("leaf", "coef"):
         column = f"{prefix}_shrinkage"
         if column not in results.columns or results[column].notna().sum() == 0:
