@@ -9,10 +9,11 @@ from __future__ import annotations
 
 def _steps() -> list:
     from gbreg.comparison import log_comparison
-    from gbreg.hypotheses import log_findings
+    from gbreg.hypotheses import log_findings, log_shrinkage
     from gbreg.plots import log_study_plots
 
-    return [log_comparison, log_study_plots, log_findings]
+    # shrinkage first: it adds leaf_shrinkage columns that the plots can use
+    return [log_comparison, log_shrinkage, log_study_plots, log_findings]
 
 
 def after_study(tracker, prepared, outcome, progress) -> None:
