@@ -48,7 +48,7 @@ def comparison_frame(client, parent) -> pd.DataFrame:
     run_id = parent.info.run_id
     try:
         path = retrying(lambda: client.download_artifacts(run_id, COMPARISON_ARTIFACT))
-    except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+    except Exception as exc:
         raise UserInputError(f"run {run_id} ({parent.info.run_name}) has no {COMPARISON_ARTIFACT}: the study "
                              "has not finished, or ran before comparisons were logged") from exc
     return pd.read_csv(path)

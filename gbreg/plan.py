@@ -96,9 +96,9 @@ def linear_trials(spec: Spec) -> list[Trial]:
         matched = [p for p in points if covers(model, p["reg_alpha"], p["reg_lambda"])]
         if not matched:
             shown = ", ".join(f"(α={p['reg_alpha']:g}, λ={p['reg_lambda']:g})" for p in points[:6])
-            problems.append((f"counterparts[{i}]", f"{model!r} matches no grid point: it is the counterpart of "
-                             f"{describe_covers(model)} points; the grid has {shown}"
-                             f"{' …' if len(points) > 6 else ''}"))
+            message = (f"{model!r} matches no grid point: it is the counterpart of {describe_covers(model)} "
+                       f"points; the grid has {shown}{' …' if len(points) > 6 else ''}")
+            problems.append((f"counterparts[{i}]", message))
         for point in matched:
             key = make_trial_key(identity, "sklearn", model, point)
             trials.append(Trial(key, "linear", "sklearn", model, dict(point), dict(point)))

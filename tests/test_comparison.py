@@ -9,12 +9,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
 from gbreg import load_spec, run_study
 from gbreg.cli import app
-
-from conftest import REPO
 
 LINEAR_METRICS = ("n_nonzero_coef", "zero_coef_fraction", "coef_l1", "coef_l2", "n_features_used", "fit_seconds")
 
@@ -56,7 +55,7 @@ def sparse_study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_lasso_finds_the_true_support_where_booster_l1_only_zeroes_leaves(sparse_study):
-    spec, outcome, client = sparse_study
+    _, outcome, client = sparse_study
     table = _artifact(client, outcome.parent_run_id, "comparison.csv").set_index("reg_alpha")
     support = _artifact(client, outcome.parent_run_id, "support_recovery.csv")
     assert list(table.index) == [0.0, 1000.0, 3000.0] and (table["reg_lambda"] == 0).all()
@@ -83,7 +82,7 @@ def test_lasso_finds_the_true_support_where_booster_l1_only_zeroes_leaves(sparse
 
 @pytest.mark.slow
 def test_linear_children_record_the_contract(sparse_study):
-    spec, outcome, client = sparse_study
+    _, outcome, client = sparse_study
     children = _children(client, outcome)
     linear = [r for r in children if r.data.tags["gbreg.kind"] == "linear"]
     boosters = [r for r in children if r.data.tags["gbreg.kind"] == "booster"]
@@ -105,7 +104,7 @@ def test_linear_children_record_the_contract(sparse_study):
 
 @pytest.mark.slow
 def test_results_command_prints_the_comparison(sparse_study):
-    spec, outcome, client = sparse_study
+    _, outcome, client = sparse_study
     result = CliRunner().invoke(app, ["results", "synthetic_sparse", "--comparison", "--format", "csv"])
     assert result.exit_code == 0, result.output
     shown = pd.read_csv(io.StringIO(result.stdout))

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_spec
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
@@ -16,8 +17,6 @@ from gbreg.errors import SpecError
 from gbreg.linear import fit_counterpart, sklearn_settings
 from gbreg.plan import linear_trials, make_plan, penalty_points
 from gbreg.spec import validate_spec
-
-from conftest import small_spec
 
 # ----------------------------------------------------------------------------------------------------
 # direct minimization of  Σ loss(y, Xw + b) + α‖w‖₁ + ½λ‖w‖²  (b unpenalized) with scipy:
@@ -63,7 +62,7 @@ def direct_logistic(X, y, alpha, lam):
 
 
 def direct_softmax(X, y, n_classes, alpha, lam):
-    n, p = X.shape
+    p = X.shape[1]
     onehot = np.eye(n_classes)[y]
 
     def loss_and_grad(w, b):
