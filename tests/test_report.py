@@ -7,6 +7,7 @@ import io
 import re
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from conftest import small_spec
@@ -104,7 +105,7 @@ def test_report_is_one_self_contained_file_with_every_plot_and_the_best_points(s
                              "spec", "trials"}
     # the same file is logged on the parent run as report.html
     logged = client.download_artifacts(outcome.parent_run_id, "report.html", str(tmp_path))
-    assert open(logged, encoding="utf-8").read() == text
+    assert Path(logged).read_text(encoding="utf-8") == text
 
 
 def test_findings_and_comparison_are_included_with_links_to_the_embedded_plots(study, tmp_path):
@@ -120,7 +121,7 @@ def test_findings_and_comparison_are_included_with_links_to_the_embedded_plots(s
 
 
 def test_a_study_name_or_a_trial_run_id_finds_the_parent(study, tmp_path):
-    outcome, client, _ = study
+    outcome, _, _ = study
     by_name = write_report("report-study", tmp_path / "a.html").read_text(encoding="utf-8")
     assert outcome.parent_run_id in by_name
     child = outcome.results["run_id"].iloc[0]
@@ -150,7 +151,7 @@ def test_cli_writes_the_report(study, tmp_path):
 
 
 def test_a_study_without_logged_plots_gets_them_drawn_for_the_report(study, tmp_path):
-    outcome, client, folder = study
+    outcome, _, folder = study
     plots_dir = next((folder / "mlartifacts").glob(f"**/{outcome.parent_run_id}/artifacts/plots"))
     saved = tmp_path / "saved-plots"
     shutil.move(plots_dir, saved)  # as if the study ran before plots existed

@@ -1,7 +1,7 @@
 """Render the numbers of :mod:`gbreg.plots._data` with matplotlib's object API and the Agg canvas.
 
 Figures are built as ``matplotlib.figure.Figure`` objects (no pyplot, no global backend state), sized
-about 1000 px wide at 100 dpi with 12 pt text, so they stay readable when the MLflow artifact viewer
+about 900-1000 px wide at 100 dpi with 12 pt text, so they stay readable when the MLflow artifact viewer
 shrinks them to ~800 px.
 
 How a penalty axis that includes 0 is drawn:
@@ -73,16 +73,35 @@ def short_title(column: str) -> str:
     return column_title(column)
 
 
-def _grid(n_panels: int, panel_width: float, panel_height: float, extra_width: float = 0.0,
-          max_columns: int = 3) -> tuple[Figure, list]:
+def _grid(n_panels: int, panel_width: float, panel_height: float, right: float = 0.3, max_columns: int = 3,
+          title_lines: int = 1) -> tuple[Figure, list]:
+    """A figure of panels with fixed margins in inches (no layout engine: it would double the drawing
+    time, and every figure's labels have known lengths). ``right`` leaves room for a legend/colour bar."""
     columns = min(n_panels, max_columns)
     rows = math.ceil(n_panels / columns)
-    figure = Figure(figsize=(panel_width * columns + extra_width, panel_height * rows + 0.9), dpi=DPI,
-                    layout="constrained")
+    left, bottom, top, wgap = 0.95, 0.75, 0.55 + 0.28 * title_lines, 0.85
+    hgap = bottom + 0.28 * title_lines + 0.1
+    width = left + columns * panel_width + (columns - 1) * wgap + right
+    height = bottom + rows * panel_height + (rows - 1) * hgap + top
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                           top=1 - top / height, wspace=wgap / panel_width, hspace=hgap / panel_height)
     axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
     for unused in axes[n_panels:]:
         unused.set_visible(False)
     return figure, axes[:n_panels]
+
+
+def _suptitle(figure: Figure, text: str) -> None:
+    figure.suptitle(text, y=1 - 0.06 / figure.get_figheight(), va="top")
+
+
+def _side_axes(figure: Figure, axes: list, offset: float, width: float):
+    """An axes ``offset`` inches right of the panels (for a colour bar), as tall as the panel area."""
+    first, last = axes[0].get_position(), axes[-1].get_position()
+    right = max(ax.get_position().x1 for ax in axes)
+    fig_width = figure.get_figwidth()
+    return figure.add_axes((right + offset / fig_width, last.y0, width / fig_width, first.y1 - last.y0))
 
 
 def _held_text(held: dict) -> str:
@@ -98,7 +117,8 @@ def _tick(value: float) -> str:
 
 def draw_heatmap(data: HeatmapData) -> Figure:
     with _style():
-        figure, axes = _grid(len(data.panels), 4.4, 4.0, extra_width=1.2)
+        held = any(p.held for p in data.panels) or any(p.column != data.column for p in data.panels)
+        figure, axes = _grid(len(data.panels), 3.6, 3.2, right=1.4, title_lines=1 + held, max_columns=2)
         cmap = "viridis_r" if data.higher_is_better is False else "viridis"
         span = data.vmax - data.vmin
         vmin, vmax = (data.vmin, data.vmax) if span > 0 else (data.vmin - 0.5, data.vmax + 0.5)
@@ -118,12 +138,14 @@ def draw_heatmap(data: HeatmapData) -> Figure:
             if panel.best is not None:
                 row, col = panel.best
                 ax.add_patch(_best_box(col, row))
-        colourbar = figure.colorbar(image, ax=axes, shrink=0.9)
-        colourbar.set_label(short_title(data.column))
+        colourbar = figure.colorbar(image, cax=_side_axes(figure, axes, 0.3, 0.22))
+        mixed = any(p.column != data.column for p in data.panels)  # linear panels show coefficients
+        colourbar.set_label("fraction exactly 0 (leaves; coefficients)" if mixed and data.column == "zero_leaf_fraction"
+                            else short_title(data.column))
         direction = {True: "higher is better; ", False: "lower is better; "}.get(data.higher_is_better, "")
         note = "; red box: best test score" if any(p.best for p in data.panels) else ""
-        figure.suptitle(f"{column_title(data.column)} over the penalty grid\n{direction}one colour scale for "
-                        f"all panels; axes: grid values (log-spaced, 0 first){note}")
+        _suptitle(figure, f"{column_title(data.column)} over the penalty grid\n{direction}one colour scale for "
+                          f"all panels; axes: grid values (log-spaced, 0 first){note}")
     return figure
 
 
@@ -184,7 +206,8 @@ def _no_ticks():
 
 def draw_path(data: PathData) -> Figure:
     with _style():
-        figure, axes = _grid(len(data.panels), 4.6, 3.9, extra_width=0.0)
+        held = any(p.held for p in data.panels)
+        figure, axes = _grid(len(data.panels), 3.6, 3.1, right=2.0, title_lines=1 + held, max_columns=2)
         every_x = np.concatenate([line.x for panel in data.panels for line in panel.lines])
         held_values = sorted({line.held_value for panel in data.panels for line in panel.lines})
         colours = _sequential_colours(len(held_values))
@@ -206,11 +229,11 @@ def draw_path(data: PathData) -> Figure:
             for handle, label in zip(*panel_ax.get_legend_handles_labels()):
                 by_label.setdefault(label, handle)
         ordered = sorted(by_label, key=lambda text: float(text.split("=")[1]))
-        figure.legend([by_label[k] for k in ordered], ordered, loc="outside right center",
-                      title="held at")
+        figure.legend([by_label[k] for k in ordered], ordered, loc="center right",
+                      bbox_to_anchor=(1 - 0.05 / figure.get_figwidth(), 0.5), title="held at")
         band = "bands: ±1 sd over repeats/folds" if data.has_bands else "single split: no bands"
-        figure.suptitle(f"Regularization path: {column_title(data.column)} against {data.axis}\n"
-                        f"one line per {data.other_axis} value; {band}; {_symlog_note(every_x)}")
+        _suptitle(figure, f"Regularization path: {column_title(data.column)} against {data.axis}\n"
+                          f"one line per {data.other_axis} value; {band}; {_symlog_note(every_x)}")
     return figure
 
 
@@ -224,8 +247,7 @@ def _sequential_colours(n: int) -> list:
 def draw_comparison(data: ComparisonData) -> Figure:
     """Sparsity and relative norm of boosters (solid) and linear counterparts (dashed) on one pure axis."""
     with _style():
-        figure = Figure(figsize=(10.5, 4.4), dpi=DPI, layout="constrained")
-        sparsity_ax, norm_ax = figure.subplots(1, 2)
+        figure, (sparsity_ax, norm_ax) = _grid(2, 3.9, 3.2, right=0.3)
         every_x = np.concatenate([p.x for p in data.paths])
         for path in data.paths:
             style = {"linestyle": "--" if path.kind == "linear" else "-", "marker": "o", "markersize": 4}
@@ -241,8 +263,8 @@ def draw_comparison(data: ComparisonData) -> Figure:
         norm_ax.set_title("shrinkage")
         norm_ax.legend(loc="best")
         other = "reg_lambda" if data.axis == "reg_alpha" else "reg_alpha"
-        figure.suptitle(f"Boosters (solid) vs linear counterparts (dashed) along {data.axis}, "
-                        f"{other}={_tick(data.other_value)}\n{_symlog_note(every_x)}")
+        _suptitle(figure, f"Boosters (solid) vs linear counterparts (dashed) along {data.axis}, "
+                          f"{other}={_tick(data.other_value)}\n{_symlog_note(every_x)}")
     return figure
 
 
@@ -255,7 +277,7 @@ def _point_colour(point: RepresentativePoint) -> str:
 
 def draw_learning_curves(curves: dict[str, list[LearningCurve]], metric: str) -> Figure:
     with _style():
-        figure, axes = _grid(len(curves), 5.0, 4.2, max_columns=2)
+        figure, axes = _grid(len(curves), 4.0, 3.4, max_columns=2)
         for ax, (model, model_curves) in zip(axes, curves.items()):
             for curve in model_curves:
                 colour = _point_colour(curve.point)
@@ -268,35 +290,34 @@ def draw_learning_curves(curves: dict[str, list[LearningCurve]], metric: str) ->
             ax.set_ylabel(METRIC_NAMES.get(metric, metric))
             ax.grid(True, alpha=0.3)
             ax.legend(loc="best", title="test (solid), train (dashed)", title_fontsize=9.5, fontsize=9)
-        figure.suptitle(f"Learning curves: train and test {METRIC_NAMES.get(metric, metric)} per round\n"
-                        "no penalty, strongest L1, strongest L2 and best grid point")
+        _suptitle(figure, f"Learning curves: train and test {METRIC_NAMES.get(metric, metric)} per round\n"
+                          "no penalty, strongest L1, strongest L2 and best grid point")
     return figure
 
 
 def draw_leaf_histograms(data: list[LeafHistogramData]) -> Figure:
     with _style():
-        figure, axes = _grid(len(data), 5.0, 4.2, max_columns=2)
+        figure, axes = _grid(len(data), 4.0, 3.4, max_columns=2)
         for ax, model_data in zip(axes, data):
             tallest = 1
             for histogram in model_data.histograms:
                 colour = _point_colour(histogram.point)
                 ax.stairs(histogram.counts, model_data.edges, color=colour, linewidth=1.8,
-                          label=f"{histogram.point.label}\n{histogram.n_leaves} leaves, "
-                                f"{histogram.zero_fraction:.1%} exactly 0 (◆)")
+                          label=f"{histogram.point.label}: {histogram.zero_fraction:.1%} = 0")
                 zeros = round(histogram.zero_fraction * histogram.n_leaves)
                 if zeros:
                     ax.plot([0], [zeros], marker="D", markersize=8, color=colour, markeredgecolor="black",
                             linestyle="none")
                 tallest = max(tallest, int(histogram.counts.max()))
             ax.set_yscale("log")
-            ax.set_ylim(0.8, tallest * 60)  # head room above the data for the legend
+            ax.set_ylim(0.8, tallest * 300)  # head room above the data for the legend
             ax.set_title(model_data.model)
             ax.set_xlabel("leaf value (raw score units, learning rate applied)")
             ax.set_ylabel("number of leaves (log scale)")
             ax.grid(True, alpha=0.3)
-            ax.legend(loc="upper right", fontsize=8.5)
-        figure.suptitle("Leaf-value histograms at representative grid points\n"
-                        "◆ = number of leaves exactly 0 (L1 zeroes leaves; L2 only shrinks them)")
+            ax.legend(loc="upper center", fontsize=8.5, title="share of leaves exactly 0", title_fontsize=8.5)
+        _suptitle(figure, "Leaf-value histograms at representative grid points\n"
+                          "◆ = number of leaves exactly 0 (L1 zeroes leaves; L2 only shrinks them)")
     return figure
 
 
