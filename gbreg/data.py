@@ -138,7 +138,7 @@ def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: not UTF-8 text (byte "
                         f"{exc.object[exc.start:exc.start + 1].hex()} is not valid UTF-8); save it as UTF-8") from exc
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: {first}") from exc
     if frame.shape[0] == 0:

@@ -112,7 +112,7 @@ def _parent_run(client, run_id: str):
 
     try:
         run = retrying(lambda: client.get_run(run_id))
-    except Exception as exc:  # noqa: BLE001 - MLflow raises RESOURCE_DOES_NOT_EXIST as a plain exception
+    except Exception as exc:
         raise UserInputError(f"no run {run_id!r} in the tracking store; give the id of a study's parent run "
                              "(printed at the end of `gbreg run`, or see `gbreg results STUDY`)") from exc
     tags = run.data.tags

@@ -87,8 +87,17 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     from gbreg.execute import available_cores, make_executor, threads_per_job
     from gbreg.progress import StudyProgress
     from gbreg.store import ensure_experiment, open_store
-    from gbreg.track import (SPEC_INPUT_ARTIFACT, TAG_BASE_DIR, TAG_REPRODUCES, TAG_SPEC_SOURCE, StudyTracker,
-                             dataset_input, finished_trial_runs, latest_parent, mark_dead_runs_failed)
+    from gbreg.track import (
+        SPEC_INPUT_ARTIFACT,
+        TAG_BASE_DIR,
+        TAG_REPRODUCES,
+        TAG_SPEC_SOURCE,
+        StudyTracker,
+        dataset_input,
+        finished_trial_runs,
+        latest_parent,
+        mark_dead_runs_failed,
+    )
     from gbreg.trial import TrialContext, TrialTask
 
     prepared = prepared or prepare_study(spec)
@@ -203,6 +212,7 @@ def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
             engine.close(cancel=True)
         for run_id in in_flight:
             tracker.kill_trial(run_id)
+        tracker.kill_running_trials()
         tracker.finish_parent("KILLED")
     except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
         progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
@@ -265,4 +275,4 @@ def _trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
     return params
 
 
-__all__ = ["PreparedStudy", "StudyOutcome", "prepare_study", "run_study", "np"]
+__all__ = ["PreparedStudy", "StudyOutcome", "np", "prepare_study", "run_study"]

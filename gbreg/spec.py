@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts, shared_name
 from gbreg.errors import SpecError
+from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts, shared_name
 
 SKLEARN_DATASETS = {
     "diabetes": "regression", "breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass",
@@ -253,7 +253,7 @@ def format_path(loc: tuple) -> str:
     return out
 
 
-def _fields_at(loc: tuple, root: type[BaseModel] = None) -> list[str]:
+def _fields_at(loc: tuple, root: type[BaseModel] | None = None) -> list[str]:
     """The valid keys of the model found by walking ``loc`` from ``root`` (for did-you-mean)."""
     annotation: Any = root or Spec
     for part in loc:
@@ -275,7 +275,7 @@ def _fields_at(loc: tuple, root: type[BaseModel] = None) -> list[str]:
 
 def _unwrap(annotation: Any) -> Any:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")) and len(args) == 1:
+    if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
         return args[0]
     return annotation
 
@@ -332,7 +332,19 @@ def _pydantic_problems(exc: ValidationError, root: type[BaseModel] | None = None
             text = error["msg"].replace("Input should be", "must be", 1)
             message = f"{text[0].lower()}{text[1:]}, got {error['input']!r}"
         problems.append((format_path(loc), message))
-    return problems
+    return _drop_missing_explained_by_typo(problems)
+
+
+def _drop_missing_explained_by_typo(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``lg:`` for ``log:`` is one mistake: keep "unknown key 'lg'; did you mean 'log'?", drop "log missing"."""
+    suggested = set()
+    for path, message in problems:
+        match = re.search(r"did you mean '([^']+)'\?$", message)
+        if match:
+            parent = path.rpartition(".")[0]
+            suggested.add(f"{parent}.{match.group(1)}" if parent else match.group(1))
+    return [(path, message) for path, message in problems
+            if not (message == "required key is missing" and path in suggested)]
 
 
 # ----------------------------------------------------------------------------------------------------

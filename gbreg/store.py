@@ -31,7 +31,7 @@ def retrying(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.2) 
     for attempt in range(attempts):
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 - MLflow wraps SQLAlchemy errors in its own types
+        except Exception as exc:
             if attempt == attempts - 1 or not any(m in str(exc).lower() for m in LOCKED_MARKERS):
                 raise
             time.sleep(wait * (1 + random.random()))
@@ -62,7 +62,7 @@ def open_store(config: TrackingConfig):
             client.search_experiments(max_results=1)
     except TrackingError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise TrackingError(f"tracking store {config.tracking_uri} cannot be opened: {first}") from exc
     return client
@@ -119,7 +119,7 @@ def ensure_experiment(client, name: str, artifact_location: str | None, lock_pat
             return experiment.experiment_id
         try:
             return client.create_experiment(name, artifact_location=artifact_location)
-        except Exception:  # noqa: BLE001 - another process created it first
+        except Exception:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise
@@ -132,6 +132,6 @@ def ensure_experiment(client, name: str, artifact_location: str | None, lock_pat
             with FileLock(str(lock_path), timeout=300):
                 return retrying(get_or_create)
         return get_or_create()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise TrackingError(f"cannot create or open experiment {name!r} in the tracking store: {first}") from exc

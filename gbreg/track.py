@@ -13,7 +13,6 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -177,6 +176,17 @@ class StudyTracker:
         """Add metrics computed after the sweep (e.g. shrinkage against the unregularized trial)."""
         self._log_batch(run_id, metrics=metrics, tags=tags)
 
+    def kill_running_trials(self) -> int:
+        """Mark KILLED every child run this process left RUNNING: found in the store, so a run created
+        the instant before Ctrl-C (its id not yet returned to the caller) is not missed."""
+        filter_string = (f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING' "
+                         f"and tags.`{TAG_PID}` = '{os.getpid()}'")
+        runs = retrying(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                                        max_results=50000))
+        for run in runs:
+            self.kill_trial(run.info.run_id)
+        return len(runs)
+
     def kill_trial(self, run_id: str) -> None:
         """Mark a trial abandoned by Ctrl-C KILLED, unless it got as far as FINISHED or FAILED."""
         if retrying(lambda: self.client.get_run(run_id)).info.status == "RUNNING":
@@ -317,9 +327,9 @@ def dataset_input(dataset):
 
     frame = dataset.X.copy()
     frame["target"] = dataset.y
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-
     import warnings
+
+    from mlflow.data.code_dataset_source import CodeDatasetSource
 
     source = CodeDatasetSource(tags={"gbreg.data_source": dataset.source or dataset.name})
     with warnings.catch_warnings():  # MLflow's schema hint about integer columns is not for a data set record

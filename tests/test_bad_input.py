@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import write_spec
 from typer.testing import CliRunner
 
 from gbreg.cli import app
-from conftest import write_spec
 
 BASE = {"name": "bad", "seed": 0, "data": {"source": "sklearn", "name": "diabetes"},
         "models": {"xgboost": {"n_estimators": 3, "max_depth": 2}}, "sweep": {"reg_alpha": [0, 1]}}

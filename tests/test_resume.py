@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import small_spec, write_spec
 
 pytestmark = pytest.mark.slow
@@ -33,10 +32,12 @@ def resume_spec() -> dict:
                       sweep={"reg_alpha": [0, 10], "reg_lambda": [0, 10]})
 
 
-def start_run(folder: Path, spec_path: Path, *args: str) -> subprocess.Popen:
+def start_run(folder: Path, spec_path: Path, *args: str, output: Path | None = None) -> subprocess.Popen:
+    """``gbreg run`` in a subprocess; with ``output``, its stdout and stderr go to that file, not pipes."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    sink = output.open("w") if output else subprocess.PIPE
     return subprocess.Popen([sys.executable, "-m", "gbreg", "run", str(spec_path), *args], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=sink, stderr=sink, text=True)
 
 
 def children(db: Path) -> list[tuple[str, str, str | None, int]] | None:
@@ -175,10 +176,10 @@ def test_interrupt_marks_killed_and_says_how_to_resume(tracking, tmp_path, sig):
 def test_sigkill_with_worker_processes_then_rerun(tracking, tmp_path):
     spec_path = write_spec(tmp_path, resume_spec())
     db = tmp_path / "mlflow.db"
-    process = start_run(tmp_path, spec_path, "-j", "2")
+    process = start_run(tmp_path, spec_path, "-j", "2", output=tmp_path / "killed.log")
     assert run_until(process, db, "between-trials")
     process.kill()
-    process.communicate(timeout=60)
+    process.wait(60)  # its spawned workers may outlive it a little: they hold no lock on the store
     rerun = subprocess.run([sys.executable, "-m", "gbreg", "run", str(spec_path), "-j", "2"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

@@ -13,10 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from conftest import small_spec, write_spec
 
 pytestmark = pytest.mark.slow
