@@ -29,6 +29,7 @@ LINEAR_EQUIVALENT = {"zero_leaf_fraction": "zero_coef_fraction"}
 # along the pure-L1 axis the L1 norm is the penalized one, along the pure-L2 axis the L2 norm
 NORM_COLUMNS = {"reg_alpha": ("leaf_l1", "coef_l1"), "reg_lambda": ("leaf_l2", "coef_l2")}
 ROLES = ("no penalty", "strongest L1", "strongest L2", "best")
+UNPENALIZED_LINEAR = "ols"  # with reg_alpha = reg_lambda = 0 a lasso or ridge is OLS
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ def penalty_slice(rows: pd.DataFrame, ctx: PlotContext) -> tuple[pd.DataFrame, d
     held = held_axes(rows, ctx)
     for axis, value in held.items():
         rows = rows[rows[axis] == value]
-    for axis in PENALTY_AXES:
-        if axis not in rows:
-            rows = rows.assign(**{axis: 0.0})
+    for axis in PENALTY_AXES:  # a model without this penalty is at 0 on its axis
+        rows = rows.assign(**{axis: rows[axis].fillna(0.0) if axis in rows else 0.0})
     return rows, held
 
 
@@ -262,7 +262,9 @@ def comparison_data(results: pd.DataFrame, axis: str, ctx: PlotContext) -> Compa
     """Sparsity and shrinkage of boosters and linear counterparts on one pure penalty axis.
 
     Norms are divided by their value at the smallest penalty on the axis, so leaf norms and coefficient
-    norms (different units) share one y axis: 1 = unshrunk. None without linear counterparts.
+    norms (different units) share one y axis: 1 = unshrunk. Linear counterparts run only where they
+    match (a lasso at reg_lambda = 0 and reg_alpha > 0), so their paths start from the OLS trial at 0
+    when the study has one. None without linear counterparts.
     """
     results = _finished(results)
     if not (results["kind"] == "linear").any():
@@ -279,7 +281,10 @@ def comparison_data(results: pd.DataFrame, axis: str, ctx: PlotContext) -> Compa
             continue
         rows, _ = penalty_slice(rows, ctx)
         other_value = float(rows[other].min())
-        rows = rows[rows[other] == other_value].sort_values(axis)
+        rows = rows[rows[other] == other_value]
+        if kind == "linear" and model != UNPENALIZED_LINEAR and rows[axis].min() > 0:
+            rows = pd.concat([_unpenalized_linear(results), rows])  # lasso/ridge start from OLS at 0
+        rows = rows.sort_values(axis)
         if rows[axis].nunique() < 2:
             continue
         norms = rows[norm_column].to_numpy(float)
@@ -289,6 +294,13 @@ def comparison_data(results: pd.DataFrame, axis: str, ctx: PlotContext) -> Compa
     if not any(p.kind == "linear" for p in paths):
         return None
     return ComparisonData(axis, other_value, paths)
+
+
+def _unpenalized_linear(results: pd.DataFrame) -> pd.DataFrame:
+    """The OLS counterpart's trial at (0, 0), the common start of every linear path (empty without one)."""
+    rows = results[results["model"] == UNPENALIZED_LINEAR]
+    rows = rows.assign(**{axis: rows[axis].fillna(0.0) if axis in rows else 0.0 for axis in PENALTY_AXES})
+    return rows[(rows["reg_alpha"] == 0) & (rows["reg_lambda"] == 0)]
 
 
 # --------------------------------------------------------------------------- representative grid points

@@ -143,9 +143,9 @@ def draw_heatmap(data: HeatmapData) -> Figure:
         colourbar.set_label("fraction exactly 0 (leaves; coefficients)" if mixed and data.column == "zero_leaf_fraction"
                             else short_title(data.column))
         direction = {True: "higher is better; ", False: "lower is better; "}.get(data.higher_is_better, "")
-        note = "; red box: best test score" if any(p.best for p in data.panels) else ""
-        _suptitle(figure, f"{column_title(data.column)} over the penalty grid\n{direction}one colour scale for "
-                          f"all panels; axes: grid values (log-spaced, 0 first){note}")
+        note = "; red box: best" if any(p.best for p in data.panels) else ""
+        _suptitle(figure, f"{column_title(data.column)} over the penalty grid\n{direction}shared colour scale; "
+                          f"axes: grid values (log-spaced, 0 first){note}")
     return figure
 
 
