@@ -18,5 +18,6 @@ def make_console(stderr: bool = False):
 def quiet_libraries() -> None:
     """MLflow's INFO lines and artifact progress bars are noise in a CLI that prints its own progress."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow configures its loggers
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

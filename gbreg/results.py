@@ -18,9 +18,11 @@ def find_parent_run(client, study_or_run: str):
 
     try:
         run = client.get_run(study_or_run)
-        return run
     except Exception:  # noqa: BLE001 - not a run id: try it as a study name
-        pass
+        run = None
+    if run is not None:
+        parent_id = run.data.tags.get("mlflow.parentRunId")  # a trial's id stands for its study
+        return client.get_run(parent_id) if parent_id else run
     experiments = retrying(lambda: client.search_experiments(max_results=1000))
     ids = [e.experiment_id for e in experiments]
     if not ids:
