@@ -160,7 +160,7 @@ def test_linear_counterparts_get_panels_and_a_comparison_on_the_pure_axes(result
     assert comparison_data(boosters, "reg_alpha", CONTEXT) is None
     heat = heatmap_data(results, "zero_leaf_fraction", CONTEXT)
     assert [(p.label, p.column) for p in heat.panels] == [
-        ("xgboost", "zero_leaf_fraction"), ("lightgbm", "zero_leaf_fraction"), ("lasso (linear)", "zero_coef_fraction")]
+        ("xgboost", "zero_leaf_fraction"), ("lightgbm", "zero_leaf_fraction"), ("linear (lasso)", "zero_coef_fraction")]
     assert [p.label for p in heatmap_data(results, "leaves_per_tree", CONTEXT).panels] == ["xgboost", "lightgbm"]
     assert heatmap_data(results, "test_rmse", CONTEXT).vmin == 55.0  # the lasso is on the shared scale
     data = comparison_data(results, "reg_alpha", CONTEXT)

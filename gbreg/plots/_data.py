@@ -74,6 +74,24 @@ def models_in_order(results: pd.DataFrame) -> list[str]:
     return [m for m in kinds.index if kinds[m] != "linear"] + [m for m in kinds.index if kinds[m] == "linear"]
 
 
+def heatmap_groups(results: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(panel label, rows): one panel per booster, one per linear family. Each counterpart covers only
+    its kind of grid point (lasso the λ = 0 row, ridge the α = 0 column, elastic net the interior), so
+    a family's models fill the grid together."""
+    from gbreg.linear import FAMILY
+
+    groups: dict[str, list[str]] = {}
+    for model in models_in_order(results):
+        kind = results.loc[results["model"] == model, "kind"].iloc[0]
+        groups.setdefault(FAMILY.get(model, model) if kind == "linear" else model, []).append(model)
+    out = []
+    for key, models in groups.items():
+        rows = results[results["model"].isin(models)]
+        label = f"{key} ({'/'.join(models)})" if rows["kind"].iloc[0] == "linear" else key
+        out.append((label, rows))
+    return out
+
+
 def panel_label(model: str, kind: str) -> str:
     return f"{model} (linear)" if kind == "linear" else model
 
@@ -158,18 +176,17 @@ def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> Heatma
     results = _finished(results)
     panels: list[HeatmapPanel] = []
     sliced = {}
-    for model in models_in_order(results):
-        rows = results[results["model"] == model]
+    for label, rows in heatmap_groups(results):
         kind = rows["kind"].iloc[0]
         shown = panel_column(kind, column)
         if shown is None or shown not in rows or rows[shown].isna().all():
             continue
-        sliced[model] = (kind, shown, *penalty_slice(rows, ctx))
+        sliced[label] = (kind, shown, *penalty_slice(rows, ctx))
     if not sliced:
         return None
     alphas = sorted({float(a) for _, _, rows, _ in sliced.values() for a in rows["reg_alpha"]})
     lambdas = sorted({float(b) for _, _, rows, _ in sliced.values() for b in rows["reg_lambda"]})
-    for model, (kind, shown, rows, held) in sliced.items():
+    for label, (kind, shown, rows, held) in sliced.items():
         values = np.full((len(lambdas), len(alphas)), np.nan)
         for _, row in rows.iterrows():
             values[lambdas.index(float(row["reg_lambda"])), alphas.index(float(row["reg_alpha"]))] = row[shown]
@@ -177,7 +194,7 @@ def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> Heatma
         if column == ctx.test_column and np.isfinite(values).any():
             flat = np.nanargmax(values) if ctx.higher_is_better else np.nanargmin(values)
             best = tuple(int(i) for i in np.unravel_index(flat, values.shape))
-        panels.append(HeatmapPanel(panel_label(model, kind), shown, values, best, held))
+        panels.append(HeatmapPanel(label, shown, values, best, held))
     finite = np.concatenate([p.values[np.isfinite(p.values)] for p in panels])
     if not len(finite):
         return None
