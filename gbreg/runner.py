@@ -7,6 +7,7 @@ before the first run is created, so a mistake leaves nothing behind.
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,17 +152,19 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     run_ids: dict[str, str] = {}
 
     def on_submit(task: TrialTask) -> None:
+        interrupts.check()
         trial = by_key[task.trial_key]
         run_ids[task.trial_key] = tracker.start_trial(trial, _trial_params(trial, prepared, threads))
 
     progress.start(len(to_run))
     engine = None
     failed: dict[str, str] = {}  # trial key -> run id of a trial that failed this time
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts = _Interrupts()
     try:
         engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
                                scheduler)
         for result in engine.run(tasks, on_submit):
+            interrupts.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
             trial = by_key[result.trial_key]
             # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
             # still finds it and marks it KILLED, so a half-logged trial is never counted as done
@@ -172,6 +175,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
                 outcome.failures.append((trial.run_name, result.error))
                 failed[result.trial_key] = run_id
             progress.trial_done(trial, result)
+        interrupts.check()
         progress.stop()
         engine.close()
         all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
@@ -187,15 +191,45 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
                          f"abandoned (marked KILLED); {again}")
         return outcome
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        interrupts.restore()
         progress.stop()
     if outcome.failures and raise_on_failure:
         raise StudyFailed(f"{len(outcome.failures)} of {len(prepared.plan)} trials failed")
     return outcome
 
 
-def _raise_interrupt(signum, frame):  # SIGTERM stops a study the way Ctrl-C does
-    raise KeyboardInterrupt
+class _Interrupts:
+    """Ctrl-C and SIGTERM stop a study; the request is also remembered.
+
+    A KeyboardInterrupt raised while a library runs a Python callback (XGBoost's data iterator is
+    called through ctypes) is swallowed there, and the library then fails with an unrelated error.
+    The remembered request turns that into a clean stop at the next check instead of a bogus FAILED
+    trial and a study that carries on.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+
+    def _unraisable(self, unraisable) -> None:
+        """The swallowed KeyboardInterrupt would print "Exception ignored ..." and a traceback: it is handled."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._previous_hook(unraisable)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = self._previous_hook
 
 
 def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
