@@ -14,9 +14,11 @@ Two measurements:
 ``tasks``
     In a child: a ``LocalCluster`` of 2 single-threaded workers is started (timed), the study's data
     set scattered to both, then ``--tasks`` no-op trials go through :class:`DaskExecutor` exactly as
-    real trials do (submission window, result collection). ``per-task overhead = wall x worker
-    threads / tasks`` is what each trial pays the scheduler; the single-task round trip (submit,
-    run, result, sequentially) is its latency.
+    real trials do (submission window, result collection): ``per-task overhead = wall x worker
+    threads / tasks``. With nothing to overlap, that is bound by the round trip driver -> scheduler
+    -> worker -> driver (also timed alone), so it is the worst case. Then trial-like tasks that
+    sleep ``--sleep`` s (about a median training): ``wall x threads / tasks - sleep`` is what a real
+    trial pays, since each worker holds the next trial while one trains.
 
 Usage::
 
@@ -48,13 +50,15 @@ WAYS = ("local", "dask")
 
 
 def noop_trial(task, context):
-    """A trial that trains nothing: what is left of its time is the scheduler's and the transport's."""
+    """A trial that trains nothing (it sleeps ``params['sleep']`` s, if given, as if it trained): what is
+    left of its time is the scheduler's and the transport's."""
     from gbreg.trial import TrialResult
 
+    time.sleep(task.params.get("sleep", 0.0))
     return TrialResult(task.trial_key, metrics={"n_rows": float(len(context.y))})
 
 
-def measure_tasks(spec_path: Path, n_tasks: int, jobs: int) -> dict:
+def measure_tasks(spec_path: Path, n_tasks: int, jobs: int, sleep: float) -> dict:
     """Child: cluster start/stop, scatter, per-task overhead and round trip of no-op trials on Dask."""
     import dask
     from distributed import Client, LocalCluster
@@ -70,6 +74,8 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int) -> dict:
     plan = prepared.plan
     tasks = [TrialTask(f"{plan[i % len(plan)].trial_key}{i:06d}", "booster", "xgboost", "xgboost", {})
              for i in range(n_tasks)]
+    sleepers = [TrialTask(f"sleep{i:06d}", "booster", "xgboost", "xgboost", {"sleep": sleep})
+                for i in range(max(20, n_tasks // 4))]
 
     began = time.perf_counter()
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_ALLOWED}):
@@ -93,6 +99,11 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int) -> dict:
     results = list(executor.run(tasks))
     batch_wall = time.perf_counter() - began
     assert len(results) == n_tasks and all(r.ok for r in results)
+
+    began = time.perf_counter()
+    results = list(executor.run(sleepers))
+    sleep_wall = time.perf_counter() - began
+    assert len(results) == len(sleepers) and all(r.ok for r in results)
     executor.close()
 
     began = time.perf_counter()
@@ -101,7 +112,8 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int) -> dict:
     return {"cluster_start_s": cluster_start, "connect_and_scatter_s": connect_and_scatter,
             "cluster_close_s": cluster_close, "worker_threads": threads, "n_tasks": n_tasks,
             "batch_wall_s": batch_wall, "per_task_overhead_ms": 1000 * batch_wall * threads / n_tasks,
-            "round_trip_ms_median": 1000 * statistics.median(round_trips)}
+            "round_trip_ms_median": 1000 * statistics.median(round_trips), "sleep_ms": 1000 * sleep,
+            "overhead_ms_at_sleep": 1000 * (sleep_wall * threads / len(sleepers) - sleep)}
 
 
 # ---------------------------------------------------------------------- parent
@@ -161,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=REFERENCE_SPEC, help="reference study (default: quickstart)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for both ways")
     parser.add_argument("--tasks", type=int, default=400, help="no-op trials for the per-task overhead")
+    parser.add_argument("--sleep", type=float, default=0.06,
+                        help="trial-like task duration (s) for the overhead a real trial pays (default ~median fit)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats; medians are reported")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--child-tasks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     spec = args.spec.resolve()
     if args.child_tasks:
-        print(json.dumps(measure_tasks(spec, args.tasks, args.jobs)))
+        print(json.dumps(measure_tasks(spec, args.tasks, args.jobs, args.sleep)))
         return 0
 
     studies: dict[str, list[dict]] = {way: [] for way in WAYS}
@@ -180,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"cpu s, other processes {result['other_cpu_s']:5.1f} cpu s", flush=True)
         with tempfile.TemporaryDirectory(prefix="dask_overhead_tasks_") as folder:
             child = run_child([sys.executable, str(Path(__file__).resolve()), "--child-tasks", "--spec", str(spec),
-                               "--tasks", str(args.tasks), "--jobs", str(args.jobs)], Path(folder))
+                               "--tasks", str(args.tasks), "--jobs", str(args.jobs), "--sleep", str(args.sleep)],
+                              Path(folder))
         tasks.append({**json.loads(child["stdout"].strip().splitlines()[-1]), "other_cpu_s": child["other_cpu_s"]})
         print(f"[{round_no}/{args.repeat}] tasks {tasks[-1]['per_task_overhead_ms']:.2f} ms per task, "
               f"other processes {child['other_cpu_s']:5.1f} cpu s", flush=True)
@@ -208,6 +223,7 @@ def summarise(spec: Path, jobs: int, studies: dict[str, list[dict]], tasks: list
         "per_task_overhead_ms": overhead_ms,
         "round_trip_ms_median": median(t["round_trip_ms_median"] for t in tasks),
         "overhead_over_fit_median": overhead_ms / 1000 / median(fits),
+        "sleep_ms": tasks[0]["sleep_ms"], "overhead_ms_at_sleep": median(t["overhead_ms_at_sleep"] for t in tasks),
     }
 
 
@@ -223,7 +239,11 @@ def print_report(r: dict) -> None:
           f"{r['round_trip_ms_median']:.1f} ms)")
     print(f"  trial training time (fit_seconds): median {1000 * r['fit_seconds_median']:.0f} ms "
           f"(min {1000 * r['fit_seconds_min']:.0f}, max {1000 * r['fit_seconds_max']:.0f})")
-    print(f"  per-task overhead / median training: {100 * r['overhead_over_fit_median']:.1f} %")
+    print(f"  per-task overhead / median training: {100 * r['overhead_over_fit_median']:.1f} %  (no-op tasks: "
+          "latency-bound, the worst case)")
+    print(f"  overhead per {r['sleep_ms']:.0f} ms trial-like task: {r['overhead_ms_at_sleep']:.2f} ms "
+          f"({100 * r['overhead_ms_at_sleep'] / r['sleep_ms']:.1f} %: the next trial waits on the worker while one "
+          "trains)")
     if r["other_cpu_s_max"] > 2:
         print(f"  note: other processes used up to {r['other_cpu_s_max']:.0f} CPU s during a study run: "
               "the machine was shared, rerun on an idle one for firm figures")

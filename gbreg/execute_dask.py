@@ -53,14 +53,17 @@ class DaskExecutor:
     """Run trials on a Dask cluster and yield their results in the driver as they complete.
 
     ``scheduler`` is an address (``tcp://host:8786``); ``None`` starts a ``LocalCluster`` with
-    ``jobs`` workers. ``trial_function`` is what workers call with ``(task, context)``: always
-    :func:`run_trial` except in tests that need a worker to die.
+    ``jobs`` workers. ``threads`` fixes the threads per training (``gbreg reproduce`` needs the
+    original's); by default the cluster's cores decide (:func:`threads_per_trial`); ``self.threads``
+    and ``self.jobs`` say what was chosen. ``trial_function`` is what workers call with
+    ``(task, context)``: always :func:`run_trial` except in tests that need a worker to die.
     """
 
     name = "dask"
 
     def __init__(self, context: TrialContext, jobs: int = 1, scheduler: str | None = None, *,
-                 trial_function: TrialFunction = run_trial, connect_timeout: float = CONNECT_TIMEOUT_S):
+                 threads: int | None = None, trial_function: TrialFunction = run_trial,
+                 connect_timeout: float = CONNECT_TIMEOUT_S):
         self.scheduler = scheduler
         self.trial_function = trial_function
         self._cluster = None
@@ -75,7 +78,9 @@ class DaskExecutor:
         self._resubmits: dict[str, int] = {}  # trial key -> times resubmitted because the context was lost
         try:
             facts = _worker_facts(self._client, self.address)
-            self.threads = threads_per_trial(facts, self._client.nthreads())
+            nthreads = self._client.nthreads()
+            self.jobs = sum(nthreads.values())  # trials running at once, for the record
+            self.threads = threads or threads_per_trial(facts, nthreads)
             self._context_value = dataclasses.replace(context, threads=self.threads)
             self._scatter_context()
         except BaseException:
@@ -230,7 +235,7 @@ def _connect(address: str, timeout: float):
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SchedulerError(f"Dask scheduler {address} cannot be reached ({_first_line(exc)}); start it with "
-                             "`dask scheduler` or fix --scheduler") from exc
+                             "`dask scheduler`, or fix --scheduler / executor.scheduler in mlflow.yaml") from exc
 
 
 def _worker_facts(client, address: str) -> dict[str, dict]:
