@@ -64,8 +64,11 @@ def run(spec: Path, set_: SetOption = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials it would run")] = False,
         jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Worker processes (default: all cores)")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming")] = False,
-        executor: Annotated[str, typer.Option(help="local | dask")] = "local",
-        scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+        executor: Annotated[Optional[str], typer.Option(
+            help="local | dask (default: executor.kind in mlflow.yaml, else local)")] = None,
+        scheduler: Annotated[Optional[str], typer.Option(
+            help="Dask scheduler address, e.g. tcp://host:8786 (default: executor.scheduler in mlflow.yaml; "
+                 "none: a LocalCluster)")] = None,
         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
@@ -78,10 +81,13 @@ def run(spec: Path, set_: SetOption = None,
 
             _print_plan(study, make_plan(study))
             return
+        from gbreg.config import load_tracking_config
         from gbreg.runner import run_study
         from gbreg.summary import print_summary
 
-        outcome = run_study(study, jobs=jobs, executor=executor, scheduler=scheduler, fresh=fresh,
+        config = load_tracking_config()
+        kind, address = _executor_choice(executor, scheduler, config)
+        outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
                             verbosity=-1 if quiet else (1 if verbose else 0))
     except GbregError as exc:
         _fail(exc)
@@ -91,6 +97,20 @@ def run(spec: Path, set_: SetOption = None,
         print_summary(study, outcome)
     if outcome.failures:
         raise typer.Exit(1)
+
+
+def _executor_choice(executor: str | None, scheduler: str | None, config) -> tuple[str, str | None]:
+    """Flags first, then mlflow.yaml's ``executor:`` section; ``--scheduler`` alone means dask."""
+    from gbreg.errors import UserInputError
+
+    kind = executor or ("dask" if scheduler else config.executor)
+    if kind not in ("local", "dask"):
+        raise UserInputError(f"--executor: expected 'local' or 'dask', got {kind!r}")
+    if kind == "local":
+        if scheduler:
+            raise UserInputError("--scheduler needs --executor dask")
+        return kind, None
+    return kind, scheduler or config.scheduler
 
 
 @app.command()
@@ -177,7 +197,9 @@ def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes
     from gbreg.config import load_tracking_config
     from gbreg.mlflow_server import serve_forever
 
-    serve_forever(load_tracking_config(), host=host, port=port)
+    # proxy_artifacts: drivers on other machines upload and download artifacts through the server
+    # (mlflow-artifacts:/) instead of writing file: paths that exist only on the server's disk.
+    serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True)
 
 
 @app.command()

@@ -27,6 +27,8 @@ class TrackingConfig:
     ui_host: str = "127.0.0.1"
     ui_port: int = 5000
     config_path: Path | None = None
+    executor: str = "local"  # executor.kind: where `gbreg run` trains by default (local | dask)
+    scheduler: str | None = None  # executor.scheduler: a Dask scheduler address, tcp://host:8786
 
     @property
     def is_local_sqlite(self) -> bool:
@@ -95,10 +97,35 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
         port = int(ui.get("port", 5000))
     except (TypeError, ValueError) as exc:
         raise TrackingError(f"{path}: ui.port must be an integer, got {ui.get('port')!r}") from exc
+    executor, scheduler = _executor_section(raw.get("executor"), path)
     return TrackingConfig(
         tracking_uri=uri,
         artifact_location=artifact_uri,
         ui_host=str(ui.get("host", "127.0.0.1")),
         ui_port=port,
         config_path=path,
+        executor=executor,
+        scheduler=scheduler,
     )
+
+
+def _executor_section(section: object, path: Path | None) -> tuple[str, str | None]:
+    """``executor: {kind: local | dask, scheduler: tcp://host:8786}``: the one place a project names its
+    Dask cluster (``--executor``/``--scheduler`` override it). A scheduler alone implies ``dask``."""
+    if section is None:
+        return "local", None
+    if not isinstance(section, dict):
+        raise TrackingError(f"{path}: executor: expected a mapping with kind and scheduler, got {section!r}")
+    unknown = set(section) - {"kind", "scheduler"}
+    if unknown:
+        raise TrackingError(f"{path}: executor: unknown keys {sorted(unknown)}; expected kind, scheduler")
+    scheduler = section.get("scheduler")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise TrackingError(f"{path}: executor.scheduler: expected an address like tcp://host:8786, "
+                            f"got {scheduler!r}")
+    kind = section.get("kind", "dask" if scheduler else "local")
+    if kind not in ("local", "dask"):
+        raise TrackingError(f"{path}: executor.kind: expected 'local' or 'dask', got {kind!r}")
+    if scheduler and kind != "dask":
+        raise TrackingError(f"{path}: executor.scheduler is set but executor.kind is {kind!r}; use kind: dask")
+    return kind, scheduler

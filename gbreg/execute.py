@@ -125,11 +125,14 @@ class LocalExecutor:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
-def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | None = None):
+def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | None = None,
+                  threads: int | None = None):
+    """``threads`` (fixed by ``gbreg reproduce``) is kept by Dask, which otherwise sizes trainings to the
+    cluster's cores; local executors already have it in ``context.threads``."""
     if kind == "dask":
         from gbreg.execute_dask import DaskExecutor
 
-        return DaskExecutor(context, jobs=jobs, scheduler=scheduler)
+        return DaskExecutor(context, jobs=jobs, scheduler=scheduler, threads=threads)
     if kind == "inline" or jobs <= 1:
         return InlineExecutor(context)
     return LocalExecutor(context, jobs)
