@@ -174,7 +174,7 @@ def _floor_init(study: Study) -> None:
     X_train, X_test, y_train, y_test = make_data(study)
     dtrain = xgb.QuantileDMatrix(X_train, y_train, nthread=1)
     dtest = xgb.DMatrix(X_test, y_test, nthread=1)
-    ltrain = lgb.Dataset(X_train, y_train, params={"num_threads": 1, "verbose": -1}, free_raw_data=False)
+    ltrain = lgb.Dataset(X_train, y_train, params={"num_threads": 1, "verbose": -1})
     ltest = lgb.Dataset(X_test, y_test, reference=ltrain)
     ltrain.construct()
     ltest.construct()
@@ -478,12 +478,13 @@ def read_gbreg_points(tracking_uri: str) -> list[Point]:
 # --------------------------------------------------------------------------------------------------
 
 
-class TreeRssSampler(threading.Thread):
-    """Samples the summed RSS of a process and all its descendants until stopped; keeps the peak.
+class TreeSampler(threading.Thread):
+    """Polls a process and all its descendants until stopped: peak summed RSS, and their CPU seconds.
 
-    getrusage(RUSAGE_CHILDREN) only gives the largest single process, which misses the worker pools
-    the parallel ways run, so the tree is polled instead (every 20 ms; spikes shorter than that can
-    be missed).
+    getrusage(RUSAGE_CHILDREN) only gives the largest single process's RSS, which misses the worker
+    pools the parallel ways run; and its CPU times miss workers that are never waited for (loky's
+    workers outlive the GridSearchCV child and are reaped by init), so both are polled (every 20 ms:
+    shorter spikes, and each process's last < 20 ms of CPU, can be missed).
     """
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
@@ -491,6 +492,7 @@ class TreeRssSampler(threading.Thread):
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> last user+sys seen
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -501,18 +503,28 @@ class TreeRssSampler(threading.Thread):
         except psutil.NoSuchProcess:
             return
         while not self._stop_event.is_set():
-            total = 0
             try:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, sum(self._sample(proc) for proc in procs))
             self._stop_event.wait(self.interval)
+
+    def _sample(self, proc: Any) -> int:
+        """Record one process's CPU so far and return its RSS (0 if it has just gone)."""
+        import psutil
+
+        try:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
+                return proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return 0
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
 
     def stop(self) -> int:
         self._stop_event.set()
@@ -579,7 +591,10 @@ def busy_cpu_seconds() -> float:
 
 
 def children_cpu_seconds() -> float:
-    """user+sys of this process's waited-for descendants; a way's tree CPU is the delta around it."""
+    """user+sys of this process's waited-for descendants; a way's tree CPU is the delta around it.
+
+    It misses descendants that nobody waits for, hence the max with TreeSampler's polled figure.
+    """
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -596,12 +611,12 @@ def run_timed(cmd: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, 
         proc = subprocess.Popen(
             cmd, cwd=workdir, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
         )
-        sampler = TreeRssSampler(proc.pid)
+        sampler = TreeSampler(proc.pid)
         sampler.start()
         returncode = proc.wait()
         wall = time.perf_counter() - start
         peak = sampler.stop()
-    cpu = children_cpu_seconds() - cpu_before
+    cpu = max(children_cpu_seconds() - cpu_before, sampler.cpu_seconds)
     foreign = max(0.0, busy_cpu_seconds() - busy_before - cpu)
     return returncode, wall, peak, cpu, foreign
 
