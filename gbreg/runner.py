@@ -185,14 +185,19 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         tracker.finish_parent("FINISHED", metrics=summary)
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except Exception:
+        if not interrupts.requested:
+            raise
+        outcome.interrupted = True  # Ctrl-C inside SQLite or a library can surface as its error: still Ctrl-C
+    finally:
+        interrupts.restore()
+        progress.stop()
+    if outcome.interrupted:
         _stop_cleanly(engine, tracker, list(run_ids.values()), progress)
         again = f"rerun with: gbreg reproduce {reproduces}" if reproduces else f"resume with: gbreg run {spec.source}"
         progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time, {len(run_ids)} in progress "
                          f"abandoned (marked KILLED); {again}")
         return outcome
-    finally:
-        interrupts.restore()
-        progress.stop()
     if outcome.failures and raise_on_failure:
         raise StudyFailed(f"{len(outcome.failures)} of {len(prepared.plan)} trials failed")
     return outcome
