@@ -17,6 +17,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
 
 
+@app.callback()
+def _quiet() -> None:
+    """Every command: MLflow's INFO lines and progress bars are noise next to gbreg's own output."""
+    from gbreg.console import quiet_libraries
+
+    quiet_libraries()
+
+
 def _fail(exc: GbregError) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -233,12 +241,15 @@ def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output")] 
 def main() -> None:
     from gbreg.console import quiet_libraries
 
-    quiet_libraries()
+    quiet_libraries()  # before any command imports mlflow
     try:
         app()
     except GbregError as exc:  # pragma: no cover - commands translate their own
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # before the first trial (a study in progress stops cleanly by itself)
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

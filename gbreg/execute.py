@@ -56,9 +56,21 @@ def _start_worker(context: TrialContext) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     install_context(context)
     import lightgbm  # noqa: F401
     import xgboost  # noqa: F401
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the main process dies (even by SIGKILL), instead of lingering."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers exit when their pipes close
+        pass
 
 
 class LocalExecutor:

@@ -104,49 +104,62 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     prepared = prepared or prepare_study(spec)
     config = config or load_tracking_config()
     progress = StudyProgress(verbosity, prepared.metric)
-    client = open_store(config)
-    lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
-    experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
-    stale = mark_dead_runs_failed(client, experiment_id)
-    if stale:
-        progress.message(f"marked {stale} run(s) left RUNNING by a process that died as FAILED")
+    # The workers start first: they import the libraries while this process opens the tracking store.
+    # Nothing is logged before the store is open, so a bad scheduler or store leaves nothing behind.
+    jobs = max(1, min(jobs or available_cores(), len(prepared.plan)))
+    fixed_threads, threads = threads, threads or threads_per_job(jobs)
+    splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
+                         spec.evaluation.folds, spec.seed, spec.repeats)
+    context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
+                           splits, prepared.metric, spec.seed, threads)
+    engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
+                           scheduler, threads=fixed_threads)
+    jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
+    if hasattr(engine, "warm_up"):
+        engine.warm_up()
+    try:
+        client = open_store(config)
+        lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
+        experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
+        stale = mark_dead_runs_failed(client, experiment_id)
+        if stale:
+            progress.message(f"marked {stale} run(s) left RUNNING by a process that died as FAILED")
 
-    spec_sha = spec.sha256()
-    done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
-    plan_keys = {t.trial_key for t in prepared.plan}
-    done = {key: run_id for key, run_id in done.items() if key in plan_keys}
-    to_run = [t for t in prepared.plan if t.trial_key not in done]
-    outcome = StudyOutcome(experiment_id, None, len(prepared.plan), len(done), 0)
-    previous = None if fresh else latest_parent(client, experiment_id, spec_sha)
-    if done or (previous is not None and previous.info.status != "FINISHED"):
-        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
-    if not to_run and previous is not None and previous.info.status == "FINISHED":
-        outcome.parent_run_id = previous.info.run_id
-        outcome.results = _results_frame(client, prepared.plan, done)
-        progress.message(f"all {len(prepared.plan)} trials are done; results are in run {previous.info.run_id}")
-        return outcome
+        spec_sha = spec.sha256()
+        done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
+        plan_keys = {t.trial_key for t in prepared.plan}
+        done = {key: run_id for key, run_id in done.items() if key in plan_keys}
+        to_run = [t for t in prepared.plan if t.trial_key not in done]
+        outcome = StudyOutcome(experiment_id, None, len(prepared.plan), len(done), 0)
+        previous = None if fresh else latest_parent(client, experiment_id, spec_sha)
+        if done or (previous is not None and previous.info.status != "FINISHED"):
+            progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
+        if not to_run and previous is not None and previous.info.status == "FINISHED":
+            engine.close(cancel=True)
+            outcome.parent_run_id = previous.info.run_id
+            outcome.results = _results_frame(client, prepared.plan, done)
+            progress.message(f"all {len(prepared.plan)} trials are done; results are in run "
+                             f"{previous.info.run_id}")
+            return outcome
 
-    jobs = max(1, min(jobs or available_cores(), max(1, len(to_run))))
-    threads = threads or threads_per_job(jobs)
-    tracker = StudyTracker(client, experiment_id, spec.name, spec_sha, prepared.data_sha)
-    resume_id = previous.info.run_id if previous is not None and previous.info.status != "FINISHED" else None
-    extra_tags = {TAG_SPEC_SOURCE: spec.source, TAG_BASE_DIR: str(spec.base_dir.resolve())}
-    if reproduces:
-        extra_tags[TAG_REPRODUCES] = reproduces
-    parent_params = _study_params(prepared, jobs, threads, executor)
-    outcome.parent_run_id = tracker.start_parent(parent_params, yaml.safe_dump(prepared.resolved_spec(),
-                                                 sort_keys=False), dataset_input(prepared.dataset), extra_tags,
-                                                 resume_run_id=resume_id)
+        tracker = StudyTracker(client, experiment_id, spec.name, spec_sha, prepared.data_sha)
+        resume_id = previous.info.run_id if previous is not None and previous.info.status != "FINISHED" else None
+        extra_tags = {TAG_SPEC_SOURCE: spec.source, TAG_BASE_DIR: str(spec.base_dir.resolve())}
+        if reproduces:
+            extra_tags[TAG_REPRODUCES] = reproduces
+        parent_params = _study_params(prepared, jobs, threads, executor)
+        outcome.parent_run_id = tracker.start_parent(parent_params, yaml.safe_dump(
+            prepared.resolved_spec(), sort_keys=False), dataset_input(prepared.dataset), extra_tags,
+            resume_run_id=resume_id)
+    except BaseException:
+        engine.close(cancel=True)
+        raise
     if resume_id:
         progress.message(f"resuming parent run {resume_id}")
     else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
         tracker.log_text(outcome.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False),
                          SPEC_INPUT_ARTIFACT)
 
-    splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
-                         spec.evaluation.folds, spec.seed, spec.repeats)
-    context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
-                           splits, prepared.metric, spec.seed, threads)
     by_key = {t.trial_key: t for t in to_run}
     tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in to_run]
     run_ids: dict[str, str] = {}
@@ -157,12 +170,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         run_ids[task.trial_key] = tracker.start_trial(trial, _trial_params(trial, prepared, threads))
 
     progress.start(len(to_run))
-    engine = None
     failed: dict[str, str] = {}  # trial key -> run id of a trial that failed this time
     interrupts = _Interrupts()
     try:
-        engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
-                               scheduler)
         for result in engine.run(tasks, on_submit):
             interrupts.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
             trial = by_key[result.trial_key]

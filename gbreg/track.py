@@ -48,6 +48,7 @@ RESULTS_ARTIFACT = "results.csv"
 LEAVES_ARTIFACT = "leaves.parquet"
 FOLDS_ARTIFACT = "folds.csv"
 COEFFICIENTS_ARTIFACT = "coefficients.csv"
+HISTOGRAM_ARTIFACT = "leaf_histogram.png"  # leaf values (or coefficients) with fitted Laplace and Gaussian
 
 
 def package_versions() -> dict[str, str]:
@@ -166,6 +167,8 @@ class StudyTracker:
                 result.coefficients.to_csv(folder / COEFFICIENTS_ARTIFACT, index=False)
             if result.folds is not None and len(result.folds) > 1:
                 result.folds.to_csv(folder / FOLDS_ARTIFACT, index=False)
+            if getattr(result, "histogram_png", None):
+                (folder / HISTOGRAM_ARTIFACT).write_bytes(result.histogram_png)
             if any(folder.iterdir()):
                 retrying(lambda: self.client.log_artifacts(run_id, str(folder)))
         if self._dataset_input is not None:
@@ -313,7 +316,7 @@ def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
             rows.append(row)
     frame = pd.DataFrame(rows)
     for column in frame.columns:
-        if frame[column].dtype == object and column not in ("run_id", "run_name", "trial_key"):
+        if column not in ("run_id", "run_name", "trial_key") and not pd.api.types.is_numeric_dtype(frame[column]):
             converted = pd.to_numeric(frame[column], errors="coerce")
             if converted.notna().sum() == frame[column].notna().sum():
                 frame[column] = converted

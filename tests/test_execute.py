@@ -79,10 +79,10 @@ def test_a_worker_killed_mid_study_is_retried_and_the_study_completes():
 
 @pytest.mark.slow
 def test_a_trial_whose_worker_dies_twice_is_recorded_as_failed():
-    context, tasks = _context_and_tasks(n_estimators=3000)
+    context, tasks = _context_and_tasks(n_estimators=30000)  # several seconds: still training when killed
     pool = LocalExecutor(context, jobs=1)
     try:
-        _kill_workers(pool, times=2, after=2.5)
+        _kill_workers(pool, times=2, after=1.5)
         results = list(pool.run(tasks[:1]))
     finally:
         pool.close(cancel=True)
