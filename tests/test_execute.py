@@ -8,14 +8,13 @@ import threading
 import time
 
 import pytest
+from conftest import small_spec
 
 from gbreg.data import load_dataset, make_splits
 from gbreg.execute import WORKER_DIED, InlineExecutor, LocalExecutor
 from gbreg.plan import make_plan
 from gbreg.spec import validate_spec
 from gbreg.trial import TrialContext, TrialTask
-
-from conftest import small_spec
 
 
 def _context_and_tasks(n_estimators: int = 20):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import small_spec, write_spec
+
 from gbreg.errors import SpecError
 from gbreg.hypotheses import Hypothesis, evaluate_hypotheses, numeric_columns
 from gbreg.spec import validate_spec

@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.leaf_analysis import (DISTRIBUTION_STAT_NAMES, leaf_histogram_png, shrinkage_table,
-                                 value_distribution_stats)
+from gbreg.leaf_analysis import (
+    DISTRIBUTION_STAT_NAMES,
+    leaf_histogram_png,
+    shrinkage_table,
+    value_distribution_stats,
+)
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import small_spec
+
 from gbreg.plan import make_plan
 from gbreg.spec import validate_spec
-
-from conftest import small_spec
 
 
 def test_grid_is_cartesian_per_library_with_resolved_defaults():

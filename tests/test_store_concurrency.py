@@ -45,7 +45,7 @@ def test_four_studies_started_at_the_same_instant_on_a_new_store(tracking, tmp_p
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for path in specs]
     outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (out, err) in zip(processes, outputs):
+    for process, (_out, err) in zip(processes, outputs):
         assert process.returncode == 0, err
         assert "Traceback" not in err and "error" not in err.lower(), err
     assert time.time() > start, "the processes started before the shared instant: raise the 25 s margin"

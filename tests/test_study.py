@@ -6,12 +6,11 @@ import io
 
 import pandas as pd
 import pytest
+from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
 from gbreg import load_spec, run_study
 from gbreg.cli import app
-
-from conftest import small_spec, write_spec
 
 CONTRACT_METRICS = ("train_rmse", "test_rmse", "gap_rmse", "n_trees", "n_leaves", "leaves_per_tree", "depth_mean",
                     "depth_max", "zero_leaf_fraction", "leaf_abs_mean", "leaf_l1", "leaf_l2", "n_features_used",

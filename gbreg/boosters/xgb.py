@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from gbreg.boosters._base import FoldData, SplitResult
-from gbreg.params import to_native
 from gbreg.metrics import NATIVE_CURVE_METRIC, score_all, transform_curve
+from gbreg.params import to_native
 from gbreg.spec import METRICS_BY_TASK
 from gbreg.trees import LeafTableBuilder, tree_stats
 

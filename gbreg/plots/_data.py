@@ -186,7 +186,7 @@ def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> Heatma
         return None
     alphas = sorted({float(a) for _, _, rows, _ in sliced.values() for a in rows["reg_alpha"]})
     lambdas = sorted({float(b) for _, _, rows, _ in sliced.values() for b in rows["reg_lambda"]})
-    for label, (kind, shown, rows, held) in sliced.items():
+    for label, (_kind, shown, rows, held) in sliced.items():
         values = np.full((len(lambdas), len(alphas)), np.nan)
         for _, row in rows.iterrows():
             values[lambdas.index(float(row["reg_lambda"])), alphas.index(float(row["reg_alpha"]))] = row[shown]
