@@ -87,7 +87,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     """
     from gbreg.execute import available_cores, make_executor, threads_per_job
     from gbreg.progress import StudyProgress
-    from gbreg.store import ensure_experiment, open_store
+    from gbreg.store import check_store, ensure_experiment, open_store
     from gbreg.track import (
         SPEC_INPUT_ARTIFACT,
         TAG_BASE_DIR,
@@ -104,8 +104,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     prepared = prepared or prepare_study(spec)
     config = config or load_tracking_config()
     progress = StudyProgress(verbosity, prepared.metric)
-    # The workers start first: they import the libraries while this process opens the tracking store.
-    # Nothing is logged before the store is open, so a bad scheduler or store leaves nothing behind.
+    # The quick store checks first; then the workers start and import the libraries while this process
+    # opens the store. Nothing is logged before then, so a bad scheduler or store leaves nothing behind.
+    check_store(config)
     jobs = max(1, min(jobs or available_cores(), len(prepared.plan)))
     fixed_threads, threads = threads, threads or threads_per_job(jobs)
     splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,

@@ -39,15 +39,20 @@ def retrying(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.2) 
     raise AssertionError("unreachable")
 
 
+def check_store(config: TrackingConfig) -> None:
+    """The quick checks, without importing MLflow: a server answers, a SQLite path is usable."""
+    if config.is_server:
+        _probe_server(config.tracking_uri)
+    if config.sqlite_path is not None:
+        _check_sqlite_path(config.tracking_uri, config.sqlite_path)
+
+
 def open_store(config: TrackingConfig):
     """Return an ``MlflowClient`` on a store that exists, is migrated and answers."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    if config.is_server:
-        _probe_server(config.tracking_uri)
+    check_store(config)
     db_path = config.sqlite_path
-    if db_path is not None:
-        _check_sqlite_path(config.tracking_uri, db_path)
     from mlflow.tracking import MlflowClient
 
     try:
