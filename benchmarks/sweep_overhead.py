@@ -691,6 +691,8 @@ def summarise(runs: dict[str, list[Measurement]]) -> dict[str, dict[str, Any]]:
             "cpu_s": statistics.median(m.cpu_s for m in ok) if ok else math.nan,
             "peak_rss_mib": max((m.peak_rss_mib for m in ok), default=math.nan),
             "foreign_cpu_s": max((m.foreign_cpu_s for m in ok), default=math.nan),
+            "foreign_cpu_s_all": [round(m.foreign_cpu_s, 2) for m in measurements],
+            "disturbed": any(was_disturbed(m) for m in ok),
             "n_points": len(ok[-1].points) if ok else 0,
             "errors": [m.error for m in measurements if m.error],
             "warnings": sorted({w for m in measurements for w in m.warnings}),
@@ -772,14 +774,15 @@ def print_table(
     print(
         "wall s: child process start to exit (imports, data, workers, fresh store included); work s: the "
         "child's own timer after its imports;\ncpu s: user+sys of the process tree; peak MiB: peak summed RSS "
-        "of the tree; other cpu: CPU s other processes used meanwhile (max over repeats; more than ~1 s\n"
-        "means the machine was shared and the figures are suspect); floor RMSE = the libraries' last-round "
+        "of the tree; other cpu: CPU s other processes used meanwhile (max over repeats; over ~1 s or 3 %\n"
+        "of cpu s means the machine was shared and the figures are suspect); floor RMSE = the libraries' last-round "
         "eval (float32 labels), peers' = float64."
     )
-    busiest = max((row["foreign_cpu_s"] for row in summary.values() if row["ok"]), default=0.0)
-    if busiest > 0.05 * max((row["cpu_s"] for row in summary.values() if row["ok"]), default=1.0):
+    disturbed = [way for way, row in summary.items() if row["disturbed"]]
+    if disturbed:
         print(
-            f"WARNING: other processes used up to {busiest:.1f} CPU s during a way: rerun on an idle machine"
+            f"WARNING: other processes disturbed {', '.join(disturbed)} (see 'other cpu'): these figures are "
+            "not this machine's; rerun when it is idle (--wait-idle)"
         )
     for pair, diff in pairs.items():
         print(f"RMSE agreement {pair}: max |d| = {fmt(diff, '.2g')}")
@@ -831,6 +834,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="before each way, wait up to S seconds for the machine to be idle (shared machines)",
     )
     parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="with --wait-idle: redo a way up to this many times if other processes disturbed it",
+    )
+    parser.add_argument(
         "--no-gridsearch-refit",
         dest="gridsearch_refit",
         action="store_false",
@@ -857,6 +866,30 @@ def run_child(args: argparse.Namespace) -> None:
         run_optuna(study, args.child_out)
 
 
+def was_disturbed(m: Measurement) -> bool:
+    """Did other processes burn enough CPU during this run to move its wall time noticeably?"""
+    return m.foreign_cpu_s > max(1.0, 0.03 * m.cpu_s)
+
+
+def measure_quietly(way: str, args: argparse.Namespace) -> Measurement:
+    """Measure one way; with ``--wait-idle``, wait for a quiet machine and redo disturbed runs.
+
+    Up to ``--retries`` extra attempts; the least disturbed attempt is kept, so a busy machine
+    yields the best figure it allows rather than none.
+    """
+    attempts: list[Measurement] = []
+    for _ in range(1 + (args.retries if args.wait_idle > 0 else 0)):
+        if args.wait_idle > 0:
+            wait_until_idle(args.wait_idle)
+        attempts.append(measure(way, args.quick, args.gridsearch_refit))
+        if not attempts[-1].ok or not was_disturbed(attempts[-1]):
+            break
+        print(
+            f"      {way}: disturbed ({attempts[-1].foreign_cpu_s:.1f} CPU s by others), redoing", flush=True
+        )
+    return min(attempts, key=lambda m: m.foreign_cpu_s if m.ok else math.inf)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected ways (floor first in every round), print the table, optionally write JSON."""
     args = parse_args(argv)
@@ -868,12 +901,14 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[Measurement]] = {w: [] for w in ways}
     for round_no in range(args.repeat):
         for way in ways:
-            if args.wait_idle > 0:
-                wait_until_idle(args.wait_idle)
-            m = measure(way, args.quick, args.gridsearch_refit)
+            m = measure_quietly(way, args)
             runs[way].append(m)
             status = "ok" if m.ok else "FAILED"
-            print(f"[{round_no + 1}/{args.repeat}] {way:<11} {m.wall_s:7.2f} s  {status}", flush=True)
+            print(
+                f"[{round_no + 1}/{args.repeat}] {way:<11} {m.wall_s:7.2f} s  {status}"
+                f"  (other processes: {m.foreign_cpu_s:.1f} CPU s)",
+                flush=True,
+            )
     summary = summarise(runs)
     add_ratios_and_agreement(summary, runs)
     pairs = cross_agreement(runs)
