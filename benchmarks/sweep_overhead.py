@@ -878,15 +878,14 @@ def measure_quietly(way: str, args: argparse.Namespace) -> Measurement:
     yields the best figure it allows rather than none.
     """
     attempts: list[Measurement] = []
-    for _ in range(1 + (args.retries if args.wait_idle > 0 else 0)):
+    for attempt in range(1 + (args.retries if args.wait_idle > 0 else 0)):
+        if attempt:
+            print(f"      {way}: disturbed ({attempts[-1].foreign_cpu_s:.1f} CPU s by others), redoing")
         if args.wait_idle > 0:
             wait_until_idle(args.wait_idle)
         attempts.append(measure(way, args.quick, args.gridsearch_refit))
         if not attempts[-1].ok or not was_disturbed(attempts[-1]):
             break
-        print(
-            f"      {way}: disturbed ({attempts[-1].foreign_cpu_s:.1f} CPU s by others), redoing", flush=True
-        )
     return min(attempts, key=lambda m: m.foreign_cpu_s if m.ok else math.inf)
 
 
