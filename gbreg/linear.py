@@ -53,9 +53,9 @@ LIBLINEAR_INTERCEPT_SCALING = 1e4
 # Convergence settings: tight enough that the fit is the optimum of the objective to ~1e-5 relative on
 # standardized features; a fit that stops at max_iter is logged with converged = False.
 COORDINATE_DESCENT_TOL = 1e-8
-LOGISTIC_TOL = 1e-8
+LOGISTIC_TOL = 1e-6
 LIBLINEAR_TOL = 1e-6
-MAX_ITER = 20_000
+MAX_ITER = 5_000
 
 
 def point_kind(reg_alpha: float, reg_lambda: float) -> str:

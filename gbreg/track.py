@@ -325,18 +325,18 @@ def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
 
 def dataset_input(dataset):
     """MLflow dataset tracking: the data set as loaded (features + target), digest = gbreg's fingerprint."""
+    import warnings
+
     import mlflow.data
+    from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.entities import DatasetInput, InputTag
 
     frame = dataset.X.copy()
     frame["target"] = dataset.y
-    import warnings
-
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-
     source = CodeDatasetSource(tags={"gbreg.data_source": dataset.source or dataset.name})
     with warnings.catch_warnings():  # MLflow's schema hint about integer columns is not for a data set record
         warnings.simplefilter("ignore")
         tracked = mlflow.data.from_pandas(frame, source=source, targets="target", name=dataset.name,
                                           digest=dataset.fingerprint()[:16])
-    return DatasetInput(tracked._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])
+        entity = tracked._to_mlflow_entity()  # the schema is inferred here
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "training")])
