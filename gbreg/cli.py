@@ -149,7 +149,12 @@ def results(study: str,
     except GbregError as exc:
         _fail(exc)
     metric = parent.data.params.get("metric", "rmse")
-    shown = frame if all_columns or comparison or format == "csv" else summary_table(frame, metric)
+    if all_columns or format == "csv":
+        shown = frame
+    elif comparison:
+        shown = _comparison_summary(frame, metric)
+    else:
+        shown = summary_table(frame, metric)
     if format == "csv":
         shown.to_csv(sys.stdout, index=False)
         return
@@ -163,6 +168,15 @@ def results(study: str,
     for _, row in shown.iterrows():
         table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
     make_console().print(table)
+
+
+def _comparison_summary(frame, metric: str):
+    """The comparison's key columns for a terminal (``--all`` or ``--format csv`` give every column)."""
+    keep = ("model", f"test_{metric}", f"gap_{metric}", "zero_leaf_fraction", "zero_coef_fraction",
+            "n_features_used")
+    columns = [c for c in frame.columns if c in ("reg_alpha", "reg_lambda") or c.split(".", 1)[-1] in keep
+               and "." in c]
+    return frame[columns]
 
 
 @app.command()
