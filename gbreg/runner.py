@@ -101,7 +101,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     )
     from gbreg.trial import TrialContext, TrialTask
 
-    prepared = prepared or prepare_study(spec)
+    check_libraries = prepared is None
+    prepared = prepared or prepare_study(spec, check_libraries=False)  # checked once workers are starting
     config = config or load_tracking_config()
     progress = StudyProgress(verbosity, prepared.metric)
     # The quick store checks first; then the workers start and import the libraries while this process
@@ -119,6 +120,10 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     if hasattr(engine, "warm_up"):
         engine.warm_up()
     try:
+        if check_libraries:
+            from gbreg.param_check import check_library_params
+
+            check_library_params(prepared)
         client = open_store(config)
         lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
         experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)

@@ -112,12 +112,11 @@ class StudyTracker:
         self.data_sha = data_sha
         self.parent_run_id: str | None = None
         self._env_tags = environment_tags()
-        self._dataset_input = None
 
     # ------------------------------------------------------------------ parent run
     def start_parent(self, params: dict, spec_yaml: str, dataset_input=None, extra_tags: dict | None = None,
                      resume_run_id: str | None = None) -> str:
-        self._dataset_input = dataset_input
+        """The study's run (or the unfinished one it resumes), with the data set via dataset tracking."""
         if resume_run_id:
             self.parent_run_id = resume_run_id
             retrying(lambda: self.client.update_run(resume_run_id, status="RUNNING"))
@@ -156,9 +155,7 @@ class StudyTracker:
             self.log_text(run_id, result.error_detail or result.error, "error.txt")
             retrying(lambda: self.client.set_terminated(run_id, status="FAILED"))
             return
-        if result.extra_params:
-            self._log_params(run_id, result.extra_params)
-        self._log_batch(run_id, metrics=result.metrics, curves=result.curves)
+        self._log_batch(run_id, metrics=result.metrics, curves=result.curves, params=result.extra_params)
         with tempfile.TemporaryDirectory(prefix="gbreg-") as folder:
             folder = Path(folder)
             if result.leaves is not None:
@@ -171,8 +168,6 @@ class StudyTracker:
                 (folder / HISTOGRAM_ARTIFACT).write_bytes(result.histogram_png)
             if any(folder.iterdir()):
                 retrying(lambda: self.client.log_artifacts(run_id, str(folder)))
-        if self._dataset_input is not None:
-            retrying(lambda: self.client.log_inputs(run_id, datasets=[self._dataset_input]))
         retrying(lambda: self.client.set_terminated(run_id, status="FINISHED"))
 
     def log_child_metrics(self, run_id: str, metrics: dict, tags: dict | None = None) -> None:
@@ -210,19 +205,25 @@ class StudyTracker:
             retrying(lambda: self.client.log_batch(run_id, params=chunk, synchronous=True))
 
     def _log_batch(self, run_id: str, metrics: dict | None = None, curves: dict | None = None,
-                   tags: dict | None = None) -> None:
-        from mlflow.entities import Metric, RunTag
+                   tags: dict | None = None, params: dict | None = None) -> None:
+        """As few ``log_batch`` calls as MLflow's limits allow (1,000 entities, 100 params or tags a call):
+        one for a typical trial, since every call is a transaction on the store."""
+        from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
-        entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        metric_entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _finite(v)]
         for name, values in (curves or {}).items():
-            entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
-                         if _finite(v)]
+            metric_entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
+                                if _finite(v)]
+        param_entities = [Param(str(k), _param_value(v)) for k, v in (params or {}).items()]
         tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        for chunk in _chunks(entities, 1000):
-            retrying(lambda: self.client.log_batch(run_id, metrics=chunk, synchronous=True))
-        for chunk in _chunks(tag_entities, 100):
-            retrying(lambda: self.client.log_batch(run_id, tags=chunk, synchronous=True))
+        while metric_entities or param_entities or tag_entities:
+            batch_params, param_entities = param_entities[:100], param_entities[100:]
+            batch_tags, tag_entities = tag_entities[:100], tag_entities[100:]
+            room = 1000 - len(batch_params) - len(batch_tags)
+            batch_metrics, metric_entities = metric_entities[:room], metric_entities[room:]
+            retrying(lambda: self.client.log_batch(run_id, metrics=batch_metrics, params=batch_params,
+                                                   tags=batch_tags, synchronous=True))
 
 
 def _finite(value) -> bool:
