@@ -279,7 +279,7 @@ def make_splits(dataset: Dataset, split: str, test_size: float, folds: int, seed
             if split == "holdout":
                 train, test = train_test_split(indices, test_size=test_size, random_state=state,
                                                stratify=dataset.y if stratify else None)
-                splits.append(Split(repeat, 0, np.sort(train), np.sort(test)))
+                splits.append(Split(repeat, 0, train, test))  # train_test_split's order: XGBoost's sketch depends on it
             else:
                 splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=state)
                 for fold, (train, test) in enumerate(splitter.split(indices, dataset.y)):
