@@ -158,7 +158,7 @@ class RunsTable:
 
         page = self.page
         try:
-            page.get_by_role("button", name="Columns").click(timeout=UI_STEP_TIMEOUT_MS)
+            page.get_by_role("button", name="Columns").first.click(timeout=UI_STEP_TIMEOUT_MS)
             # Group titles carry counts ("Metrics (1)", "Parameters (2)"): match their prefix.
             for title in ('="Dataset"', '="Models"', '^="Metrics ("', '^="Parameters ("'):
                 node = page.locator(".du-bois-light-tree-treenode", has=page.locator(f"span[title{title}]"))
