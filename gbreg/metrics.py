@@ -72,6 +72,17 @@ def score_all(metrics: tuple[str, ...], y_train, p_train, y_test, p_test, task: 
     return out
 
 
+def native_curves(history: dict, library_index: int, metric: str, task: str, y_train: np.ndarray,
+                  y_test: np.ndarray) -> dict[str, np.ndarray]:
+    """``curve_train_<metric>``/``curve_test_<metric>`` from a library's per-round evaluation record
+    (``history[part][native name]``; ``library_index`` 0 = XGBoost's name, 1 = LightGBM's)."""
+    curve = NATIVE_CURVE_METRIC[metric].get(task)
+    if not curve:
+        return {}
+    return {f"curve_{part}_{metric}": transform_curve(history[part][curve[library_index]], curve[2], y)
+            for part, y in (("train", y_train), ("test", y_test))}
+
+
 def transform_curve(values: list[float], transform: str, y: np.ndarray) -> np.ndarray:
     curve = np.asarray(values, dtype="float64")
     if transform == "one_minus":

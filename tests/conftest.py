@@ -47,6 +47,25 @@ def small_spec(**overrides) -> dict:
     return spec
 
 
+def study_in_temp_store(folder: Path, spec: dict):
+    """Run ``spec`` with ``gbreg.run_study`` into an embedded store in ``folder`` (for module-scoped
+    fixtures, which cannot use ``tracking``); yields ``(outcome, client, folder)``."""
+    from gbreg.config import load_tracking_config
+    from gbreg.runner import run_study
+    from gbreg.spec import validate_spec
+    from gbreg.store import open_store
+
+    (folder / "mlflow.yaml").write_text(yaml.safe_dump({"tracking_uri": "sqlite:///mlflow.db",
+                                                        "artifact_location": "mlartifacts"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.setenv("GBREG_MLFLOW_CONFIG", str(folder / "mlflow.yaml"))
+        patch.chdir(folder)
+        config = load_tracking_config()
+        outcome = run_study(validate_spec(spec, base_dir=folder), jobs=1, verbosity=-1, config=config)
+        yield outcome, open_store(config), folder
+
+
 def shared_dataset(name: str) -> Path:
     path = SHARED_DATASETS / name
     if not path.exists():

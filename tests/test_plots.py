@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_spec
+from conftest import small_spec, study_in_temp_store
 
 from gbreg.plots import heatmap_name, leaf_values_reader, metric_history_reader, path_name
 from gbreg.plots._data import (
@@ -29,25 +29,7 @@ CONTEXT = PlotContext("rmse")
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A real 3-fold study of both boosters on diabetes (3 x 2 grid, 20 rounds), logged to a temp store."""
-    import yaml
-
-    from gbreg.config import load_tracking_config
-    from gbreg.runner import run_study
-    from gbreg.spec import validate_spec
-    from gbreg.store import open_store
-
-    folder = tmp_path_factory.mktemp("plots-study")
-    (folder / "mlflow.yaml").write_text(yaml.safe_dump({"tracking_uri": "sqlite:///mlflow.db",
-                                                        "artifact_location": "mlartifacts"}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.setenv("GBREG_MLFLOW_CONFIG", str(folder / "mlflow.yaml"))
-        patch.chdir(folder)
-        config = load_tracking_config()
-        spec = validate_spec(small_spec(evaluation={"split": "kfold", "folds": FOLDS, "metric": "rmse"}),
-                             base_dir=folder)
-        outcome = run_study(spec, jobs=1, verbosity=-1, config=config)
-        yield outcome, open_store(config), folder
+    yield from study_in_temp_store(tmp_path_factory.mktemp("plots-study"), small_spec(evaluation={"split": "kfold", "folds": FOLDS, "metric": "rmse"}))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import small_spec
+from conftest import small_spec, study_in_temp_store
 from typer.testing import CliRunner
 
 from gbreg.errors import UserInputError
@@ -56,25 +56,7 @@ def _parse(text: str) -> _Page:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A real study (both boosters, 2 x 2 grid, 20 rounds) in a temp store; yields (outcome, client, folder)."""
-    import yaml
-
-    from gbreg.config import load_tracking_config
-    from gbreg.runner import run_study
-    from gbreg.spec import validate_spec
-    from gbreg.store import open_store
-
-    folder = tmp_path_factory.mktemp("report-study")
-    (folder / "mlflow.yaml").write_text(yaml.safe_dump({"tracking_uri": "sqlite:///mlflow.db",
-                                                        "artifact_location": "mlartifacts"}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.setenv("GBREG_MLFLOW_CONFIG", str(folder / "mlflow.yaml"))
-        patch.chdir(folder)
-        config = load_tracking_config()
-        spec = validate_spec(small_spec(name="report-study", sweep={"reg_alpha": [0, 10], "reg_lambda": [0, 10]}),
-                             base_dir=folder)
-        outcome = run_study(spec, jobs=1, verbosity=-1, config=config)
-        yield outcome, open_store(config), folder
+    yield from study_in_temp_store(tmp_path_factory.mktemp("report-study"), small_spec(name="report-study", sweep={"reg_alpha": [0, 10], "reg_lambda": [0, 10]}))
 
 
 def test_report_is_one_self_contained_file_with_every_plot_and_the_best_points(study, tmp_path):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from gbreg.boosters._base import FoldData, SplitResult
-from gbreg.metrics import NATIVE_CURVE_METRIC, score_all, transform_curve
+from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
 from gbreg.params import LIGHTGBM_DATASET_PARAMS, to_native
 from gbreg.spec import METRICS_BY_TASK
 from gbreg.trees import LeafTableBuilder, tree_stats
@@ -82,11 +82,7 @@ class LightGBMAdapter:
         p_train = _predict(booster, fold.X_train, init, fold.task)
         p_test = _predict(booster, fold.X_test, init, fold.task)
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
-        curves = {}
-        curve = NATIVE_CURVE_METRIC[metric].get(fold.task)
-        if curve:
-            for part, y in (("train", fold.y_train), ("test", fold.y_test)):
-                curves[f"curve_{part}_{metric}"] = transform_curve(history[part][curve[1]], curve[2], y)
+        curves = native_curves(history, 1, metric, fold.task, fold.y_train, fold.y_test)
         model_text = booster.model_to_string()
         del booster
         leaves, n_trees, used = read_leaves(model_text, fold.n_classes if fold.task == "multiclass" else 1)

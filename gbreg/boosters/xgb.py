@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from gbreg.boosters._base import FoldData, SplitResult
-from gbreg.metrics import NATIVE_CURVE_METRIC, score_all, transform_curve
+from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
 from gbreg.params import to_native
 from gbreg.spec import METRICS_BY_TASK
 from gbreg.trees import LeafTableBuilder, tree_stats
@@ -59,11 +59,7 @@ class XGBoostAdapter:
         fit_seconds = time.perf_counter() - start
         p_train, p_test = _probabilities(booster.predict(dtrain)), _probabilities(booster.predict(dtest))
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
-        curves = {}
-        curve = NATIVE_CURVE_METRIC[metric].get(fold.task)
-        if curve:
-            for part, y in (("train", fold.y_train), ("test", fold.y_test)):
-                curves[f"curve_{part}_{metric}"] = transform_curve(history[part][curve[0]], curve[2], y)
+        curves = native_curves(history, 0, metric, fold.task, fold.y_train, fold.y_test)
         model = json.loads(booster.save_raw("json"))
         del booster
         leaves, n_trees, used = read_leaves(model)
