@@ -39,8 +39,6 @@ def find_parent_run(client, study_or_run: str):
 
 def study_results(client, parent) -> pd.DataFrame:
     """The trials of a study as logged: its results.csv artifact when present, else its child runs."""
-    import io
-
     from gbreg.store import retrying
     from gbreg.track import RESULTS_ARTIFACT, TAG_PARENT, runs_frame
 
@@ -53,7 +51,6 @@ def study_results(client, parent) -> pd.DataFrame:
     children = retrying(lambda: client.search_runs([parent.info.experiment_id],
                                                    filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'",
                                                    max_results=50000))
-    del io
     return runs_frame(client, [r.info.run_id for r in children]) if children else pd.DataFrame()
 
 

@@ -10,7 +10,6 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -330,4 +329,4 @@ def _trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
     return params
 
 
-__all__ = ["PreparedStudy", "StudyOutcome", "np", "prepare_study", "run_study"]
+__all__ = ["PreparedStudy", "StudyOutcome", "prepare_study", "run_study"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.errors import SpecError
 from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts, shared_name
@@ -110,11 +110,6 @@ class Spec(StrictModel):
     # filled by load_spec, not part of the YAML
     _source: str = "<spec>"
     _base_dir: Path = Path(".")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_models(cls, data: Any) -> Any:
-        return data
 
     @property
     def source(self) -> str:

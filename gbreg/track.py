@@ -198,11 +198,7 @@ class StudyTracker:
         retrying(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
 
     def _log_params(self, run_id: str, params: dict) -> None:
-        from mlflow.entities import Param
-
-        entities = [Param(str(k), _param_value(v)) for k, v in params.items()]
-        for chunk in _chunks(entities, 100):
-            retrying(lambda: self.client.log_batch(run_id, params=chunk, synchronous=True))
+        self._log_batch(run_id, params=params)
 
     def _log_batch(self, run_id: str, metrics: dict | None = None, curves: dict | None = None,
                    tags: dict | None = None, params: dict | None = None) -> None:
