@@ -40,6 +40,11 @@ class TrackingConfig:
             return None
         return Path(self.tracking_uri.removeprefix("sqlite:///"))
 
+    def new_sqlite_store(self) -> bool:
+        """A local SQLite store that does not exist yet (or is empty): no study can have runs in it."""
+        path = self.sqlite_path
+        return path is not None and (not path.exists() or path.stat().st_size == 0)
+
     @property
     def is_server(self) -> bool:
         return self.tracking_uri.startswith(("http://", "https://"))

@@ -118,6 +118,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
     if hasattr(engine, "warm_up"):
         engine.warm_up()
+    all_tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in prepared.plan]
+    if hasattr(engine, "submit_ahead") and (fresh or config.new_sqlite_store()):
+        engine.submit_ahead(all_tasks)  # nothing can be done yet: train while the store is opened and set up
     try:
         if check_libraries:
             from gbreg.param_check import check_library_params
@@ -166,7 +169,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
                          SPEC_INPUT_ARTIFACT)
 
     by_key = {t.trial_key: t for t in to_run}
-    tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in to_run]
+    tasks = [task for task in all_tasks if task.trial_key in by_key]
     run_ids: dict[str, str] = {}
 
     def on_submit(task: TrialTask) -> None:
@@ -192,10 +195,10 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
             progress.trial_done(trial, result)
         interrupts.check()
         progress.stop()
-        engine.close()
         all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
         outcome.results = _results_frame(client, prepared.plan, {**failed, **all_done})
-        _after_study(tracker, prepared, outcome, progress)
+        _after_study(tracker, prepared, outcome, progress, getattr(engine, "map", map))
+        engine.close()
         summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}
         tracker.finish_parent("FINISHED", metrics=summary)
     except KeyboardInterrupt:
@@ -286,7 +289,7 @@ def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFr
     return frame.sort_values("trial_key", key=lambda keys: keys.map(order)).reset_index(drop=True)
 
 
-def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progress) -> None:
+def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progress, map_items=map) -> None:
     """Parent-run artifacts computed from the logged results."""
     from gbreg.track import RESULTS_ARTIFACT
 
@@ -294,7 +297,7 @@ def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progre
         tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
     from gbreg.postprocess import after_study
 
-    after_study(tracker, prepared, outcome, progress)
+    after_study(tracker, prepared, outcome, progress, map_items)
 
 
 def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:

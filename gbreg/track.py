@@ -327,6 +327,7 @@ def dataset_input(dataset):
     import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.entities import DatasetInput, InputTag
+    from mlflow.models import infer_signature
 
     frame = dataset.X.copy()
     frame["target"] = dataset.y
@@ -335,5 +336,18 @@ def dataset_input(dataset):
         warnings.simplefilter("ignore")
         tracked = mlflow.data.from_pandas(frame, source=source, targets="target", name=dataset.name,
                                           digest=dataset.fingerprint()[:16])
-        entity = tracked._to_mlflow_entity()  # the schema is inferred here
+        # MLflow infers the schema by visiting every value in Python (about 0.5 s on 20,000 x 50, on the
+        # way to the first trial); the same schema comes from the first rows plus, for each column with
+        # missing values, one such row (that is all that makes a column optional).
+        tracked.__dict__["schema"] = infer_signature(_schema_sample(frame)).inputs
+        entity = tracked._to_mlflow_entity()
     return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "training")])
+
+
+def _schema_sample(frame: pd.DataFrame, head: int = 1000) -> pd.DataFrame:
+    """Rows enough to infer the frame's MLflow schema: the first ``head``, and the first missing value's
+    row of every column that has one."""
+    missing = frame.isna()
+    rows = set(range(min(head, len(frame))))
+    rows.update(int(np.argmax(missing[column].to_numpy())) for column in frame.columns if missing[column].any())
+    return frame.iloc[sorted(rows)]

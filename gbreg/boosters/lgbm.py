@@ -77,10 +77,10 @@ class LightGBMAdapter:
         start = time.perf_counter()
         booster = lgb.train(native, dtrain, num_boost_round=int(params["n_estimators"]),
                             valid_sets=[dtrain, dtest], valid_names=["train", "test"],
-                            callbacks=[lgb.record_evaluation(history)])
+                            callbacks=[lgb.record_evaluation(history)], keep_training_booster=True)
         fit_seconds = time.perf_counter() - start
-        p_train = _predict(booster, fold.X_train, init, fold.task)
-        p_test = _predict(booster, fold.X_test, init, fold.task)
+        p_train = _predictions(booster, 0, fold.X_train, init, fold.task)
+        p_test = _predictions(booster, 1, fold.X_test, init, fold.task)
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
         curves = native_curves(history, 1, metric, fold.task, fold.y_train, fold.y_test)
         model_text = booster.model_to_string()
@@ -90,6 +90,23 @@ class LightGBMAdapter:
                            fit_seconds=fit_seconds,
                            extra_params={"init_score": [float(v) for v in init],
                                          "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]})
+
+
+def _predictions(booster, data_index: int, X, init: np.ndarray, task: str) -> np.ndarray:
+    """Predictions on the training (0) or test (1) set of a booster kept with its data sets.
+
+    LightGBM already holds them: its score buffers (init_score included) are what it evaluated the
+    last round on, read through ``LGBM_BoosterGetPredict`` with the objective's output transform
+    (identity, sigmoid, softmax). That costs nothing, where predicting again walks every tree for every
+    row (about 0.13 s a trial on 20,000 x 50 with 200 trees). The two agree to about 1e-15.
+    """
+    inner = getattr(booster, "_Booster__inner_predict", None)
+    if inner is None:  # pragma: no cover - a LightGBM without the buffer accessor
+        return _predict(booster, X, init, task)
+    values = np.array(inner(data_idx=data_index), dtype="float64")  # a copy: the buffer is reused
+    if task == "multiclass":
+        values /= values.sum(axis=1, keepdims=True)
+    return values
 
 
 def _predict(booster, X, init: np.ndarray, task: str) -> np.ndarray:

@@ -44,52 +44,73 @@ def path_name(axis: str, column: str) -> str:
     return f"path_{axis}_{column}.png"
 
 
-def log_study_plots(tracker, prepared, outcome) -> None:
-    """Draw the study's figures and log them as PNG artifacts under ``plots/`` on the parent run."""
+def log_study_plots(tracker, prepared, outcome, map_items=map) -> None:
+    """Draw the study's figures and log them as PNG artifacts under ``plots/`` on the parent run.
+
+    ``map_items(function, items)`` renders the figures; the runner passes its worker pool's, so that
+    the figures are drawn in parallel by the workers the sweep has just left idle.
+    """
     if outcome.results is None or not len(outcome.results):
         return
     context = PlotContext.from_prepared(prepared)
     with tempfile.TemporaryDirectory(prefix="gbreg-plots-") as folder:
-        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder)):
+        paths = draw_study_plots(outcome.results, context, tracker.client, Path(folder), map_items)
+        for path in paths:
             tracker.log_file(tracker.parent_run_id, path, PLOTS_DIR)
 
 
-def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path) -> list[Path]:
+def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path,
+                     map_items=map) -> list[Path]:
     """Write every figure the results allow into ``folder``; returns the PNG paths in reading order.
 
-    ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables.
+    ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables. The
+    figures' numbers are computed here; ``map_items`` turns each into a PNG (:func:`render_png`).
     """
-    from gbreg.plots import _draw
-
-    results = numeric_columns(results)
-    written: list[Path] = []
-
-    def save(figure, name: str) -> None:
+    figures = figure_specs(results, context, client)
+    written = []
+    for (name, _draw_name, _args), png in zip(figures, list(map_items(render_png, figures))):
         path = folder / name
-        _draw.save(figure, path)
+        path.write_bytes(png)
         written.append(path)
+    return written
 
+
+FigureSpec = tuple[str, str, tuple]  # (file name, drawing function in gbreg.plots._draw, its arguments)
+
+
+def figure_specs(results: pd.DataFrame, context: PlotContext, client) -> list[FigureSpec]:
+    """Every figure the results allow, as plain data ready to draw anywhere (picklable)."""
+    results = numeric_columns(results)
+    figures: list[FigureSpec] = []
     columns = [c for c in context.heatmap_columns() if c in results.columns]
     for column in columns:
         data = heatmap_data(results, column, context)
         if data is not None:
-            save(_draw.draw_heatmap(data), heatmap_name(column))
+            figures.append((heatmap_name(column), "draw_heatmap", (data,)))
     for axis in PENALTY_AXES:
         for column in columns:
             data = path_data(results, axis, column, context)
             if data is not None:
-                save(_draw.draw_path(data), path_name(axis, column))
+                figures.append((path_name(axis, column), "draw_path", (data,)))
         comparison = comparison_data(results, axis, context)
         if comparison is not None:
-            save(_draw.draw_comparison(comparison), path_name(axis, "vs_linear"))
+            figures.append((path_name(axis, "vs_linear"), "draw_comparison", (comparison,)))
     points = representative_points(results, context)
     curves = learning_curve_data(points, context.metric, metric_history_reader(client))
     if curves:
-        save(_draw.draw_learning_curves(curves, context.metric), "learning_curves.png")
+        figures.append(("learning_curves.png", "draw_learning_curves", (curves, context.metric)))
     histograms = leaf_histogram_data(points, leaf_values_reader(client))
     if histograms:
-        save(_draw.draw_leaf_histograms(histograms), "leaf_histograms.png")
-    return written
+        figures.append(("leaf_histograms.png", "draw_leaf_histograms", (histograms,)))
+    return figures
+
+
+def render_png(figure: FigureSpec) -> bytes:
+    """Draw one figure and return its PNG (runs in a worker process, or here)."""
+    from gbreg.plots import _draw
+
+    _name, draw_name, args = figure
+    return _draw.png_bytes(getattr(_draw, draw_name)(*args))
 
 
 def metric_history_reader(client):
@@ -119,4 +140,5 @@ def leaf_values_reader(client):
     return leaf_values
 
 
-__all__ = ["PLOTS_DIR", "PlotContext", "draw_study_plots", "heatmap_name", "log_study_plots", "path_name"]
+__all__ = ["PLOTS_DIR", "PlotContext", "draw_study_plots", "figure_specs", "heatmap_name", "log_study_plots",
+           "path_name", "render_png"]
