@@ -157,8 +157,13 @@ class DaskExecutor:
             raise SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
                                  "finished trials are logged, `gbreg run` again resumes the rest")
         exception = future.exception() if future.status == "error" else None
-        error = (f"{type(exception).__name__}: {_first_line(exception)}" if exception is not None
-                 else f"Dask task {future.key} ended as {future.status!r}")
+        if exception is not None:
+            error = f"{type(exception).__name__}: {_first_line(exception)}"
+        elif future.status == "cancelled":  # its data set was lost with the workers, resubmits used up
+            error = (f"KilledWorker: the workers running this trial kept dying and took its data set with "
+                     f"them (Dask task {future.key}, resubmitted {self._resubmits.get(task.trial_key, 0)} times)")
+        else:
+            error = f"Dask task {future.key} ended as {future.status!r}"
         return TrialResult(task.trial_key, error=error, error_detail=f"{error}\nscheduler: {self.address}")
 
     def close(self, cancel: bool = False) -> None:
