@@ -43,9 +43,6 @@ class InlineExecutor:
                 on_submit(task)
             yield run_trial(task)
 
-    def map(self, function, items: list) -> list:
-        return [function(item) for item in items]
-
     def close(self, cancel: bool = False) -> None:
         pass
 
@@ -84,6 +81,31 @@ def _die_with_parent() -> None:
         pass
 
 
+CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
+
+
+def _remove_dead_context_files() -> None:
+    """Delete context files left in the temp folder by gbreg processes that were killed (SIGKILL)."""
+    import tempfile
+    from pathlib import Path
+
+    for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
+        pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalExecutor:
     """A pool of spawned processes; keeps at most ``2 x jobs`` tasks in flight so Ctrl-C stops quickly.
 
@@ -100,7 +122,9 @@ class LocalExecutor:
         import tempfile
 
         self.jobs = jobs
-        with tempfile.NamedTemporaryFile(prefix="gbreg-context-", suffix=".pickle", delete=False) as handle:
+        _remove_dead_context_files()
+        with tempfile.NamedTemporaryFile(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-", suffix=".pickle",
+                                         delete=False) as handle:
             pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self._context_path = handle.name
         self._ahead: dict[str, tuple[TrialTask, Future]] = {}
@@ -114,6 +138,10 @@ class LocalExecutor:
         """Start the workers now (they import the libraries) instead of at the first trial."""
         for _ in range(self.jobs):
             self._pool.submit(os.getpid)
+
+    def call(self, function, argument) -> Future:
+        """Run ``function(argument)`` on a worker (ahead of any trial submitted after it)."""
+        return self._pool.submit(function, argument)
 
     def submit_ahead(self, tasks: list[TrialTask]) -> None:
         """Start the first tasks now, before the store is open; :meth:`run` adopts the ones it is given
@@ -161,14 +189,6 @@ class LocalExecutor:
                         yield TrialResult(task.trial_key, error=WORKER_DIED)
                     else:
                         pending.appendleft(task)
-
-    def map(self, function, items: list) -> list:
-        """``function`` over ``items`` on the workers (after the sweep: drawing the study's figures);
-        in this process if the pool is broken."""
-        try:
-            return list(self._pool.map(function, items))
-        except BrokenProcessPool:
-            return [function(item) for item in items]
 
     def close(self, cancel: bool = False) -> None:
         if cancel:

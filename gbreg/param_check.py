@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from gbreg.boosters import ADAPTERS, FoldData
 from gbreg.errors import SpecError
@@ -21,29 +23,53 @@ from gbreg.params import accepts, resolve_params
 SAMPLE_ROWS = 200
 
 
-def check_library_params(prepared) -> None:
-    spec = prepared.spec
+@dataclass
+class ParamCheck:
+    """What the check needs, as plain data: it runs in a worker that has the libraries imported already."""
+
+    X: pd.DataFrame  # the sample rows
+    y: np.ndarray
+    task: str
+    n_classes: int
+    metric: str
+    libraries: dict[str, dict]  # models.<library> as written
+    sweep: dict[str, list]  # sweep axis -> values
+
+
+def param_check_input(prepared) -> ParamCheck:
     dataset = prepared.dataset
     rows = sample_rows(len(dataset.y))
-    X, y = dataset.X.iloc[rows], dataset.y[rows]
-    fold = FoldData(X, y, X, y, prepared.task, dataset.n_classes)
+    return ParamCheck(dataset.X.iloc[rows], dataset.y[rows], prepared.task, dataset.n_classes, prepared.metric,
+                      prepared.spec.libraries(), prepared.spec.sweep_values())
+
+
+def check_library_params(prepared, problems: list[tuple[str, str]] | None = None) -> None:
+    """Raise a SpecError naming every rejected parameter; ``problems`` if a worker already found them."""
+    if problems is None:
+        problems = library_param_problems(param_check_input(prepared))
+    if problems:
+        raise SpecError(prepared.spec.source, problems)
+
+
+def library_param_problems(check: ParamCheck) -> list[tuple[str, str]]:
+    """(key path, message) for each model parameter or sweep value a library rejects."""
+    fold = FoldData(check.X, check.y, check.X, check.y, check.task, check.n_classes)
     problems = []
-    for library, model_params in spec.libraries().items():
+    for library, model_params in check.libraries.items():
         adapter = ADAPTERS[library]
         base = {**model_params, "n_estimators": 1}
-        error = _try(adapter, fold, resolve_params(library, base), prepared.metric)
+        error = _try(adapter, fold, resolve_params(library, base), check.metric)
         if error:
-            problems += _model_param_problems(adapter, fold, library, model_params, prepared.metric, error)
+            problems += _model_param_problems(adapter, fold, library, model_params, check.metric, error)
             continue
-        for axis, values in spec.sweep_values().items():
+        for axis, values in check.sweep.items():
             if not accepts(library, axis) or axis == "n_estimators":
                 continue
             for i, value in enumerate(values):
-                error = _try(adapter, fold, resolve_params(library, {**base, axis: value}), prepared.metric)
+                error = _try(adapter, fold, resolve_params(library, {**base, axis: value}), check.metric)
                 if error:
                     problems.append((f"sweep.{axis}[{i}]", f"{library} rejects {axis}={value!r}: {error}"))
-    if problems:
-        raise SpecError(spec.source, problems)
+    return problems
 
 
 def sample_rows(n_rows: int) -> np.ndarray:

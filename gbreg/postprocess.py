@@ -7,22 +7,23 @@ is reported and does not lose the study's runs.
 from __future__ import annotations
 
 
-def _steps(map_items) -> list:
+def _steps(submit) -> list:
     from gbreg.comparison import log_comparison
     from gbreg.hypotheses import log_findings, log_shrinkage
     from gbreg.plots import log_study_plots
 
     def log_plots(tracker, prepared, outcome) -> None:
-        log_study_plots(tracker, prepared, outcome, map_items)
+        log_study_plots(tracker, prepared, outcome, submit)
 
     log_plots.__name__ = log_study_plots.__name__
     # shrinkage first: it adds leaf_shrinkage columns that the plots can use
     return [log_comparison, log_shrinkage, log_plots, log_findings]
 
 
-def after_study(tracker, prepared, outcome, progress, map_items=map) -> None:
-    """``map_items(function, items)`` is where figures are drawn (the runner passes its worker pool's)."""
-    for step in _steps(map_items):
+def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
+    """``submit(function, argument) -> Future`` draws figures elsewhere (the runner passes its worker
+    pool's); without it they are drawn here."""
+    for step in _steps(submit):
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that

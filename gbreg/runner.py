@@ -118,6 +118,11 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
     if hasattr(engine, "warm_up"):
         engine.warm_up()
+    checking = None
+    if check_libraries and hasattr(engine, "call"):  # on a worker: it imports the libraries anyway
+        from gbreg.param_check import library_param_problems, param_check_input
+
+        checking = engine.call(library_param_problems, param_check_input(prepared))
     all_tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in prepared.plan]
     if hasattr(engine, "submit_ahead") and (fresh or config.new_sqlite_store()):
         engine.submit_ahead(all_tasks)  # nothing can be done yet: train while the store is opened and set up
@@ -125,7 +130,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         if check_libraries:
             from gbreg.param_check import check_library_params
 
-            check_library_params(prepared)
+            check_library_params(prepared, _worker_answer(checking))
         client = open_store(config)
         lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
         experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
@@ -197,7 +202,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         progress.stop()
         all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
         outcome.results = _results_frame(client, prepared.plan, {**failed, **all_done})
-        _after_study(tracker, prepared, outcome, progress, getattr(engine, "map", map))
+        _after_study(tracker, prepared, outcome, progress, getattr(engine, "call", None))
         engine.close()
         summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}
         tracker.finish_parent("FINISHED", metrics=summary)
@@ -219,6 +224,19 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     if outcome.failures and raise_on_failure:
         raise StudyFailed(f"{len(outcome.failures)} of {len(prepared.plan)} trials failed")
     return outcome
+
+
+def _worker_answer(future):
+    """The result of a call made on a worker, or None (then the caller does the work itself) if the call
+    was not made or its worker died."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None
 
 
 class _Interrupts:
@@ -289,7 +307,7 @@ def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFr
     return frame.sort_values("trial_key", key=lambda keys: keys.map(order)).reset_index(drop=True)
 
 
-def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progress, map_items=map) -> None:
+def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progress, submit=None) -> None:
     """Parent-run artifacts computed from the logged results."""
     from gbreg.track import RESULTS_ARTIFACT
 
@@ -297,7 +315,7 @@ def _after_study(tracker, prepared: PreparedStudy, outcome: StudyOutcome, progre
         tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
     from gbreg.postprocess import after_study
 
-    after_study(tracker, prepared, outcome, progress, map_items)
+    after_study(tracker, prepared, outcome, progress, submit)
 
 
 def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:

@@ -243,6 +243,28 @@ def test_bad_input_leaves_no_store(tracking, tmp_path, case_id, spec, expected):
     assert not (tmp_path / "mlartifacts").exists()
 
 
+def test_parameters_rejected_on_a_worker_leave_no_store_and_no_training(tracking, tmp_path):
+    """With worker processes the library check runs on a worker while trials start ahead on the new
+    store's behalf: the rejection is the same message as in-process, nothing is written, nothing is left."""
+    import tempfile
+
+    spec = spec_with(models={"xgboost": {"n_estimators": 3, "max_depth": -5},
+                             "lightgbm": {"n_estimators": 3, "num_leaves": 1}})
+    _write_data(tmp_path)
+    path = write_spec(tmp_path, spec)
+    before = set(Path(tempfile.gettempdir()).glob("gbreg-context-*"))
+    in_process = CliRunner().invoke(app, ["run", str(path), "-q", "-j", "1"])
+    on_worker = CliRunner().invoke(app, ["run", str(path), "-q", "-j", "2"])
+    assert in_process.exit_code == on_worker.exit_code == 2, on_worker.output
+    assert "models.xgboost.max_depth: xgboost rejects max_depth=-5" in on_worker.stderr
+    assert "models.lightgbm.num_leaves: lightgbm rejects num_leaves=1" in on_worker.stderr
+    assert on_worker.stderr == in_process.stderr
+    assert "Traceback" not in on_worker.output
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "mlartifacts").exists()
+    assert set(Path(tempfile.gettempdir()).glob("gbreg-context-*")) <= before
+
+
 @pytest.mark.parametrize("case_id, uri, expected", TRACKING_CASES, ids=[c[0] for c in TRACKING_CASES])
 def test_unusable_tracking_store_is_found_before_training(tracking, tmp_path, case_id, uri, expected):
     (tmp_path / "afile").write_text("in the way")

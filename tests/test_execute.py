@@ -86,3 +86,34 @@ def test_a_trial_whose_worker_dies_twice_is_recorded_as_failed():
     finally:
         pool.close(cancel=True)
     assert len(results) == 1 and results[0].error == WORKER_DIED
+
+
+def test_tasks_started_ahead_are_adopted_or_dropped_and_context_files_are_cleaned(tmp_path):
+    """submit_ahead starts trials before the run; run() adopts those it is given (each once, on_submit
+    called for it) and drops the others. The context file goes with close(); one left by a killed
+    study (its pid dead) is removed by the next executor."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from gbreg.execute import CONTEXT_FILE_PREFIX
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = Path(tempfile.gettempdir()) / f"{CONTEXT_FILE_PREFIX}{dead.pid}-killed.pickle"
+    leftover.write_bytes(b"left by a SIGKILLed study")
+    context, tasks = _context_and_tasks()
+    pool = LocalExecutor(context, jobs=2)
+    assert not leftover.exists()
+    own = Path(pool._context_path)
+    assert own.exists() and own.name.startswith(f"{CONTEXT_FILE_PREFIX}{os.getpid()}-")
+    submitted = []
+    try:
+        pool.submit_ahead(tasks)  # the first 4 start now
+        wanted = tasks[1:]  # as if the first were already done: its result must not come back
+        results = [r.trial_key for r in pool.run(wanted, on_submit=lambda t: submitted.append(t.trial_key))]
+    finally:
+        pool.close()
+    assert sorted(results) == sorted(submitted) == sorted(t.trial_key for t in wanted)
+    assert not own.exists()

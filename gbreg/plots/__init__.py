@@ -44,43 +44,63 @@ def path_name(axis: str, column: str) -> str:
     return f"path_{axis}_{column}.png"
 
 
-def log_study_plots(tracker, prepared, outcome, map_items=map) -> None:
+def log_study_plots(tracker, prepared, outcome, submit=None) -> None:
     """Draw the study's figures and log them as PNG artifacts under ``plots/`` on the parent run.
 
-    ``map_items(function, items)`` renders the figures; the runner passes its worker pool's, so that
-    the figures are drawn in parallel by the workers the sweep has just left idle.
+    ``submit(function, argument) -> Future`` runs a drawing elsewhere; the runner passes its worker
+    pool's, so the workers the sweep has just left idle draw the figures while this process helps.
     """
     if outcome.results is None or not len(outcome.results):
         return
     context = PlotContext.from_prepared(prepared)
     with tempfile.TemporaryDirectory(prefix="gbreg-plots-") as folder:
-        paths = draw_study_plots(outcome.results, context, tracker.client, Path(folder), map_items)
-        for path in paths:
+        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder), submit):
             tracker.log_file(tracker.parent_run_id, path, PLOTS_DIR)
 
 
-def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path,
-                     map_items=map) -> list[Path]:
+def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path, submit=None) -> list[Path]:
     """Write every figure the results allow into ``folder``; returns the PNG paths in reading order.
 
     ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables. The
-    figures' numbers are computed here; ``map_items`` turns each into a PNG (:func:`render_png`).
+    figures of the results table are handed to ``submit`` first, so they are drawn while the trials'
+    curves and leaves are read.
     """
-    figures = figure_specs(results, context, client)
+    results = numeric_columns(results)
+    figures = table_figures(results, context)
+    drawing = [submit(render_png, figure) for figure in figures] if submit else []
+    trial_specs = trial_figures(results, context, client)
+    figures += trial_specs
+    drawing += [submit(render_png, figure) for figure in trial_specs] if submit else []
     written = []
-    for (name, _draw_name, _args), png in zip(figures, list(map_items(render_png, figures))):
+    for (name, _draw_name, _args), png in zip(figures, _rendered(figures, drawing)):
         path = folder / name
         path.write_bytes(png)
         written.append(path)
     return written
 
 
+def _rendered(figures: list, drawing: list) -> list[bytes]:
+    """The PNGs, in order: this process draws from the end those no worker has started (and all of
+    them without workers, or if a worker died)."""
+    pngs: list[bytes | None] = [None] * len(figures)
+    for index in reversed(range(len(figures))):
+        if index < len(drawing) and not drawing[index].cancel():
+            break
+        pngs[index] = render_png(figures[index])
+    for index, png in enumerate(pngs):
+        if png is None:
+            try:
+                pngs[index] = drawing[index].result()
+            except Exception:  # noqa: BLE001 - a broken worker pool: draw it here
+                pngs[index] = render_png(figures[index])
+    return pngs
+
+
 FigureSpec = tuple[str, str, tuple]  # (file name, drawing function in gbreg.plots._draw, its arguments)
 
 
-def figure_specs(results: pd.DataFrame, context: PlotContext, client) -> list[FigureSpec]:
-    """Every figure the results allow, as plain data ready to draw anywhere (picklable)."""
-    results = numeric_columns(results)
+def table_figures(results: pd.DataFrame, context: PlotContext) -> list[FigureSpec]:
+    """Heatmaps and regularization paths: drawn from the results table alone."""
     figures: list[FigureSpec] = []
     columns = [c for c in context.heatmap_columns() if c in results.columns]
     for column in columns:
@@ -95,6 +115,12 @@ def figure_specs(results: pd.DataFrame, context: PlotContext, client) -> list[Fi
         comparison = comparison_data(results, axis, context)
         if comparison is not None:
             figures.append((path_name(axis, "vs_linear"), "draw_comparison", (comparison,)))
+    return figures
+
+
+def trial_figures(results: pd.DataFrame, context: PlotContext, client) -> list[FigureSpec]:
+    """Learning curves and leaf histograms at the representative points: read from their trial runs."""
+    figures: list[FigureSpec] = []
     points = representative_points(results, context)
     curves = learning_curve_data(points, context.metric, metric_history_reader(client))
     if curves:
@@ -140,5 +166,5 @@ def leaf_values_reader(client):
     return leaf_values
 
 
-__all__ = ["PLOTS_DIR", "PlotContext", "draw_study_plots", "figure_specs", "heatmap_name", "log_study_plots",
-           "path_name", "render_png"]
+__all__ = ["PLOTS_DIR", "PlotContext", "draw_study_plots", "heatmap_name", "log_study_plots",
+           "path_name", "render_png", "table_figures", "trial_figures"]
