@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from gbreg.trial import TrialContext, TrialResult, TrialTask, install_context, run_trial
+from gbreg.trial import TrialContext, TrialResult, TrialTask, install_context, install_context_file, run_trial
 
 
 def available_cores() -> int:
@@ -53,19 +53,17 @@ WORKER_DIED = ("WorkerDied: the worker process running this trial died (killed, 
 
 def _start_worker(context_path: str) -> None:
     """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
-    libraries are imported now, while the main process opens the tracking store.
+    libraries are imported now, while the main process loads the data and opens the tracking store.
 
-    The context comes through a file, not through the spawn pipe: a spawned child reads its pipe only
-    after starting Python and importing, and the main process would wait for that on each worker
-    (about 0.4 s a worker) instead of getting on with the checks and the store.
+    The context comes through a file, read at the first trial, not through the spawn pipe: the main
+    process would wait on that pipe until each child had started Python and imported (about 0.4 s a
+    worker), and the workers can start before the data set is loaded.
     """
-    import pickle
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    with open(context_path, "rb") as handle:
-        install_context(pickle.load(handle))
+    install_context_file(context_path)
     import lightgbm  # noqa: F401
     import xgboost  # noqa: F401
 
@@ -89,21 +87,13 @@ def _remove_dead_context_files() -> None:
     import tempfile
     from pathlib import Path
 
+    from gbreg.processes import gbreg_process_alive
+
     for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
         pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not gbreg_process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalExecutor:
@@ -117,18 +107,27 @@ class LocalExecutor:
     name = "local"
     max_attempts = 2
 
-    def __init__(self, context: TrialContext, jobs: int):
-        import pickle
+    def __init__(self, context: TrialContext | None, jobs: int):
+        """Without ``context`` the workers can start (:meth:`warm_up`) before the data set is loaded;
+        :meth:`provide` it before the first trial."""
         import tempfile
 
         self.jobs = jobs
         _remove_dead_context_files()
-        with tempfile.NamedTemporaryFile(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-", suffix=".pickle",
-                                         delete=False) as handle:
-            pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        self._context_path = handle.name
+        handle, self._context_path = tempfile.mkstemp(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-",
+                                                      suffix=".pickle")
+        os.close(handle)
+        if context is not None:
+            self.provide(context)
         self._ahead: dict[str, tuple[TrialTask, Future]] = {}
         self._pool = self._new_pool()
+
+    def provide(self, context: TrialContext) -> None:
+        """The data set and splits the trials run on; each worker reads them at its first trial."""
+        import pickle
+
+        with open(self._context_path, "wb") as handle:
+            pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),

@@ -84,9 +84,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
     are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
     """
-    from gbreg.execute import available_cores, make_executor, threads_per_job
+    from gbreg.execute import LocalExecutor, available_cores, make_executor, threads_per_job
     from gbreg.progress import StudyProgress
-    from gbreg.store import check_store, ensure_experiment, open_store
+    from gbreg.store import check_store, ensure_experiment, import_mlflow, open_store
     from gbreg.track import (
         SPEC_INPUT_ARTIFACT,
         TAG_BASE_DIR,
@@ -101,23 +101,32 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     from gbreg.trial import TrialContext, TrialTask
 
     check_libraries = prepared is None
-    prepared = prepared or prepare_study(spec, check_libraries=False)  # checked once workers are starting
-    config = config or load_tracking_config()
-    progress = StudyProgress(verbosity, prepared.metric)
-    # The quick store checks first; then the workers start and import the libraries while this process
-    # opens the store. Nothing is logged before then, so a bad scheduler or store leaves nothing behind.
-    check_store(config)
-    jobs = max(1, min(jobs or available_cores(), len(prepared.plan)))
-    fixed_threads, threads = threads, threads or threads_per_job(jobs)
-    splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
-                         spec.evaluation.folds, spec.seed, spec.repeats)
-    context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
-                           splits, prepared.metric, spec.seed, threads)
-    engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
-                           scheduler, threads=fixed_threads)
-    jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
-    if hasattr(engine, "warm_up"):
+    jobs = max(1, min(jobs or available_cores(), len(prepared.plan if prepared else make_plan(spec))))
+    # Local workers start first and import the libraries while this process loads the data, checks the
+    # store, and opens it; nothing is logged before then, so a mistake leaves nothing behind.
+    engine = LocalExecutor(None, jobs) if executor == "local" and jobs > 1 else None
+    if engine is not None:
         engine.warm_up()
+    try:
+        prepared = prepared or prepare_study(spec, check_libraries=False)  # checked once workers are starting
+        config = config or load_tracking_config()
+        progress = StudyProgress(verbosity, prepared.metric)
+        check_store(config)  # the quick checks, before a scheduler is contacted
+        fixed_threads, threads = threads, threads or threads_per_job(jobs)
+        splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
+                             spec.evaluation.folds, spec.seed, spec.repeats)
+        context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
+                               splits, prepared.metric, spec.seed, threads)
+        if engine is not None:
+            engine.provide(context)
+    except BaseException:
+        if engine is not None:
+            engine.close(cancel=True)
+        raise
+    if engine is None:
+        engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
+                               scheduler, threads=fixed_threads)
+        jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
     checking = None
     if check_libraries and hasattr(engine, "call"):  # on a worker: it imports the libraries anyway
         from gbreg.param_check import library_param_problems, param_check_input
@@ -130,6 +139,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         if check_libraries:
             from gbreg.param_check import check_library_params
 
+            if checking is not None:
+                import_mlflow(config)  # while the worker checks
             check_library_params(prepared, _worker_answer(checking))
         client = open_store(config)
         lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None

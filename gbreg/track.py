@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gbreg.processes import gbreg_process_alive
 from gbreg.store import retrying
 
 # tags
@@ -242,30 +243,12 @@ def mark_dead_runs_failed(client, experiment_id: str) -> int:
         tags = run.data.tags
         if tags.get(TAG_HOST) != host or not tags.get(TAG_PID, "").isdigit():
             continue
-        if _pid_alive(int(tags[TAG_PID])):
+        if gbreg_process_alive(int(tags[TAG_PID])):
             continue
         retrying(lambda: client.set_terminated(run.info.run_id, status="FAILED"))
         retrying(lambda: client.set_tag(run.info.run_id, TAG_ERROR, "the gbreg process that ran it died"))
         marked += 1
     return marked
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # a recycled pid that is not a Python process is not ours
-        try:
-            return b"python" in cmdline.read_bytes() or b"gbreg" in cmdline.read_bytes()
-        except OSError:
-            return True
-    return True
 
 
 def finished_trial_runs(client, experiment_id: str, study: str, data_sha: str) -> dict[str, str]:

@@ -64,15 +64,32 @@ class TrialResult:
 
 class _WorkerState:
     context: TrialContext | None = None
+    context_path: str | None = None  # where a spawned worker reads its context at its first trial
     folds: dict[int, FoldData] = {}
     prepared: dict[tuple, object] = {}
 
 
 def install_context(context: TrialContext) -> None:
-    """Worker initializer: keep the data set; drop matrices prepared for an earlier one."""
+    """Keep the data set; drop matrices prepared for an earlier one."""
     _WorkerState.context = context
     _WorkerState.folds = {}
     _WorkerState.prepared = {}
+
+
+def install_context_file(path: str) -> None:
+    """Worker initializer: the context is in ``path`` (pickled), read at the first trial. The worker can
+    so start, and import the libraries, while the main process is still loading the data."""
+    _WorkerState.context = None
+    _WorkerState.context_path = path
+
+
+def _current_context() -> TrialContext:
+    if _WorkerState.context is None and _WorkerState.context_path is not None:
+        import pickle
+
+        with open(_WorkerState.context_path, "rb") as handle:
+            install_context(pickle.load(handle))
+    return _WorkerState.context
 
 
 def _fold(index: int) -> FoldData:
@@ -89,7 +106,7 @@ def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResu
     """Train and measure one trial on every split; a failure comes back as a result with ``error``."""
     if context is not None and context is not _WorkerState.context:
         install_context(context)
-    context = _WorkerState.context
+    context = _current_context()
     start = time.perf_counter()
     try:
         results = [_train_split(task, index) for index in range(len(context.splits))]
