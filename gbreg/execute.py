@@ -199,14 +199,31 @@ class LocalExecutor:
             os.unlink(self._context_path)
 
 
+def uses_local_pool(kind: str, jobs: int) -> bool:
+    """Whether ``kind`` with ``jobs`` runs on spawned local workers (one job runs inline)."""
+    return kind == "local" and jobs > 1
+
+
+def start_local_pool(jobs: int) -> LocalExecutor:
+    """Spawn the local workers now, before the data set exists: they import the libraries meanwhile and
+    read the context (given later by :func:`make_executor`) at their first trial."""
+    pool = LocalExecutor(None, jobs)
+    pool.warm_up()
+    return pool
+
+
 def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | None = None,
-                  threads: int | None = None):
-    """``threads`` (fixed by ``gbreg reproduce``) is kept by Dask, which otherwise sizes trainings to the
-    cluster's cores; local executors already have it in ``context.threads``."""
+                  threads: int | None = None, pool: LocalExecutor | None = None):
+    """The executor for ``kind`` and ``jobs``, given the context. ``pool`` is a local pool already started
+    by :func:`start_local_pool` (one is started here otherwise). ``threads`` (fixed by ``gbreg
+    reproduce``) is kept by Dask, which otherwise sizes trainings to the cluster's cores; local executors
+    already have it in ``context.threads``."""
     if kind == "dask":
         from gbreg.execute_dask import DaskExecutor
 
         return DaskExecutor(context, jobs=jobs, scheduler=scheduler, threads=threads)
-    if kind == "inline" or jobs <= 1:
+    if not uses_local_pool(kind, jobs):
         return InlineExecutor(context)
-    return LocalExecutor(context, jobs)
+    pool = pool or start_local_pool(jobs)
+    pool.provide(context)
+    return pool

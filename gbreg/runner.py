@@ -53,7 +53,8 @@ class StudyOutcome:
     interrupted: bool = False
 
 
-def prepare_study(spec: Spec, check_libraries: bool = True) -> PreparedStudy:
+def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None) -> PreparedStudy:
+    """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made)."""
     dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     task = dataset.task
     metric = spec.evaluation.metric or DEFAULT_METRIC[task]
@@ -67,7 +68,7 @@ def prepare_study(spec: Spec, check_libraries: bool = True) -> PreparedStudy:
                              f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
     if problems:
         raise SpecError(spec.source, problems)
-    prepared = PreparedStudy(spec, dataset, task, metric, make_plan(spec), dataset.fingerprint())
+    prepared = PreparedStudy(spec, dataset, task, metric, plan or make_plan(spec), dataset.fingerprint())
     if check_libraries:
         from gbreg.param_check import check_library_params
 
@@ -84,7 +85,13 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
     are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
     """
-    from gbreg.execute import LocalExecutor, available_cores, make_executor, threads_per_job
+    from gbreg.execute import (
+        available_cores,
+        make_executor,
+        start_local_pool,
+        threads_per_job,
+        uses_local_pool,
+    )
     from gbreg.progress import StudyProgress
     from gbreg.store import check_store, ensure_experiment, import_mlflow, open_store
     from gbreg.track import (
@@ -101,14 +108,13 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     from gbreg.trial import TrialContext, TrialTask
 
     check_libraries = prepared is None
-    jobs = max(1, min(jobs or available_cores(), len(prepared.plan if prepared else make_plan(spec))))
+    plan = prepared.plan if prepared else make_plan(spec)
+    jobs = max(1, min(jobs or available_cores(), len(plan)))
     # Local workers start first and import the libraries while this process loads the data, checks the
     # store, and opens it; nothing is logged before then, so a mistake leaves nothing behind.
-    engine = LocalExecutor(None, jobs) if executor == "local" and jobs > 1 else None
-    if engine is not None:
-        engine.warm_up()
+    pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
     try:
-        prepared = prepared or prepare_study(spec, check_libraries=False)  # checked once workers are starting
+        prepared = prepared or prepare_study(spec, check_libraries=False, plan=plan)  # checked on a worker
         config = config or load_tracking_config()
         progress = StudyProgress(verbosity, prepared.metric)
         check_store(config)  # the quick checks, before a scheduler is contacted
@@ -117,16 +123,12 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
                              spec.evaluation.folds, spec.seed, spec.repeats)
         context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
                                splits, prepared.metric, spec.seed, threads)
-        if engine is not None:
-            engine.provide(context)
+        engine = make_executor(executor, context, jobs, scheduler, threads=fixed_threads, pool=pool)
     except BaseException:
-        if engine is not None:
-            engine.close(cancel=True)
+        if pool is not None:
+            pool.close(cancel=True)
         raise
-    if engine is None:
-        engine = make_executor("inline" if jobs == 1 and executor == "local" else executor, context, jobs,
-                               scheduler, threads=fixed_threads)
-        jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
+    jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
     checking = None
     if check_libraries and hasattr(engine, "call"):  # on a worker: it imports the libraries anyway
         from gbreg.param_check import library_param_problems, param_check_input
