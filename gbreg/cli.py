@@ -3,6 +3,7 @@ a study with failed trials exits 1."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -257,13 +258,40 @@ def main() -> None:
 
     quiet_libraries()  # before any command imports mlflow
     try:
-        app()
-    except GbregError as exc:  # pragma: no cover - commands translate their own
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # before the first trial (a study in progress stops cleanly by itself)
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        try:
+            app()
+        except GbregError as exc:  # pragma: no cover - commands translate their own
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # before the first trial (a study in progress stops cleanly by itself)
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+    except SystemExit as exc:  # how every command ends
+        _exit_now(exc.code)
+
+
+def _exit_now(code) -> None:
+    """End the ``gbreg`` process as :func:`sys.exit` would, without tearing the interpreter down.
+
+    Freeing every object that MLflow, SQLAlchemy, pandas and matplotlib hold, one by one, takes about
+    0.7 s after a study and serves nothing at exit. The exit hooks still run (MLflow's, logging's, the
+    worker pools'), and the standard streams are flushed; every file gbreg writes is closed by then.
+    Only the console entry point does this: ``app`` called from Python exits normally.
+    """
+    import atexit
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,27 @@ def test_xgboost_leaf_table_matches_trees_to_dataframe():
     assert {f"x{i}" for i in used} == set(booster.trees_to_dataframe().query("Feature != 'Leaf'")["Feature"])
 
 
+def test_xgboost_model_json_is_read_exactly_also_when_training_diverged():
+    """orjson reads the model; a diverged model (XGBoost writes ``Infinity``) falls back to ``json``."""
+    import json
+
+    import xgboost as xgb
+
+    from gbreg.boosters.xgb import _load_model_json
+
+    fold = _fold()
+    dtrain = xgb.DMatrix(fold.X_train, fold.y_train)
+    booster = xgb.train({"max_depth": 3, "nthread": 1}, dtrain, num_boost_round=10)
+    raw = booster.save_raw("json")
+    assert _load_model_json(raw) == json.loads(raw)
+    diverged = xgb.train({"max_depth": 2, "eta": 1e30, "nthread": 1},
+                         xgb.DMatrix(fold.X_train, np.asarray(fold.y_train) * 1e30), num_boost_round=3)
+    raw = diverged.save_raw("json")
+    assert b"Infinity" in raw
+    trees = _load_model_json(raw)["learner"]["gradient_booster"]["model"]["trees"]
+    assert len(trees) == 3 and trees == json.loads(raw)["learner"]["gradient_booster"]["model"]["trees"]
+
+
 def test_lightgbm_leaf_table_matches_trees_to_dataframe():
     import lightgbm as lgb
 
