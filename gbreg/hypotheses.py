@@ -659,27 +659,29 @@ def _best_in_config(label: str, group, interior: list[str], metric: str, h: Hypo
 # after the sweep: shrinkage, findings.md, verdicts on the parent run
 
 
-def log_shrinkage(tracker, prepared, outcome) -> list[str]:
-    """Add the shrinkage columns to ``outcome.results`` and log them on each child run.
-
-    Returns the models that have no reg_alpha = reg_lambda = 0 trial (no reference: nothing logged).
-    Idempotent: when the columns are already there nothing is logged again.
-    """
+def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
+    """Add the shrinkage columns to ``outcome.results`` (once). Returns the models that have no
+    reg_alpha = reg_lambda = 0 trial: no reference, so no shrinkage."""
     from gbreg.leaf_analysis import shrinkage_table
     from gbreg.spec import PENALTY_AXES
 
     results = outcome.results
     other_axes = [axis for axis in prepared.spec.sweep_values() if axis not in PENALTY_AXES]
     table, missing = shrinkage_table(numeric_columns(results), other_axes)
-    if "leaf_shrinkage" in results.columns or "coef_shrinkage" in results.columns:
-        return missing
-    for column in table.columns:
-        results[column] = table[column]
+    if "leaf_shrinkage" not in results.columns and "coef_shrinkage" not in results.columns:
+        for column in table.columns:
+            results[column] = table[column]
+    return missing
+
+
+def log_shrinkage_metrics(tracker, prepared, outcome) -> None:
+    """Log the shrinkage columns (see :func:`add_shrinkage_columns`) on each child run."""
+    results = outcome.results
+    columns = [c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]
     for position, run_id in enumerate(results.get("run_id", [])):
-        metrics = {k: v for k, v in table.iloc[position].items() if np.isfinite(v)}
+        metrics = {k: float(v) for k, v in results[columns].iloc[position].items() if math.isfinite(float(v))}
         if metrics:
             tracker.log_child_metrics(run_id, metrics)
-    return missing
 
 
 def log_findings(tracker, prepared, outcome) -> None:
@@ -687,7 +689,7 @@ def log_findings(tracker, prepared, outcome) -> None:
     results = outcome.results
     if results is None or not len(results):
         return
-    missing = log_shrinkage(tracker, prepared, outcome)
+    missing = add_shrinkage_columns(tracker, prepared, outcome)
     spec = prepared.spec
     if not spec.expect:
         return

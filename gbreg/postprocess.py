@@ -7,24 +7,33 @@ is reported and does not lose the study's runs.
 from __future__ import annotations
 
 
-def _steps(submit) -> list:
-    from gbreg.comparison import log_comparison
-    from gbreg.hypotheses import log_findings, log_shrinkage
-    from gbreg.plots import log_study_plots
-
-    def log_plots(tracker, prepared, outcome) -> None:
-        log_study_plots(tracker, prepared, outcome, submit)
-
-    log_plots.__name__ = log_study_plots.__name__
-    # shrinkage first: it adds leaf_shrinkage columns that the plots can use
-    return [log_comparison, log_shrinkage, log_plots, log_findings]
-
-
 def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
     """``submit(function, argument) -> Future`` draws figures elsewhere (the runner passes its worker
-    pool's); without it they are drawn here."""
-    for step in _steps(submit):
+    pool's); this process then logs the shrinkage metrics while they are drawn. Without it the figures
+    are drawn here."""
+    from gbreg.comparison import log_comparison
+    from gbreg.hypotheses import add_shrinkage_columns, log_findings, log_shrinkage_metrics
+    from gbreg.plots import log_study_plots
+
+    def run(step) -> None:
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
             progress.message(f"warning: {step.__name__} failed: {type(exc).__name__}: {exc}")
+
+    shrinkage_logged = []
+
+    def log_shrinkage(*_args) -> None:
+        shrinkage_logged.append(True)
+        run(log_shrinkage_metrics)
+
+    def log_plots(*_args) -> None:
+        log_study_plots(tracker, prepared, outcome, submit, meanwhile=log_shrinkage)
+
+    log_plots.__name__ = log_study_plots.__name__
+    run(log_comparison)
+    run(add_shrinkage_columns)  # columns the figures can use
+    run(log_plots)
+    if not shrinkage_logged:  # the figures' step ended before it got to them
+        log_shrinkage()
+    run(log_findings)

@@ -44,30 +44,34 @@ def path_name(axis: str, column: str) -> str:
     return f"path_{axis}_{column}.png"
 
 
-def log_study_plots(tracker, prepared, outcome, submit=None) -> None:
+def log_study_plots(tracker, prepared, outcome, submit=None, meanwhile=None) -> None:
     """Draw the study's figures and log them as PNG artifacts under ``plots/`` on the parent run.
 
     ``submit(function, argument) -> Future`` runs a drawing elsewhere; the runner passes its worker
-    pool's, so the workers the sweep has just left idle draw the figures while this process helps.
+    pool's, so the workers the sweep has just left idle draw the figures. ``meanwhile()`` is this
+    process's own work, done while they draw.
     """
     if outcome.results is None or not len(outcome.results):
         return
     context = PlotContext.from_prepared(prepared)
     with tempfile.TemporaryDirectory(prefix="gbreg-plots-") as folder:
-        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder), submit):
+        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder), submit, meanwhile):
             tracker.log_file(tracker.parent_run_id, path, PLOTS_DIR)
 
 
-def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path, submit=None) -> list[Path]:
+def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path, submit=None,
+                     meanwhile=None) -> list[Path]:
     """Write every figure the results allow into ``folder``; returns the PNG paths in reading order.
 
     ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables. The
-    figures of the results table are handed to ``submit`` first, so they are drawn while the trials'
-    curves and leaves are read.
+    figures of the results table are handed to ``submit`` first, so they are drawn while ``meanwhile()``
+    runs and the trials' curves and leaves are read.
     """
     results = numeric_columns(results)
     figures = table_figures(results, context)
     drawing = [submit(render_png, figure) for figure in figures] if submit else []
+    if meanwhile is not None:
+        meanwhile()
     trial_specs = trial_figures(results, context, client)
     figures += trial_specs
     drawing += [submit(render_png, figure) for figure in trial_specs] if submit else []
@@ -80,19 +84,15 @@ def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder
 
 
 def _rendered(figures: list, drawing: list) -> list[bytes]:
-    """The PNGs, in order: this process draws from the end those no worker has started (and all of
-    them without workers, or if a worker died)."""
-    pngs: list[bytes | None] = [None] * len(figures)
-    for index in reversed(range(len(figures))):
-        if index < len(drawing) and not drawing[index].cancel():
-            break
-        pngs[index] = render_png(figures[index])
-    for index, png in enumerate(pngs):
-        if png is None:
-            try:
-                pngs[index] = drawing[index].result()
-            except Exception:  # noqa: BLE001 - a broken worker pool: draw it here
-                pngs[index] = render_png(figures[index])
+    """The PNGs, in order: the workers' drawings, and here those that were not handed out (no workers)
+    or whose worker died. This process does not draw alongside the workers: on a machine whose cores
+    the workers fill, it would only add its own matplotlib import to the wait."""
+    pngs = []
+    for index, figure in enumerate(figures):
+        try:
+            pngs.append(drawing[index].result() if index < len(drawing) else render_png(figure))
+        except Exception:  # noqa: BLE001 - a broken worker pool: draw it here
+            pngs.append(render_png(figure))
     return pngs
 
 
