@@ -8,6 +8,7 @@ through the real CLI. The store is either absent (it must stay absent) or holds 
 
 from __future__ import annotations
 
+import gc
 import re
 import socket
 import sqlite3
@@ -263,6 +264,7 @@ def test_parameters_rejected_on_a_worker_leave_no_store_and_no_training(tracking
     assert not (tmp_path / "mlflow.db").exists()
     assert not (tmp_path / "mlartifacts").exists()
     assert set(Path(tempfile.gettempdir()).glob("gbreg-context-*")) <= before
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # the study's collector pause is undone
 
 
 @pytest.mark.parametrize("case_id, uri, expected", TRACKING_CASES, ids=[c[0] for c in TRACKING_CASES])

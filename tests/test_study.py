@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 
 import pandas as pd
@@ -45,6 +46,7 @@ def test_one_parent_and_one_finished_child_per_trial(finished_study):
     assert parent.inputs.dataset_inputs[0].dataset.name == "diabetes"
     names = sorted(r.info.run_name for r in children)
     assert "xgboost α=100 λ=10" in names and "lightgbm α=0 λ=0" in names
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # the study's collector pause is undone
 
 
 def test_children_record_the_contract(finished_study):
