@@ -17,6 +17,7 @@ nonzero values only and the zero mass is reported on its own.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -92,16 +93,10 @@ def leaf_histogram_png(values, title: str) -> bytes:
     """
     import io
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
     values = np.asarray(values, dtype="float64").ravel()
     stats = value_distribution_stats(values)
     nonzero = values[values != 0.0]
-    figure = Figure(figsize=(5.0, 3.4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    axes = _histogram_axes() if nonzero.size else _new_histogram_axes()  # nothing to scale a reused one to
     if nonzero.size:
         axes.hist(nonzero, bins=min(60, max(10, int(np.sqrt(nonzero.size)))), density=True, histtype="stepfilled",
                   color="#c6d4e1", edgecolor="#8fa8bf", linewidth=0.6, label=f"nonzero values (n={nonzero.size})")
@@ -115,16 +110,46 @@ def leaf_histogram_png(values, title: str) -> bytes:
                   linewidth=1.4, linestyle="--", label=f"Gaussian σ={s:.3g} (ll/value {stats['gaussian_loglik']:.3g})")
     zero_mass = stats["zero_mass"] if math.isfinite(stats["zero_mass"]) else 0.0
     axes.plot([], [], " ", label=f"exact zeros: {zero_mass:.1%} (not drawn)")
+    axes.relim()
+    axes.autoscale_view()
     axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, frameon=False)
+    buffer = io.BytesIO()
+    axes.figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+_HISTOGRAM_FIGURES = threading.local()
+
+
+def _histogram_axes():
+    """The axes to draw a histogram on: one figure per thread, emptied and reused. Building a Figure and
+    its Axes is about a quarter of a histogram's cost, and a worker draws one every trial."""
+    axes = getattr(_HISTOGRAM_FIGURES, "axes", None)
+    if axes is None:
+        axes = _HISTOGRAM_FIGURES.axes = _new_histogram_axes()
+    else:
+        for artist in [*axes.patches, *axes.lines]:
+            artist.remove()
+        if axes.get_legend() is not None:  # absent if the last drawing failed half-way
+            axes.get_legend().remove()
+    return axes
+
+
+def _new_histogram_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(5.0, 3.4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
     axes.set_xlabel("value")
     axes.set_ylabel("density")
     axes.xaxis.set_major_locator(MaxNLocator(5))  # fewer ticks: each costs a text layout (20% of the time)
     axes.yaxis.set_major_locator(MaxNLocator(4))
-    axes.legend(fontsize=7, frameon=False)
     figure.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.15)  # tight_layout costs a full draw
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return axes
 
 
 # ----------------------------------------------------------------------------------------------------

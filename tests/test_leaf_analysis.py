@@ -91,6 +91,22 @@ def test_l1_on_real_boosters_puts_mass_at_zero(library):
     assert zero_mass[0] == 0.0 and zero_mass[1] < zero_mass[2] and zero_mass[2] > 0.1
 
 
+def test_histograms_drawn_on_the_reused_figure_equal_fresh_ones(rng):
+    """A worker reuses one figure for every trial's histogram: the PNG must be byte-for-byte the one a
+    new figure gives, whatever was drawn before (other scales, no nonzero values at all)."""
+    import gbreg.leaf_analysis as leaf_analysis
+
+    cases = [rng.laplace(scale=0.01, size=4000), np.zeros(6), rng.normal(loc=50, scale=3, size=300),
+             np.r_[np.zeros(40), rng.laplace(size=60)], np.array([2.5])]
+    reused = [leaf_histogram_png(values, f"case {i}") for i, values in enumerate(cases)]
+    fresh = []
+    for i, values in enumerate(cases):
+        leaf_analysis._HISTOGRAM_FIGURES.__dict__.clear()  # forget this thread's figure
+        fresh.append(leaf_histogram_png(values, f"case {i}"))
+    assert reused == fresh
+    assert len(set(fresh)) == len(cases)
+
+
 def test_histogram_is_a_png_of_the_requested_size(rng):
     import matplotlib.image
 
