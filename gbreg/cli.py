@@ -137,7 +137,7 @@ def results(study: str,
         client = open_store(load_tracking_config())
         parent = find_parent_run(client, study)
         if findings:
-            from gbreg.hypotheses import findings_text
+            from gbreg.findings import findings_text
 
             typer.echo(findings_text(client, parent))
             return

@@ -12,7 +12,7 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
     pool's); this process then logs the shrinkage metrics while they are drawn. Without it the figures
     are drawn here."""
     from gbreg.comparison import log_comparison
-    from gbreg.hypotheses import add_shrinkage_columns, log_findings, log_shrinkage_metrics
+    from gbreg.findings import add_shrinkage_columns, log_findings, log_shrinkage_metrics
     from gbreg.plots import log_study_plots
 
     def run(step) -> None:

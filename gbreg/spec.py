@@ -454,6 +454,6 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
 def _expect_problems(spec: Spec) -> list[tuple[str, str]]:
     if not spec.expect:
         return []
-    from gbreg.hypotheses import expectation_problems  # the hypothesis vocabulary lives with its tests
+    from gbreg.hypotheses import expectation_problems  # the hypothesis vocabulary lives with its checks
 
     return expectation_problems(spec)

@@ -9,8 +9,24 @@ import pytest
 from conftest import small_spec, write_spec
 
 from gbreg.errors import SpecError
-from gbreg.hypotheses import Hypothesis, evaluate_hypotheses, numeric_columns
+from gbreg.findings import numeric_columns
+from gbreg.hypotheses import Hypothesis
 from gbreg.spec import validate_spec
+from gbreg.verdicts import evaluate_hypotheses
+
+
+def test_the_moved_names_are_still_importable_from_gbreg_hypotheses():
+    import gbreg.findings
+    import gbreg.hypotheses
+    import gbreg.verdicts
+
+    for name in ("Verdict", "evaluate_hypotheses", "filter_rows", "trend_verdict", "sign_verdict", "best_verdict"):
+        assert getattr(gbreg.hypotheses, name) is getattr(gbreg.verdicts, name)
+    for name in ("add_shrinkage_columns", "log_shrinkage_metrics", "log_findings", "numeric_columns", "split_table",
+                 "verdict_metrics", "findings_markdown", "METHOD_NOTE", "findings_text"):
+        assert getattr(gbreg.hypotheses, name) is getattr(gbreg.findings, name)
+    with pytest.raises(AttributeError):
+        gbreg.hypotheses.no_such_name  # noqa: B018
 
 
 def problems_of(expect: list, **overrides) -> dict[str, str]:
@@ -250,7 +266,7 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
 
 @pytest.mark.slow
 def test_a_grid_without_the_unregularized_point_says_so(tracking, tmp_path):
-    from gbreg.hypotheses import findings_text
+    from gbreg.findings import findings_text
     from gbreg.runner import run_study
     from gbreg.spec import load_spec
     from gbreg.store import open_store

@@ -1,0 +1,233 @@
+"""After the sweep: the shrinkage columns and metrics, and the hypotheses' verdicts on the parent run
+(findings.md, metrics and tags)."""
+
+from __future__ import annotations
+
+import math
+
+from gbreg.hypotheses import (
+    BOOTSTRAPS,
+    FINDINGS_ARTIFACT,
+    PERMUTATIONS,
+    POST_SWEEP_METRICS,
+    VERDICT_CODES,
+    Hypothesis,
+)
+from gbreg.leaf_analysis import SHRINKAGE_METRIC_NAMES
+from gbreg.verdicts import Verdict, _fmt, _p_text, evaluate_hypotheses
+
+
+def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
+    """Add the shrinkage columns to ``outcome.results`` (once). Returns the models that have no
+    reg_alpha = reg_lambda = 0 trial: no reference, so no shrinkage."""
+    from gbreg.leaf_analysis import shrinkage_table
+    from gbreg.spec import PENALTY_AXES
+
+    results = outcome.results
+    other_axes = [axis for axis in prepared.spec.sweep_values() if axis not in PENALTY_AXES]
+    table, missing = shrinkage_table(numeric_columns(results), other_axes)
+    if "leaf_shrinkage" not in results.columns and "coef_shrinkage" not in results.columns:
+        for column in table.columns:
+            results[column] = table[column]
+    return missing
+
+
+def log_shrinkage_metrics(tracker, prepared, outcome) -> None:
+    """Log the shrinkage columns (see :func:`add_shrinkage_columns`) on each child run."""
+    results = outcome.results
+    columns = [c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]
+    for position, run_id in enumerate(results.get("run_id", [])):
+        metrics = {k: float(v) for k, v in results[columns].iloc[position].items() if math.isfinite(float(v))}
+        if metrics:
+            tracker.log_child_metrics(run_id, metrics)
+
+
+def log_findings(tracker, prepared, outcome) -> None:
+    """Test each hypothesis on the results; log findings.md and verdicts on the parent run."""
+    results = outcome.results
+    if results is None or not len(results):
+        return
+    missing = add_shrinkage_columns(tracker, prepared, outcome)
+    spec = prepared.spec
+    if not spec.expect:
+        return
+    hypotheses = [Hypothesis.model_validate(raw) for raw in spec.expect]
+    results = numeric_columns(outcome.results)
+    splits = numeric_columns(split_table(tracker.client, results, getattr(outcome, "folds", None)))
+    verdicts = evaluate_hypotheses(hypotheses, results, splits, list(spec.sweep_values()), seed=spec.seed)
+    plots = _plot_artifacts(tracker.client, tracker.parent_run_id)
+    text = findings_markdown(prepared, results, splits, verdicts, plots, missing)
+    tracker.log_text(tracker.parent_run_id, text, FINDINGS_ARTIFACT)
+    metrics, tags = verdict_metrics(verdicts)
+    tracker.log_child_metrics(tracker.parent_run_id, metrics, tags)
+
+
+def numeric_columns(frame):
+    """A copy with every column whose values all parse as numbers made numeric (params come back from
+    MLflow as strings: sorting '10' before '2' would scramble an axis)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) or column in ("run_id", "run_name", "trial_key"):
+            continue
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().sum() == frame[column].notna().sum():
+            frame[column] = converted
+    return frame
+
+
+def split_table(client, results, folds=None):
+    """One row per (trial, split): the trial's parameters with that split's metrics.
+
+    Uses ``folds`` (a per-split table with a ``run_id`` column) when the runner provides it; otherwise
+    reads each child's ``folds.csv`` (present when a study has more than one split). One split: the
+    results table itself, with repeat = fold = 0.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    from gbreg.store import retrying
+    from gbreg.track import FOLDS_ARTIFACT
+
+    if not any(column.endswith("_std") for column in results.columns):
+        return results.assign(repeat=0, fold=0)
+    if folds is None:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as gbreg.console does
+        frames = []
+        with tempfile.TemporaryDirectory(prefix="gbreg-folds-") as folder:
+            for run_id in results["run_id"]:
+                target = Path(folder) / run_id
+                target.mkdir()
+                path = retrying(lambda: client.download_artifacts(run_id, FOLDS_ARTIFACT, str(target)))
+                frames.append(pd.read_csv(path).assign(run_id=run_id))
+        folds = pd.concat(frames, ignore_index=True)
+    trial_level = [c for c in results.columns if c == "run_id" or c not in folds.columns
+                   and not c.endswith("_std") and not c.startswith("curve_") and c not in POST_SWEEP_METRICS]
+    return folds.merge(results[trial_level], on="run_id", how="inner")
+
+
+def _plot_artifacts(client, run_id: str) -> list[str]:
+    try:
+        return [entry.path for entry in client.list_artifacts(run_id, "plots") if entry.path.endswith(".png")]
+    except Exception:  # noqa: BLE001 - no plots is not an error for the findings
+        return []
+
+
+def verdict_metrics(verdicts: list[Verdict]) -> tuple[dict[str, float], dict[str, str]]:
+    """Parent-run metrics (verdict code +1/0/-1, statistic, p) and tags (verdict and statement)."""
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for v in verdicts:
+        metrics[f"hypothesis_{v.index}_verdict"] = VERDICT_CODES[v.verdict]
+        for name in ("statistic", "p_value"):
+            if name in v.numbers:
+                metrics[f"hypothesis_{v.index}_{name}"] = v.numbers[name]
+        tags[f"gbreg.hypothesis.{v.index}"] = f"{v.verdict}: {v.hypothesis.describe()}"[:5000]
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_CODES}
+    metrics.update({f"hypotheses_{name}": float(count) for name, count in counts.items()})
+    tags["gbreg.findings"] = ", ".join(f"{count} {name}" for name, count in counts.items())
+    return metrics, tags
+
+
+def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots: list[str],
+                      no_reference: list[str]) -> str:
+    spec = prepared.spec
+    n_splits = int(splits.groupby(["repeat", "fold"]).ngroups) if len(splits) else 0
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_CODES}
+    lines = [f"# Findings: {spec.name}", "",
+             f"Data set **{prepared.dataset.name}** ({prepared.task}, {len(prepared.dataset.y)} rows), metric "
+             f"{prepared.metric}; {len(results)} trials, {n_splits} split(s) each "
+             f"({spec.repeats} repeat(s), {spec.evaluation.split}).", "",
+             "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
+             "| # | hypothesis | verdict | statistic | p |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        statistic = _fmt(v.numbers.get("statistic", float("nan")))
+        p_value = v.numbers.get("p_value", float("nan"))
+        p = _p_text(p_value, PERMUTATIONS).removeprefix("p ").removeprefix("= ") if v.hypothesis.kind == "trend" \
+            else _fmt(p_value)
+        lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {statistic} | {p} |")
+    for v in verdicts:
+        lines += ["", f"## H{v.index} · {v.hypothesis.describe()}", "", f"**{v.verdict.capitalize()}.** {v.reason}.", ""]
+        links = _links_for(v.hypothesis, plots)
+        if links:
+            lines += ["Plots: " + " · ".join(f"[{path.rsplit('/', 1)[-1]}]({path})" for path in links), ""]
+        if v.table:
+            lines += [v.table, ""]
+    lines += ["", "## Shrinkage against the unregularized model", "", _shrinkage_section(results, no_reference),
+              "", "## How verdicts are reached", "", METHOD_NOTE]
+    return "\n".join(lines) + "\n"
+
+
+METHOD_NOTE = (
+    "Trend: Spearman's ρ between the axis and the metric within each stratum (model, every other "
+    "sweep axis, repeat and fold held fixed), averaged over strata; p from "
+    f"{PERMUTATIONS} permutations of the metric within strata (two-sided); 95% CI from {BOOTSTRAPS} bootstrap "
+    "resamples of the strata. Supported: p < significance with ρ of the stated sign; contradicted: p < "
+    "significance the other way (for `trend: none`, any significant trend); `trend: none` is supported only "
+    "when the CI lies within ±tolerance. Sign: exact two-sided sign test over the cells (trial × split). "
+    "Best: the best cell per configuration, re-found on bootstrap resamples of the splits; supported when "
+    "it is interior in ≥ 1 − significance of resamples for every configuration, contradicted when at an edge "
+    "that often for some configuration. See docs/hypotheses.md.")
+
+
+def _links_for(h: Hypothesis, plots: list[str]) -> list[str]:
+    wanted = {f"plots/heatmap_{h.measured}.png"}
+    wanted |= {f"plots/path_{axis}_{h.measured}.png" for axis in [h.along, *(h.interior or [])] if axis}
+    return [path for path in plots if path in wanted]
+
+
+def _shrinkage_section(results, no_reference: list[str]) -> str:
+    parts = []
+    if no_reference:
+        parts.append(f"No trial at reg_alpha = reg_lambda = 0 for {', '.join(no_reference)}: the grid has no "
+                     "unregularized point for it, so its shrinkage is not computed (linear counterparts are compared "
+                     "with the `ols` counterpart when the spec lists it).")
+    for prefix in ("leaf", "coef"):
+        column = f"{prefix}_shrinkage"
+        if column not in results.columns or results[column].notna().sum() == 0:
+            continue
+        parts.append(f"`{column}`: mean |{'leaf value' if prefix == 'leaf' else 'coefficient'}| relative to the "
+                     "same model at reg_alpha = reg_lambda = 0 (other axes equal), averaged over the other axes; "
+                     f"in brackets the ratio at the 50th / 90th percentile of |value| (equal under proportional "
+                     "shrinkage; the 50th falls first when a constant is subtracted).")
+        for model, rows in results[results[column].notna()].groupby("model", sort=False):
+            parts.append(f"\n{model} (rows reg_alpha, columns reg_lambda):\n")
+            parts.append(_shrinkage_pivot(rows, prefix))
+    return "\n".join(parts) if parts else "No shrinkage computed."
+
+
+def _shrinkage_pivot(rows, prefix: str) -> str:
+    columns = [f"{prefix}_shrinkage", f"{prefix}_shrinkage_q50", f"{prefix}_shrinkage_q90"]
+    means = rows.groupby(["reg_alpha", "reg_lambda"])[columns].mean()
+    alphas = sorted(rows["reg_alpha"].unique())
+    lambdas = sorted(rows["reg_lambda"].unique())
+    lines = ["| α \\ λ | " + " | ".join(_fmt(b) for b in lambdas) + " |", "|---" * (len(lambdas) + 1) + "|"]
+    for a in alphas:
+        cells = []
+        for b in lambdas:
+            if (a, b) in means.index:
+                mean, q50, q90 = means.loc[(a, b)]
+                cells.append(f"{_fmt(mean)} ({_fmt(q50)}/{_fmt(q90)})")
+            else:
+                cells.append("")
+        lines.append(f"| {_fmt(a)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def findings_text(client, parent) -> str:
+    """The findings.md of a study's parent run."""
+    from gbreg.errors import UserInputError
+    from gbreg.store import retrying
+
+    run_id = parent.info.run_id
+    try:
+        path = retrying(lambda: client.download_artifacts(run_id, FINDINGS_ARTIFACT))
+    except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+        raise UserInputError(f"run {run_id} has no {FINDINGS_ARTIFACT}: its spec states no hypotheses (expect:) "
+                             "or the study has not finished") from exc
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
