@@ -305,8 +305,10 @@ class _Interrupts:
         sys.unraisablehook = self._unraisable
 
     def _unraisable(self, unraisable) -> None:
-        """The swallowed KeyboardInterrupt would print "Exception ignored ..." and a traceback: it is handled."""
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        """The swallowed KeyboardInterrupt would print "Exception ignored ..." and a traceback: it is handled.
+        So would an object the interrupt left half-built when it is freed (XGBoost's data iterator fails
+        in ``__del__`` then): noise once a stop was requested."""
+        if not (isinstance(unraisable.exc_value, KeyboardInterrupt) or self.requested):
             self._previous_hook(unraisable)
 
     def _handle(self, signum, frame):
@@ -318,6 +320,8 @@ class _Interrupts:
             raise KeyboardInterrupt
 
     def restore(self) -> None:
+        if self.requested:  # half-built objects caught in reference cycles are freed now, under this hook
+            gc.collect()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         sys.unraisablehook = self._previous_hook

@@ -202,3 +202,30 @@ def test_finished_study_is_not_rerun_and_fresh_starts_over(tracking, tmp_path):
     runs = children(tmp_path / "mlflow.db")
     assert len(runs) == 8 and {status for _, status, _, _ in runs} == {"FINISHED"}
     assert len(parents(tmp_path / "mlflow.db")) == 2
+
+
+def test_objects_an_interrupt_left_half_built_are_freed_without_a_traceback(monkeypatch):
+    """Ctrl-C inside a library's constructor leaves an object whose ``__del__`` fails (XGBoost's data
+    iterator: ``AttributeError: ... '_temporary_data'``). Freed at once or later from a reference cycle,
+    it must not print "Exception ignored ..." with a traceback under the "interrupted" message."""
+    import gc
+
+    from gbreg.runner import _Interrupts
+
+    class HalfBuilt:
+        def __del__(self):
+            assert self._temporary_data is None  # never set: the constructor was interrupted
+
+    printed = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+    interrupts = _Interrupts()
+    interrupts.requested = True  # what Ctrl-C sets
+    freed_at_once = object.__new__(HalfBuilt)
+    del freed_at_once
+    in_a_cycle = object.__new__(HalfBuilt)
+    in_a_cycle.itself = in_a_cycle
+    del in_a_cycle
+    interrupts.restore()
+    gc.collect()
+    assert printed == []
+    assert sys.unraisablehook == printed.append  # the hook before the study is back
