@@ -32,13 +32,9 @@ def measure(study: reference.Study, repeat: int, alpha: float, lam: float) -> di
     import lightgbm as lgb
     import xgboost as xgb
 
-    X_train, X_test, y_train, y_test = reference.make_data(study)
-    dtrain = xgb.QuantileDMatrix(X_train, y_train, nthread=1)
-    dtest = xgb.DMatrix(X_test, y_test, nthread=1)
-    ltrain = lgb.Dataset(X_train, y_train, params={"num_threads": 1, "verbose": -1}, free_raw_data=False)
-    ltest = lgb.Dataset(X_test, y_test, reference=ltrain)
-    ltrain.construct()
-    ltest.construct()
+    matrices = reference.native_matrices(study)
+    dtrain, dtest = matrices["xgb"]
+    ltrain, ltest = matrices["lgb"]
     xgb_params = reference.xgb_params(study, alpha, lam)
     lgb_params = reference.lgb_params(study, alpha, lam)
     ways = {

@@ -166,8 +166,8 @@ def write_child_result(out: Path, points: list[Point], work_s: float, extra: dic
 _WORKER: dict[str, Any] = {}
 
 
-def _floor_init(study: Study) -> None:
-    """Build each library's matrices once per worker, as a harness that reuses them would."""
+def native_matrices(study: Study) -> dict[str, tuple[Any, Any]]:
+    """Each library's (train, test) matrices of the reference data, constructed, one thread."""
     import lightgbm as lgb
     import xgboost as xgb
 
@@ -178,7 +178,12 @@ def _floor_init(study: Study) -> None:
     ltest = lgb.Dataset(X_test, y_test, reference=ltrain)
     ltrain.construct()
     ltest.construct()
-    _WORKER.update(study=study, xgb=(dtrain, dtest), lgb=(ltrain, ltest))
+    return {"xgb": (dtrain, dtest), "lgb": (ltrain, ltest)}
+
+
+def _floor_init(study: Study) -> None:
+    """Build each library's matrices once per worker, as a harness that reuses them would."""
+    _WORKER.update(study=study, **native_matrices(study))
 
 
 def _floor_train(task: tuple[str, float, float]) -> tuple[Point, int]:

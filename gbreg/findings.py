@@ -35,9 +35,9 @@ def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
 def log_shrinkage_metrics(tracker, prepared, outcome) -> None:
     """Log the shrinkage columns (see :func:`add_shrinkage_columns`) on each child run."""
     results = outcome.results
-    columns = [c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]
+    table = results[[c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]]
     for position, run_id in enumerate(results.get("run_id", [])):
-        metrics = {k: float(v) for k, v in results[columns].iloc[position].items() if math.isfinite(float(v))}
+        metrics = {k: float(v) for k, v in table.iloc[position].items() if math.isfinite(float(v))}
         if metrics:
             tracker.log_child_metrics(run_id, metrics)
 

@@ -21,13 +21,14 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
             progress.message(f"warning: {step.__name__} failed: {type(exc).__name__}: {exc}")
 
-    shrinkage_logged = []
+    shrinkage_logged = False
 
-    def log_shrinkage(*_args) -> None:
-        shrinkage_logged.append(True)
+    def log_shrinkage() -> None:
+        nonlocal shrinkage_logged
+        shrinkage_logged = True
         run(log_shrinkage_metrics)
 
-    def log_plots(*_args) -> None:
+    def log_plots(tracker, prepared, outcome) -> None:
         log_study_plots(tracker, prepared, outcome, submit, meanwhile=log_shrinkage)
 
     log_plots.__name__ = log_study_plots.__name__
