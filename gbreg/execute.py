@@ -37,7 +37,7 @@ class InlineExecutor:
     def __init__(self, context: TrialContext):
         install_context(context)
 
-    def run(self, tasks: list[TrialTask], on_submit=None) -> Iterator[TrialResult]:
+    def run(self, tasks: list[TrialTask], on_submit=None, on_worker_died=None) -> Iterator[TrialResult]:
         for task in tasks:
             if on_submit:
                 on_submit(task)
@@ -153,24 +153,41 @@ class LocalExecutor:
             self._pool.submit(os.getpid)
 
     def call(self, function, argument) -> Future:
-        """Run ``function(argument)`` on a worker (ahead of any trial submitted after it)."""
-        return self._pool.submit(function, argument)
+        """Run ``function(argument)`` on a worker (ahead of any trial submitted after it). A pool broken by
+        a worker that died since the last call is replaced first."""
+        try:
+            return self._pool.submit(function, argument)
+        except BrokenProcessPool:
+            self._restart_pool()
+            return self._pool.submit(function, argument)
 
     def submit_ahead(self, tasks: list[TrialTask]) -> None:
         """Start the first tasks now, before the store is open; :meth:`run` adopts the ones it is given
         and drops the others. For plans none of whose trials can be done yet (see the runner)."""
         for task in tasks[: 2 * self.jobs]:
-            self._ahead[task.trial_key] = (task, self._pool.submit(run_trial, task))
+            try:
+                self._ahead[task.trial_key] = (task, self._pool.submit(run_trial, task))
+            except BrokenProcessPool:  # a worker died already: run() submits these again
+                break
 
-    def run(self, tasks: list[TrialTask], on_submit=None) -> Iterator[TrialResult]:
-        """Yield results as they finish; ``on_submit(task)`` is called once per task as it is handed out."""
+    def run(self, tasks: list[TrialTask], on_submit=None, on_worker_died=None) -> Iterator[TrialResult]:
+        """Yield results as they finish; ``on_submit(task)`` is called once per task as it is handed out,
+        ``on_worker_died(tasks)`` each time a dead worker broke the pool, with the trials it took down.
+
+        A worker can die at any moment: while a trial is handed out (``submit`` raises), while results
+        are awaited (their futures raise), or while the replacement pool starts. Each way ends here:
+        every trial that was in flight is retried on a new pool, once; a trial in flight during a second
+        death comes back as a failed result.
+        """
         attempts: Counter[str] = Counter()
+        announced: set[str] = set()
         running: dict[Future, TrialTask] = {}
         wanted = {task.trial_key for task in tasks}
         for key, (task, future) in self._ahead.items():
             if key in wanted:
                 running[future] = task
                 attempts[key] += 1
+                announced.add(key)
                 if on_submit:
                     on_submit(task)
             else:
@@ -178,30 +195,55 @@ class LocalExecutor:
         self._ahead.clear()
         pending = deque(task for task in tasks if attempts[task.trial_key] == 0)
         while pending or running:
-            while pending and len(running) < 2 * self.jobs:
-                task = pending.popleft()
-                if attempts[task.trial_key] == 0 and on_submit:
-                    on_submit(task)
-                attempts[task.trial_key] += 1
-                running[self._pool.submit(run_trial, task)] = task
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            lost: list[TrialTask] = []
-            for future in done:
-                task = running.pop(future)
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    lost.append(task)
-            if lost:
-                lost += list(running.values())
+            broken = self._hand_out(pending, running, attempts, announced, on_submit)
+            if not broken:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        broken.append(task)
+                        continue
+                    yield result
+            if broken:
+                for future in list(running):  # finished before the worker died: keep
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        del running[future]
+                        yield future.result()
+                lost = [*broken, *running.values()]
                 running.clear()
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
+                self._restart_pool()
+                if on_worker_died:
+                    on_worker_died(lost)
                 for task in reversed(lost):
                     if attempts[task.trial_key] >= self.max_attempts:
                         yield TrialResult(task.trial_key, error=WORKER_DIED)
                     else:
                         pending.appendleft(task)
+
+    def _hand_out(self, pending: deque, running: dict, attempts: Counter, announced: set,
+                  on_submit) -> list[TrialTask]:
+        """Submit pending tasks up to ``2 x jobs`` in flight; returns ``[task]`` if the pool turned out
+        broken when it was handed out (the task never started, so the attempt is not counted)."""
+        while pending and len(running) < 2 * self.jobs:
+            task = pending.popleft()
+            if task.trial_key not in announced:
+                announced.add(task.trial_key)
+                if on_submit:
+                    on_submit(task)
+            try:
+                future = self._pool.submit(run_trial, task)
+            except BrokenProcessPool:
+                return [task]
+            attempts[task.trial_key] += 1
+            running[future] = task
+        return []
+
+    def _restart_pool(self) -> None:
+        """Replace a pool a dead worker broke; its other workers are already being stopped by it."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
 
     def close(self, cancel: bool = False) -> None:
         if cancel:

@@ -91,8 +91,9 @@ class DaskExecutor:
     def address(self) -> str:
         return self.scheduler or self._client.scheduler.address
 
-    def run(self, tasks: list[TrialTask], on_submit=None) -> Iterator[TrialResult]:
-        """Yield results as trials complete; ``on_submit(task)`` runs as each is handed to the cluster."""
+    def run(self, tasks: list[TrialTask], on_submit=None, on_worker_died=None) -> Iterator[TrialResult]:
+        """Yield results as trials complete; ``on_submit(task)`` runs as each is handed to the cluster.
+        Dead workers are the scheduler's to handle (``on_worker_died`` is not called)."""
         from distributed import as_completed
 
         waiting = list(reversed(tasks))

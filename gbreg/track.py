@@ -93,7 +93,7 @@ def environment_tags() -> dict[str, str]:
 def _param_value(value) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return repr(value)
-    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
     return text[:6000]
 
 
@@ -175,21 +175,24 @@ class StudyTracker:
         """Add metrics computed after the sweep (e.g. shrinkage against the unregularized trial)."""
         self._log_batch(run_id, metrics=metrics, tags=tags)
 
-    def kill_running_trials(self) -> int:
-        """Mark KILLED every child run this process left RUNNING: found in the store, so a run created
+    def kill_running_trials(self, status: str = "KILLED", error: str | None = None) -> int:
+        """Mark ``status`` every child run this process left RUNNING: found in the store, so a run created
         the instant before Ctrl-C (its id not yet returned to the caller) is not missed."""
         filter_string = (f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING' "
                          f"and tags.`{TAG_PID}` = '{os.getpid()}'")
         runs = retrying(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
                                                         max_results=50000))
         for run in runs:
-            self.kill_trial(run.info.run_id)
+            self.kill_trial(run.info.run_id, status, error)
         return len(runs)
 
-    def kill_trial(self, run_id: str) -> None:
-        """Mark a trial abandoned by Ctrl-C KILLED, unless it got as far as FINISHED or FAILED."""
+    def kill_trial(self, run_id: str, status: str = "KILLED", error: str | None = None) -> None:
+        """Mark a trial abandoned by Ctrl-C KILLED (or, after an error, FAILED with it), unless it got as
+        far as FINISHED or FAILED."""
         if retrying(lambda: self.client.get_run(run_id)).info.status == "RUNNING":
-            retrying(lambda: self.client.set_terminated(run_id, status="KILLED"))
+            if error:
+                retrying(lambda: self.client.set_tag(run_id, TAG_ERROR, error[:5000]))
+            retrying(lambda: self.client.set_terminated(run_id, status=status))
 
     # ------------------------------------------------------------------ plumbing
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

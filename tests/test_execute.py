@@ -43,49 +43,148 @@ def test_spawned_workers_give_exactly_the_inline_results():
                {k: v for k, v in inline[key].items() if k != "fit_seconds"}
 
 
-def _kill_workers(pool: LocalExecutor, times: int, after: float) -> threading.Thread:
-    """Kill a live worker of ``pool`` ``times`` times, each ``after`` seconds after it appears."""
-    def killer():
-        killed: set[int] = set()
-        deadline = time.monotonic() + 120
-        while len(killed) < times and time.monotonic() < deadline:
-            processes = getattr(pool._pool, "_processes", None) or {}
-            alive = [pid for pid in list(processes) if pid not in killed]
-            if alive:
-                time.sleep(after)
-                os.kill(alive[0], signal.SIGKILL)
-                killed.add(alive[0])
-            time.sleep(0.05)
+def _kill_a_worker(pool: LocalExecutor) -> int:
+    """SIGKILL one live worker of ``pool`` and wait until the pool has seen it die (it marks itself broken)."""
+    executor = pool._pool
+    pid = _wait_for(lambda: next(iter(list(executor._processes or {})), None), "a worker process to start")
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: executor._broken, "the pool to notice its worker died")
+    return pid
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    return thread
+
+def _wait_for(condition, what: str, timeout: float = 120.0):
+    """Poll ``condition`` until it is truthy: the events here (a process starting, a pool breaking) are
+    another thread's, with nothing to block on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _results_by_key(results) -> dict:
+    results = list(results)
+    keys = [r.trial_key for r in results]
+    assert len(keys) == len(set(keys)), "a trial came back twice"
+    return {r.trial_key: r for r in results}
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_study_is_retried_and_the_study_completes():
-    context, tasks = _context_and_tasks(n_estimators=300)
-    pool = LocalExecutor(context, jobs=2)
+def test_a_worker_dead_when_the_next_trial_is_handed_out_does_not_break_the_study():
+    """The kill lands between two submits: the pool is already broken when the next trial is handed out,
+    so ``submit`` itself raises (the crash a user saw). Every trial still comes back, once, and ok."""
+    context, tasks = _context_and_tasks(n_estimators=20)
+    pool = LocalExecutor(context, jobs=1)
+    submitted, deaths, killed = [], [], []
+
+    def on_submit(task):
+        submitted.append(task.trial_key)
+        if len(submitted) == 4:
+            killed.append(_kill_a_worker(pool))
+
     try:
-        killer = _kill_workers(pool, times=1, after=3.0)
-        results = list(pool.run(tasks))
-        killer.join(timeout=5)
+        results = _results_by_key(pool.run(tasks, on_submit, on_worker_died=deaths.append))
     finally:
         pool.close()
-    assert sorted(r.trial_key for r in results) == sorted(t.trial_key for t in tasks)
+    assert len(killed) == 1 and len(deaths) == 1
+    assert tasks[3].trial_key in {t.trial_key for t in deaths[0]}  # handed out to the broken pool, retried
+    assert sorted(results) == sorted(submitted) == sorted(t.trial_key for t in tasks)
+    assert all(r.ok for r in results.values()), [r.error for r in results.values() if not r.ok]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_results_are_awaited_is_retried_and_the_study_completes():
+    """The kill lands while the executor waits on running trials (nothing left to submit): their futures
+    raise, they are retried on a new pool, and each comes back once, ok, with the inline result."""
+    context, tasks = _context_and_tasks(n_estimators=1500)
+    tasks = tasks[:4]  # 2 jobs x 2 in flight: all four are submitted at once, none is left to hand out
+    pool = LocalExecutor(context, jobs=2)
+    deaths, results = [], []
+    try:
+        for result in pool.run(tasks, on_worker_died=deaths.append):
+            results.append(result)
+            if len(results) == 1:
+                _kill_a_worker(pool)
+    finally:
+        pool.close()
+    by_key = _results_by_key(results)
+    assert len(deaths) == 1 and deaths[0], "the kill was not seen by the executor"
+    assert sorted(by_key) == sorted(t.trial_key for t in tasks)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    inline = {r.trial_key: r.metrics for r in InlineExecutor(context).run([t for t in tasks
+                                                                          if t in deaths[0]])}
+    for key, metrics in inline.items():  # a retried trial gives exactly what an undisturbed one gives
+        assert metrics["test_rmse"] == by_key[key].metrics["test_rmse"]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_the_pool_restarts_fails_those_trials_and_the_rest_complete():
+    """A second kill hits the replacement pool as it starts (its worker is still importing): the trials
+    it took down had had their one retry and come back failed; every other trial comes back ok."""
+    context, tasks = _context_and_tasks(n_estimators=2000)  # the second trial is still training at the kill
+    pool = LocalExecutor(context, jobs=1)
+    deaths, killers = [], []
+
+    def on_submit(task):
+        if task is tasks[2] and not deaths:
+            _kill_a_worker(pool)
+
+    def on_worker_died(lost):
+        deaths.append(lost)
+        if len(deaths) == 1:  # the new pool has no worker yet: kill its first one as soon as it exists
+            killer = threading.Thread(target=_kill_a_worker, args=(pool,), daemon=True)
+            killer.start()
+            killers.append(killer)
+
+    try:
+        results = _results_by_key(pool.run(tasks, on_submit, on_worker_died))
+    finally:
+        pool.close()
+    killers[0].join(timeout=120)
+    assert len(deaths) == 2
+    failed = {key for key, r in results.items() if not r.ok}
+    assert sorted(results) == sorted(t.trial_key for t in tasks)
+    assert failed and all(results[key].error == WORKER_DIED for key in failed)
+    retried_twice = {t.trial_key for t in deaths[0]} & {t.trial_key for t in deaths[1]}
+    assert failed <= retried_twice
+    assert all(results[t.trial_key].ok for t in tasks if t.trial_key not in failed)
 
 
 @pytest.mark.slow
 def test_a_trial_whose_worker_dies_twice_is_recorded_as_failed():
     context, tasks = _context_and_tasks(n_estimators=30000)  # several seconds: still training when killed
     pool = LocalExecutor(context, jobs=1)
+    deaths = []
+
+    def on_worker_died(lost):
+        deaths.append(lost)
+        if len(deaths) == 1:
+            threading.Thread(target=_kill_a_worker, args=(pool,), daemon=True).start()
+
     try:
-        _kill_workers(pool, times=2, after=1.5)
-        results = list(pool.run(tasks[:1]))
+        killer = threading.Thread(target=_kill_a_worker, args=(pool,), daemon=True)
+        killer.start()
+        results = list(pool.run(tasks[:1], on_worker_died=on_worker_died))
     finally:
         pool.close(cancel=True)
+    assert len(deaths) == 2
     assert len(results) == 1 and results[0].error == WORKER_DIED
+
+
+def test_a_call_on_a_pool_a_dead_worker_broke_gets_a_new_pool():
+    """The post-study figures go to the workers through ``call``: a worker that died in between must not
+    turn the call into BrokenProcessPool."""
+    context, _ = _context_and_tasks()
+    pool = LocalExecutor(context, jobs=1)
+    try:
+        first = pool.call(abs, -3).result(timeout=120)
+        _kill_a_worker(pool)
+        assert pool.call(abs, -5).result(timeout=120) == 5
+    finally:
+        pool.close()
+    assert first == 3
 
 
 def test_tasks_started_ahead_are_adopted_or_dropped_and_context_files_are_cleaned(tmp_path):
