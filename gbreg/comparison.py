@@ -72,8 +72,8 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...], other_axes
     """One row per grid point; per block the metrics and the tree or coefficient statistics.
 
     A booster library's block joins on the penalties and the other axes it has values for (an axis only
-    one library accepts applies to it alone, so the other library's values repeat along it); a linear
-    block joins on the penalties only.
+    one library accepts applies to it alone: the other library's rows leave it empty); a linear block
+    joins on the penalties only.
     """
     results = as_numbers(results)
     results["block"] = [block_of(kind, model) for kind, model in zip(results["kind"], results["model"])]
@@ -113,17 +113,14 @@ def _keys_with_values(rows: pd.DataFrame, other_axes: list[str]) -> list[str]:
 
 
 def _grid_index(rows: pd.DataFrame, other_axes: list[str]) -> pd.DataFrame:
-    """Every grid point of the boosters: each library's own points, spread over axes it does not have."""
+    """Every grid point of the boosters: each library's own points, empty on the axes it does not have
+    (XGBoost's rows have no ``min_split_gain``), so each trial's values appear in one row only."""
     axes = [a for a in other_axes if a in rows.columns]
     parts = []
     for _, group in rows.groupby("block", sort=False):
         keys = _keys_with_values(group, axes)
         points = group[keys].drop_duplicates()
-        for axis in axes:
-            if axis not in keys:
-                values = rows[axis].dropna().drop_duplicates().to_frame()
-                points = points.merge(values, how="cross")
-        parts.append(points[[*PENALTY_AXES, *axes]])
+        parts.append(points.reindex(columns=[*PENALTY_AXES, *axes]))
     return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
 
 

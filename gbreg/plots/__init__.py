@@ -25,6 +25,7 @@ from gbreg.plots._data import (
     PENALTY_AXES,
     PlotContext,
     comparison_data,
+    extra_axes,
     heatmap_data,
     leaf_histogram_data,
     learning_curve_data,
@@ -115,6 +116,11 @@ def table_figures(results: pd.DataFrame, context: PlotContext) -> list[FigureSpe
         comparison = comparison_data(results, axis, context)
         if comparison is not None:
             figures.append((path_name(axis, "vs_linear"), "draw_comparison", (comparison,)))
+    for axis in extra_axes(context):  # paths along each other sweep axis too (gamma, max_depth, ...)
+        for column in columns:
+            data = path_data(results, axis, column, context)
+            if data is not None:
+                figures.append((path_name(axis, column), "draw_path", (data,)))
     return figures
 
 

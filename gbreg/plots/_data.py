@@ -240,8 +240,13 @@ def _line(rows: pd.DataFrame, axis: str, column: str, held_value: float) -> Path
 
 
 def path_data(results: pd.DataFrame, axis: str, column: str, ctx: PlotContext) -> PathData | None:
-    """``column`` against ``axis``, one line per value of the other penalty, one panel per model."""
-    other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)]
+    """``column`` against ``axis``, one line per value of the other penalty, one panel per model.
+
+    Along a penalty the lines are the other penalty's values. Along any other sweep axis (``gamma``,
+    ``max_depth``, ...) they are reg_lambda's values, with reg_alpha and the remaining axes held at the
+    model's best trial; models without that axis have no panel.
+    """
+    other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)] if axis in PENALTY_AXES else "reg_lambda"
     results = _finished(results)
     panels = []
     for model in models_in_order(results):
@@ -250,12 +255,32 @@ def path_data(results: pd.DataFrame, axis: str, column: str, ctx: PlotContext) -
         shown = panel_column(kind, column)
         if shown is None or shown not in rows or rows[shown].isna().all():
             continue
-        rows, held = penalty_slice(rows, ctx)
+        if axis not in rows or rows[axis].isna().all():
+            continue
+        rows, held = penalty_slice(rows, ctx) if axis in PENALTY_AXES else axis_slice(rows, axis, ctx)
         lines = [_line(group, axis, shown, float(value)) for value, group in rows.groupby(other, sort=True)
                  if group[axis].nunique() > 1]
         if lines:
             panels.append(PathPanel(panel_label(model, kind), shown, lines, held))
     return PathData(axis, other, column, panels) if panels else None
+
+
+def axis_slice(rows: pd.DataFrame, axis: str, ctx: PlotContext) -> tuple[pd.DataFrame, dict[str, object]]:
+    """One model's trials over (``axis``, reg_lambda), reg_alpha and every other axis at the best trial's."""
+    best = best_row(rows, ctx)
+    if best is None:
+        return rows.iloc[0:0], {}
+    held = {name: best[name] for name in ("reg_alpha", *ctx.axes)
+            if name not in (axis, "reg_lambda") and name in rows and rows[name].notna().any()}
+    for name, value in held.items():
+        rows = rows[rows[name] == value]
+    rows = rows.assign(reg_lambda=rows["reg_lambda"].fillna(0.0) if "reg_lambda" in rows else 0.0)
+    return rows, held
+
+
+def extra_axes(ctx: PlotContext) -> tuple[str, ...]:
+    """The sweep axes besides the two penalties, in spec order."""
+    return tuple(axis for axis in ctx.axes if axis not in PENALTY_AXES)
 
 
 class ComparisonPath(NamedTuple):

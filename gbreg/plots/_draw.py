@@ -220,7 +220,10 @@ def draw_path(data: PathData) -> Figure:
                 if line.sd is not None:
                     ax.fill_between(line.x, line.y - line.sd, line.y + line.sd, color=colour, alpha=0.18,
                                     linewidth=0)
-            _symlog_penalty_axis(ax, data.axis, every_x)
+            if every_x.min() >= 0:
+                _symlog_penalty_axis(ax, data.axis, every_x)
+            else:  # an axis with negative values (LightGBM's max_depth -1): plain linear scale
+                ax.set_xlabel(AXIS_NAMES.get(data.axis, data.axis))
             ax.set_ylabel(column_title(panel.column))
             ax.grid(True, alpha=0.3)
             ax.set_title(panel.label + (f"\n{_held_text(panel.held)}" if panel.held else ""))
@@ -234,7 +237,8 @@ def draw_path(data: PathData) -> Figure:
                       bbox_to_anchor=(1 - 0.05 / figure.get_figwidth(), 0.5), title="held at")
         band = "bands: ±1 sd over repeats/folds" if data.has_bands else "single split: no bands"
         _suptitle(figure, f"Regularization path: {column_title(data.column)} against {data.axis}\n"
-                          f"one line per {data.other_axis} value; {band}; {_symlog_note(every_x)}")
+                          f"one line per {data.other_axis} value; {band}"
+                          + (f"; {_symlog_note(every_x)}" if every_x.min() >= 0 else ""))
     return figure
 
 
