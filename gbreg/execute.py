@@ -105,9 +105,16 @@ def _remove_dead_context_files() -> None:
 
     for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
         pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not gbreg_process_alive(int(pid)):
+        if pid.isdigit() and not gbreg_process_alive(int(pid), left_at=_modified_at(path)):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _modified_at(path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 class LocalExecutor:

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+import psutil
+
+# A process that started this long after the thing it supposedly left behind has a recycled pid.
+# The slack covers clock granularity between the store's timestamps and the kernel's start times.
+START_SLACK_S = 2.0
 
 
-def gbreg_process_alive(pid: int) -> bool:
-    """True unless ``pid`` is gone or has been recycled by a process that is not Python (Linux /proc)."""
+def gbreg_process_alive(pid: int, left_at: float | None = None) -> bool:
+    """True while ``pid`` is the process that left something at time ``left_at`` (seconds since the
+    epoch): it exists, is a Python process, and had started by then. A pid the kernel gave to a newer
+    process is not ours, whatever that process is."""
     if pid == os.getpid():
         return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if left_at is not None and process.create_time() > left_at + START_SLACK_S:
+            return False
+        command = " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # a recycled pid that is not a Python process is not ours
-        try:
-            command = cmdline.read_bytes()
-        except OSError:
-            return True
-        return b"python" in command or b"gbreg" in command
-    return True
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return True  # someone else's, or exiting: not provably dead
+    return "python" in command or "gbreg" in command
