@@ -246,7 +246,9 @@ def mark_dead_runs_failed(client, experiment_id: str) -> int:
         tags = run.data.tags
         if tags.get(TAG_HOST) != host or not tags.get(TAG_PID, "").isdigit():
             continue
-        if gbreg_process_alive(int(tags[TAG_PID]), left_at=run.info.start_time / 1000):
+        # a resumed parent carries the pid of the process that resumed it, not of the one that created it
+        created_by_pid = tags.get(TAG_KIND) != "study"
+        if gbreg_process_alive(int(tags[TAG_PID]), left_at=run.info.start_time / 1000 if created_by_pid else None):
             continue
         retrying(lambda: client.set_terminated(run.info.run_id, status="FAILED"))
         retrying(lambda: client.set_tag(run.info.run_id, TAG_ERROR, "the gbreg process that ran it died"))
