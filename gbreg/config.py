@@ -29,6 +29,12 @@ class TrackingConfig:
     config_path: Path | None = None
     executor: str = "local"  # executor.kind: where `gbreg run` trains by default (local | dask)
     scheduler: str | None = None  # executor.scheduler: a Dask scheduler address, tcp://host:8786
+    uri_source: str = ""  # where tracking_uri came from, for messages that name the store
+
+    @property
+    def store_description(self) -> str:
+        """The store and where its address came from: what a "not found" message names."""
+        return f"{self.tracking_uri}" + (f", {self.uri_source}" if self.uri_source else "")
 
     @property
     def is_local_sqlite(self) -> bool:
@@ -93,6 +99,10 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
             raise TrackingError(f"{path}: unknown keys {sorted(unknown)}; expected tracking_uri, "
                                 "artifact_location, ui, executor")
     uri = os.environ.get("MLFLOW_TRACKING_URI") or raw.get("tracking_uri") or DEFAULT_TRACKING_URI
+    uri_source = ("from MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI")
+                  else f"from {path}" if raw.get("tracking_uri")
+                  else f"the default: no {CONFIG_FILE} in {base} or its parents" if path is None
+                  else f"the default: {path} sets no tracking_uri")
     uri = _resolve_local_uri(str(uri), base)
     artifact = raw.get("artifact_location", DEFAULT_ARTIFACT_LOCATION)
     is_server = uri.startswith(("http://", "https://"))
@@ -102,6 +112,8 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
         port = int(ui.get("port", 5000))
     except (TypeError, ValueError) as exc:
         raise TrackingError(f"{path}: ui.port must be an integer, got {ui.get('port')!r}") from exc
+    if not 1 <= port <= 65535 or isinstance(ui.get("port"), float | bool):
+        raise TrackingError(f"{path}: ui.port must be a whole number from 1 to 65535, got {ui.get('port')!r}")
     executor, scheduler = _executor_section(raw.get("executor"), path)
     return TrackingConfig(
         tracking_uri=uri,
@@ -111,6 +123,7 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
         config_path=path,
         executor=executor,
         scheduler=scheduler,
+        uri_source=uri_source,
     )
 
 

@@ -66,6 +66,8 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
     if final_task == "binary" and len(classes) != 2 or final_task == "multiclass" and len(classes) < 3:
         final_task = "binary" if len(classes) == 2 else final_task
     _check_features(X, where)
+    target = f"target column {data.target!r}" if data.source == "file" else "the target"
+    _check_values(X, y, final_task, where, target, header_note=data.source == "file")
     return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
 
 
@@ -123,11 +125,18 @@ def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
     suffix = "".join(s for s in path.suffixes[-2:] if s != ".gz").lower() or path.suffix.lower()
     try:
         if suffix.endswith((".parquet", ".pq")):
+            import pyarrow.parquet
+
+            _check_column_names(pyarrow.parquet.read_schema(path).names, path)  # pyarrow refuses them vaguely
             frame = pd.read_parquet(path)
             if na_values:
                 frame = frame.replace({v: np.nan for v in na_values})
         elif suffix.endswith((".csv", ".txt", ".tsv")):
             sep = "\t" if suffix.endswith(".tsv") else ","
+            # the header as written: read_csv renames a repeated name (a, a -> a, a.1) without a word
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
+                                 skipinitialspace=True).iloc[0].tolist()
+            _check_column_names(header, path)
             frame = pd.read_csv(path, sep=sep, na_values=na_values, skipinitialspace=True)
         else:
             raise DataError(f"{path}: unknown data format {path.suffix!r}; expected .csv or .parquet")
@@ -143,8 +152,23 @@ def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read it as {suffix.lstrip('.')}: {first}") from exc
     if frame.shape[0] == 0:
         raise DataError(f"{path}: the data file has a header but no rows")
+    _check_column_names(list(frame.columns), path)  # Parquet keeps repeated names; "a " and "a" repeat once stripped
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _check_column_names(names: list, path: Path) -> None:
+    """Every column name once: a repeated name would be renamed (CSV) or make ``frame[name]`` a table."""
+    stripped = [str(name).strip() for name in names]
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(stripped, start=1):
+        if name:  # an empty header cell is not a name: pandas numbers those ("Unnamed: 3")
+            positions.setdefault(name, []).append(number)
+    repeated = {name: numbers for name, numbers in positions.items() if len(numbers) > 1}
+    if repeated:
+        listed = "; ".join(f"{name!r} (columns {', '.join(map(str, numbers))})"
+                           for name, numbers in list(repeated.items())[:5])
+        raise DataError(f"{path}: duplicate column names: {listed}; give each column a unique name")
 
 
 def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, path: Path):
@@ -239,6 +263,54 @@ def _check_features(X: pd.DataFrame, where: str) -> None:
     if not varying:
         names = ", ".join(map(str, X.columns[:10])) + (", ..." if X.shape[1] > 10 else "")
         raise DataError(f"{where}: every feature column ({names}) is constant; nothing to learn from")
+
+
+# XGBoost refuses [ ] < in feature names, LightGBM the JSON characters " , : [ ] { }
+REFUSED_NAME_CHARACTERS = '[]<",:{}'
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_feature_names(X: pd.DataFrame, where: str) -> None:
+    for column in X.columns:
+        refused = [c for c in REFUSED_NAME_CHARACTERS if c in str(column)]
+        if refused:
+            raise DataError(f"{where}: column name {str(column)!r} contains {' '.join(refused)}, which XGBoost or "
+                            f"LightGBM refuse in feature names (any of {' '.join(REFUSED_NAME_CHARACTERS)}); "
+                            "rename the column")
+
+
+def _check_values(X: pd.DataFrame, y: np.ndarray, task: str, where: str, target: str, header_note: bool) -> None:
+    """What the libraries would stop on, found here and reported against the data (column and first row)
+    instead of as a rejected parameter with a C++ stack trace: infinite numbers, numbers beyond float32
+    (both libraries train in float32: a larger number becomes inf), and a regression target with one value."""
+    _check_feature_names(X, where)
+    for column in X.columns:
+        if not isinstance(X[column].dtype, pd.CategoricalDtype):
+            _check_finite(X[column].to_numpy(dtype="float64"), f"column {str(column)!r}", where, header_note)
+    if task == "regression":
+        _check_finite(y, target, where, header_note, inf_fix="use a finite number or drop the row")
+        if len(y) and np.all(y == y[0]):
+            raise DataError(f"{where}: {target} is constant ({y[0]:g} in every row); a regression needs a "
+                            "target that varies")
+
+
+def _check_finite(values: np.ndarray, what: str, where: str, header_note: bool,
+                  inf_fix: str = "use a finite number, or leave the cell empty for a missing value") -> None:
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad)
+    value = float(values[rows[0]])
+    others = f" (and {len(rows) - 1} more row{'s' if len(rows) > 2 else ''})" if len(rows) > 1 else ""
+    counted = " (row 1 is the first after the header)" if header_note else ""
+    if np.isinf(value):
+        beyond = ""
+        fix = inf_fix
+    else:
+        beyond = f", beyond the float32 range (±{FLOAT32_MAX:.3g}) that XGBoost and LightGBM train in"
+        fix = "rescale the column"
+    raise DataError(f"{where}: {what} holds {value:g} in row {rows[0] + 1}{others}{counted}{beyond}; {fix}")
 
 
 def _where(data: DataSpec, base_dir: Path) -> str:

@@ -79,7 +79,11 @@ def sample_rows(n_rows: int) -> np.ndarray:
 
 def _model_param_problems(adapter, fold: FoldData, library: str, model_params: dict, metric: str,
                           error: str) -> list[tuple[str, str]]:
-    """Name the parameter(s) under ``models.<library>`` the library rejects on their own, if any."""
+    """Name the parameter(s) under ``models.<library>`` the library rejects on their own, if any; when
+    the library rejects even its defaults, the data are at fault, not a parameter."""
+    defaults_error = _try(adapter, fold, resolve_params(library, {"n_estimators": 1}), metric)
+    if defaults_error:
+        return [("data", f"{library} rejects the data: {defaults_error}")]
     problems = []
     for name, value in model_params.items():
         alone = _try(adapter, fold, resolve_params(library, {name: value, "n_estimators": 1}), metric)
@@ -101,8 +105,10 @@ def _try(adapter, fold: FoldData, params: dict, metric: str) -> str | None:
 
 
 def _clean_message(text: str) -> str:
-    """One line: drop LightGBM's source location and XGBoost's parameter help after the first sentence."""
+    """One line: drop LightGBM's source location, XGBoost's stack trace and its parameter help after the
+    first sentence."""
     text = " ".join(text.split())
+    text = text.split("Stack trace:", 1)[0].rstrip()  # XGBoost's C++ backtrace: [bt] (0) /.../libxgboost.so ...
     text = re.sub(r"\s+at \S+\.(cpp|cc|h), line \d+\s*\.?", "", text)
     text = re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", text)  # XGBoost's [time] file:line: prefix
     text = re.sub(r"^(value \S+ for Parameter \w+ should be .*?-?\d[\d.e+-]*) .*", r"\1", text)  # its help text

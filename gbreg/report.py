@@ -57,10 +57,10 @@ def write_report(run_id: str, output: Path) -> Path:
     ``output`` and log it as ``report.html`` on the parent run. Returns ``output``."""
     from gbreg.config import load_tracking_config
     from gbreg.results import find_parent_run
-    from gbreg.store import open_store, retrying
+    from gbreg.store import open_existing_store, retrying
 
     config = load_tracking_config()
-    client = open_store(config)
+    client = open_existing_store(config)  # a report reads a study: never create an empty store
     parent = study_parent(client, find_parent_run(client, run_id), run_id)
     artifacts = read_artifacts(client, parent)
     from gbreg.summary import runs_table_address
@@ -260,8 +260,12 @@ def _markdown(text: str, plots: dict[str, bytes]) -> str:
         name = match.group(1)
         return f'src="{_data_uri(plots[name])}"' if name in plots else match.group(0)
 
+    def plot_link(match: re.Match) -> str:  # a link to a figure the page does not hold would lead nowhere
+        name = match.group(1)
+        return f'<a href="#plot-{name}">' if f"{name}.png" in plots else "<a>"
+
     rendered = re.sub(r'src="plots/([^"/]+\.png)"', image, rendered)
-    return re.sub(r'href="plots/([^"/]+)\.png"', lambda m: f'href="#plot-{m.group(1)}"', rendered)
+    return re.sub(r'<a href="plots/([^"/]+)\.png">', plot_link, rendered)
 
 
 def _trials(artifacts: StudyArtifacts) -> str:

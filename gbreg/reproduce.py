@@ -72,13 +72,13 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     from gbreg.config import load_tracking_config
     from gbreg.console import make_console
     from gbreg.runner import prepare_study, run_study
-    from gbreg.store import open_store
+    from gbreg.store import open_existing_store
 
     if not (rtol >= 0 and math.isfinite(rtol)):
         raise UserInputError(f"--rtol must be a finite number ≥ 0, got {rtol!r}")
     console = make_console(stderr=True)
     config = load_tracking_config()
-    client = open_store(config)
+    client = open_existing_store(config)  # the original must be in it: never create an empty one
     original = _parent_run(client, run_id)
     spec = recorded_spec(client, original)
     prepared = prepare_study(spec)  # loads the data: nothing is trained before the fingerprint is checked
@@ -113,7 +113,8 @@ def _parent_run(client, run_id: str):
     try:
         run = retrying(lambda: client.get_run(run_id))
     except Exception as exc:
-        raise UserInputError(f"no run {run_id!r} in the tracking store; give the id of a study's parent run "
+        raise UserInputError(f"no run {run_id!r} in the tracking store {client.tracking_uri}; give the id of a "
+                             "study's parent run "
                              "(printed at the end of `gbreg run`, or see `gbreg results STUDY`)") from exc
     tags = run.data.tags
     if tags.get(TAG_KIND) != "study":
@@ -141,7 +142,7 @@ def recorded_spec(client, parent):
                 path = retrying(lambda: client.download_artifacts(run_id, name, folder))
             except Exception:  # noqa: BLE001 - absent artifact: try the next one
                 continue
-            text, source = Path(path).read_text(), f"run {run_id} ({name})"
+            text, source = Path(path).read_text(encoding="utf-8"), f"run {run_id} ({name})"
             break
     if text is None:
         raise UserInputError(f"run {run_id} has no {SPEC_INPUT_ARTIFACT} or {SPEC_ARTIFACT} artifact to rerun from")

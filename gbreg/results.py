@@ -12,29 +12,51 @@ SUMMARY_COLUMNS = ("run_name", "library", "model", "reg_alpha", "reg_lambda", "t
 
 
 def find_parent_run(client, study_or_run: str):
-    """A parent run id, or the latest parent run of the study (experiment) with that name."""
+    """A parent run id (a trial's id stands for its study), or the study (experiment) of that name's
+    latest original parent run: a ``gbreg reproduce`` rerun is chosen only when the study has no other."""
     from gbreg.store import retrying
-    from gbreg.track import TAG_KIND, TAG_STUDY
+    from gbreg.track import TAG_KIND, TAG_REPRODUCES, TAG_STUDY
 
+    store = f"the tracking store {client.tracking_uri}"
     try:
         run = client.get_run(study_or_run)
     except Exception:  # noqa: BLE001 - not a run id: try it as a study name
         run = None
     if run is not None:
-        parent_id = run.data.tags.get("mlflow.parentRunId")  # a trial's id stands for its study
+        parent_id = run.data.tags.get("mlflow.parentRunId")
         return client.get_run(parent_id) if parent_id else run
     experiments = retrying(lambda: client.search_experiments(max_results=1000))
     ids = [e.experiment_id for e in experiments]
     if not ids:
-        raise UserInputError(f"no study or run {study_or_run!r}: the tracking store has no experiments")
+        raise UserInputError(f"no study or run {study_or_run!r}: {store} has no experiments")
+    quoted = study_or_run.replace("'", "\\'")
     runs = retrying(lambda: client.search_runs(
-        ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{study_or_run}'",
-        max_results=1, order_by=["attributes.start_time DESC"]))
+        ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{quoted}'",
+        max_results=1000, order_by=["attributes.start_time DESC"]))
     if not runs:
         names = sorted({e.name for e in experiments})
-        raise UserInputError(f"no study or run {study_or_run!r} in the tracking store; experiments: "
+        raise UserInputError(f"no study or run {study_or_run!r} in {store}; experiments: "
                              f"{', '.join(names[:20])}")
-    return runs[0]
+    originals = [r for r in runs if TAG_REPRODUCES not in r.data.tags]
+    return (originals or runs)[0]
+
+
+def chosen_parent_run(client, study: str, run_id: str):
+    """``gbreg results STUDY --run RUN_ID``: that run's study parent, which must belong to STUDY."""
+    from gbreg.track import TAG_STUDY
+
+    try:
+        run = client.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception for an unknown id
+        raise UserInputError(f"--run {run_id}: no such run in the tracking store {client.tracking_uri}") from exc
+    parent_id = run.data.tags.get("mlflow.parentRunId")
+    parent = client.get_run(parent_id) if parent_id else run
+    owner = parent.data.tags.get(TAG_STUDY)
+    if owner is None:
+        raise UserInputError(f"--run {run_id}: not a run of a gbreg study")
+    if owner != study:
+        raise UserInputError(f"--run {run_id}: that run belongs to study {owner!r}, not {study!r}")
+    return parent
 
 
 def study_results(client, parent) -> pd.DataFrame:

@@ -84,6 +84,34 @@ def open_store(config: TrackingConfig):
     return client
 
 
+def open_existing_store(config: TrackingConfig):
+    """``open_store`` for commands that only read a study (results, report, reproduce, ui): a local store
+    that does not exist is an error naming where it was looked for, never a new empty store."""
+    missing = missing_store_message(config)
+    if missing:
+        raise TrackingError(missing)
+    return open_store(config)
+
+
+def missing_store_message(config: TrackingConfig) -> str | None:
+    """Why there is no store to read from (a local SQLite file or file: folder that is absent or empty)."""
+    if config.sqlite_path is not None:
+        path = config.sqlite_path
+        absent = not path.is_file() or path.stat().st_size == 0
+    elif config.tracking_uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        path = Path(unquote(urlparse(config.tracking_uri).path))
+        absent = not path.is_dir()
+    else:
+        return None
+    if not absent:
+        return None
+    return (f"no tracking store at {path} (tracking URI {config.store_description}); run a study first "
+            "(`gbreg run` creates the store), or work in the folder whose mlflow.yaml names your store, or set "
+            "MLFLOW_TRACKING_URI")
+
+
 def _check_sqlite_path(uri: str, db_path: Path) -> None:
     """The SQLite file (or the folder it goes in) must be usable; MLflow would retry a bad path for minutes."""
     folder = db_path.parent

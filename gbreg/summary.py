@@ -65,10 +65,43 @@ def format_cell(value) -> str:
     return str(value)
 
 
-def print_summary(spec, outcome, console=None) -> None:
-    """The end-of-run table and the MLflow location (skipped by the CLI with ``-q``)."""
+SHORT_ID = 8  # characters of a run id in a terminal table (the full id: --format csv, the MLflow UI)
+
+
+def fit_table(frame: pd.DataFrame, title: str, width: int | None, keep: int = 1):
+    """A rich table of ``frame`` no wider than ``width``, every cell whole: numbers at 4 significant digits
+    and never cut (rich would print ``21…``), run ids shortened to their first 8 characters, and columns
+    left out from the right, past the first ``keep``, until the rest fit. ``width`` None keeps every column.
+
+    Returns ``(table, left_out)``: the caller says which columns were left out and how to see them.
+    """
+    from rich.cells import cell_len
     from rich.table import Table
 
+    cells = {column: [_short_id(column, format_cell(v)) for v in frame[column]] for column in frame.columns}
+    widths = {column: max([cell_len(str(column)), *map(cell_len, values)]) for column, values in cells.items()}
+    shown, used = [], 1  # the table's left edge
+    for position, column in enumerate(frame.columns):
+        needed = widths[column] + 3  # one space either side and the column's right border
+        if width is None or position < keep or used + needed <= width:
+            shown.append(column)
+            used += needed
+    table = Table(title=title)
+    for column in shown:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True,
+                         min_width=widths[column])
+    for row in range(len(frame)):
+        table.add_row(*[cells[column][row] for column in shown])
+    return table, [str(c) for c in frame.columns if c not in shown]
+
+
+def _short_id(column, text: str) -> str:
+    return text[:SHORT_ID] if str(column).endswith("run_id") else text
+
+
+def print_summary(spec, outcome, console=None) -> None:
+    """The end-of-run table and the MLflow location (skipped by the CLI with ``-q``)."""
     from gbreg.config import load_tracking_config
     from gbreg.console import make_console
 
@@ -77,14 +110,14 @@ def print_summary(spec, outcome, console=None) -> None:
     metric = spec.evaluation.metric or _logged_metric(results)
     best = best_per_model(results, metric, tuple(spec.sweep_values()) or PENALTY_AXES)
     if len(best):
-        table = Table(title=f"{spec.name}: best grid point per model (by test_{metric}, "
-                            f"{'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)")
-        for column in best.columns:
-            table.add_column(column, justify="left" if column in ("model", "run_id") else "right",
-                             no_wrap=column == "run_id")
-        for _, row in best.iterrows():
-            table.add_row(*[format_cell(row[c]) for c in best.columns])
+        title = (f"{spec.name}: best grid point per model (by test_{metric}, "
+                 f"{'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)")
+        keep = list(best.columns).index(f"test_{metric}") + 1  # the model, its grid point, its score
+        table, left_out = fit_table(best, title, console.width, keep)
         console.print(table)
+        if left_out:
+            console.print(f"  not shown at this width: {', '.join(left_out)} (gbreg results {spec.name} --all)",
+                          markup=False, highlight=False)
     if outcome.failures:
         console.print(f"[red]{len(outcome.failures)} trial(s) failed:[/red]")
         for name, error in outcome.failures:

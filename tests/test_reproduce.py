@@ -195,9 +195,9 @@ def test_reproduce_unknown_or_child_run_is_a_clear_error(tracking, tmp_path):
                                          f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")))
     unknown = CliRunner().invoke(app, ["reproduce", "0123456789abcdef0123456789abcdef"])
     assert unknown.exit_code == 2
-    assert unknown.stderr.strip() == ("error: no run '0123456789abcdef0123456789abcdef' in the tracking store; give "
-                                      "the id of a study's parent run (printed at the end of `gbreg run`, or see "
-                                      "`gbreg results STUDY`)")
+    assert unknown.stderr.strip() == ("error: no run '0123456789abcdef0123456789abcdef' in the tracking store "
+                                      f"{tracking.tracking_uri}; give the id of a study's parent run (printed at "
+                                      "the end of `gbreg run`, or see `gbreg results STUDY`)")
     not_parent = CliRunner().invoke(app, ["reproduce", child.info.run_id])
     assert not_parent.exit_code == 2
     assert not_parent.stderr.strip() == (f"error: run {child.info.run_id} is not a gbreg study's parent run; "
