@@ -5,17 +5,36 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from gbreg.errors import GbregError
+from gbreg.errors import GbregError, UserInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradient-boosting regularization studies: sweep reg_alpha x reg_lambda, log to MLflow.")
 
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
+
+
+class ExecutorKind(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+
+
+JOBS_HELP = ("Trials trained at once, each in its own worker process (default: one per core). Each trial "
+             "trains with cores/JOBS threads, so -j 1 trains one trial at a time on every core. More jobs "
+             "than this machine's cores (local executor, or a Dask LocalCluster) are capped at the core "
+             "count, with a note; with a Dask scheduler address its workers decide (-j is ignored, with a note).")
+JobsOption = Annotated[Optional[int], typer.Option("-j", "--jobs", min=1, help=JOBS_HELP)]
+PortOption = Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default from mlflow.yaml)")]
 
 
 @app.callback()
@@ -31,71 +50,86 @@ def _fail(exc: GbregError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _print_plan(prepared_or_spec, trials) -> None:
+PLAN_ROWS_SHOWN = 50  # `validate` and `--dry-run` show the plan's head and count the rest, never build it
+
+
+def _print_plan(study, trials, n_trials: int) -> None:
+    """The first trials (``trials``: the plan's head) and the total; a note when ``run`` would ask for --yes."""
     from rich.table import Table
 
     from gbreg.console import make_console
 
-    table = Table(title=f"{len(trials)} trials")
+    table = Table(title=f"{n_trials:,} trials")
     for column in ("trial_key", "model", "grid point"):
         table.add_column(column)
-    for trial in trials:
+    for trial in trials[:PLAN_ROWS_SHOWN]:
         table.add_row(trial.trial_key, trial.model, " ".join(f"{k}={v}" for k, v in trial.point.items()))
     make_console().print(table)
+    if n_trials > len(trials[:PLAN_ROWS_SHOWN]):
+        typer.echo(f"… and {n_trials - len(trials[:PLAN_ROWS_SHOWN]):,} more")
+    if n_trials > study.max_trials:
+        typer.echo(f"{n_trials:,} trials is above limits.max_trials = {study.max_trials:,}: "
+                   "`gbreg run` will say how long it expects and ask for --yes")
 
 
 @app.command()
 def validate(spec: Path, set_: SetOption = None,
              data: Annotated[bool, typer.Option(help="Also load the data and check parameters with the libraries")] = True):
     """Check a spec (and its data), print the trial plan; runs nothing."""
-    from gbreg.plan import make_plan
+    from gbreg.plan import count_trials, plan_head
     from gbreg.spec import load_spec
 
     try:
         study = load_spec(spec, set_)
+        n_trials = count_trials(study)
+        trials = plan_head(study, PLAN_ROWS_SHOWN)
         if data:
             from gbreg.runner import prepare_study
 
-            prepared = prepare_study(study)
+            prepared = prepare_study(study, plan=trials)  # the head is all validate shows
             typer.echo(f"{spec}: ok — task {prepared.task}, metric {prepared.metric}, "
                        f"{len(prepared.dataset.y)} rows × {prepared.dataset.X.shape[1]} features")
-            trials = prepared.plan
         else:
-            trials = make_plan(study)
             typer.echo(f"{spec}: ok")
     except GbregError as exc:
         _fail(exc)
-    _print_plan(study, trials)
+    _print_plan(study, trials, n_trials)
 
 
 @app.command()
 def run(spec: Path, set_: SetOption = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials it would run")] = False,
-        jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Worker processes (default: all cores)")] = None,
+        jobs: JobsOption = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming")] = False,
-        executor: Annotated[Optional[str], typer.Option(
+        executor: Annotated[Optional[ExecutorKind], typer.Option(
             help="local | dask (default: executor.kind in mlflow.yaml, else local)")] = None,
         scheduler: Annotated[Optional[str], typer.Option(
             help="Dask scheduler address, e.g. tcp://host:8786 (default: executor.scheduler in mlflow.yaml; "
                  "none: a LocalCluster)")] = None,
         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
-        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False):
+        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False,
+        yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000)")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
+    from gbreg.limits import check_trial_limit
+    from gbreg.plan import count_trials, plan_head
     from gbreg.spec import load_spec
 
     try:
         study = load_spec(spec, set_)
+        n_trials = count_trials(study)
         if dry_run:
-            from gbreg.plan import make_plan
-
-            _print_plan(study, make_plan(study))
+            _print_plan(study, plan_head(study, PLAN_ROWS_SHOWN), n_trials)
             return
+        check_trial_limit(study, n_trials, yes)
         from gbreg.config import load_tracking_config
         from gbreg.runner import run_study
         from gbreg.summary import print_summary
 
+        if verbose and quiet:
+            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
-        kind, address = _executor_choice(executor, scheduler, config)
+        kind, address = _executor_choice(executor.value if executor else None, scheduler, config)
+        jobs = _jobs_on_this_machine(jobs, local=address is None)
         outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
                             verbosity=-1 if quiet else (1 if verbose else 0))
     except GbregError as exc:
@@ -106,6 +140,22 @@ def run(spec: Path, set_: SetOption = None,
         print_summary(study, outcome)
     if outcome.failures:
         raise typer.Exit(1)
+
+
+def _jobs_on_this_machine(jobs: int | None, local: bool) -> int | None:
+    """More jobs than cores only slow a study down on one machine: cap them, and say so."""
+    if jobs is not None and not local:
+        typer.echo(f"note: -j {jobs} is ignored with a Dask scheduler: its workers' threads decide how many "
+                   "trials run at once", err=True)
+    if jobs is None or not local:
+        return jobs
+    from gbreg.execute import available_cores
+
+    cores = available_cores()
+    if jobs > cores:
+        typer.echo(f"note: -j {jobs} is more than the {cores} cores here; running {cores} jobs", err=True)
+        return cores
+    return jobs
 
 
 def _executor_choice(executor: str | None, scheduler: str | None, config) -> tuple[str, str | None]:
@@ -124,18 +174,25 @@ def _executor_choice(executor: str | None, scheduler: str | None, config) -> tup
 
 @app.command()
 def results(study: str,
-            format: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
+            format: Annotated[TableFormat, typer.Option(
+                "--format", help="table (fitted to the terminal) | csv (every column)")] = TableFormat.table,
+            run_id: Annotated[Optional[str], typer.Option(
+                "--run", help="This parent run of the study (default: its latest run that is not a "
+                              "`gbreg reproduce` rerun)")] = None,
             all_columns: Annotated[bool, typer.Option("--all", help="Every param and metric")] = False,
             comparison: Annotated[bool, typer.Option("--comparison", help="Boosters next to linear counterparts")] = False,
             findings: Annotated[bool, typer.Option("--findings", help="The hypotheses' verdicts (findings.md)")] = False):
     """Show a study's trials (latest run of the study, or a parent run id)."""
     from gbreg.config import load_tracking_config
-    from gbreg.results import find_parent_run, study_results, summary_table
-    from gbreg.store import open_store
+    from gbreg.results import chosen_parent_run, find_parent_run, study_results, summary_table
+    from gbreg.store import open_existing_store
 
     try:
-        client = open_store(load_tracking_config())
-        parent = find_parent_run(client, study)
+        if findings and (comparison or all_columns or format is TableFormat.csv):
+            raise UserInputError("--findings prints findings.md: it does not combine with --comparison, --all "
+                                 "or --format csv")
+        client = open_existing_store(load_tracking_config())  # reading only: never create an empty store
+        parent = chosen_parent_run(client, study, run_id) if run_id else find_parent_run(client, study)
         if findings:
             from gbreg.findings import findings_text
 
@@ -150,25 +207,39 @@ def results(study: str,
     except GbregError as exc:
         _fail(exc)
     metric = parent.data.params.get("metric", "rmse")
-    if all_columns or format == "csv":
+    if all_columns or format is TableFormat.csv:
         shown = frame
     elif comparison:
         shown = _comparison_summary(frame, metric)
     else:
-        shown = summary_table(frame, metric)
-    if format == "csv":
+        shown = _terminal_columns(frame, summary_table(frame, metric), parent.data.params, metric)
+    if format is TableFormat.csv:
         shown.to_csv(sys.stdout, index=False)
         return
-    from rich.table import Table
-
     from gbreg.console import make_console
+    from gbreg.plots._data import numeric_columns
+    from gbreg.summary import fit_table
 
-    table = Table(title=f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials")
-    for column in shown.columns:
-        table.add_column(str(column), justify="right" if shown[column].dtype.kind in "fi" else "left")
-    for _, row in shown.iterrows():
-        table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
-    make_console().print(table)
+    console = make_console()
+    title = f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials"
+    keep = 1 + sum(c.startswith(("reg_", "test_")) or f"sweep.{c}" in parent.data.params for c in shown.columns)
+    table, left_out = fit_table(numeric_columns(shown), title, None if all_columns else console.width, keep=keep)
+    console.print(table, crop=False)
+    if left_out:
+        console.print(f"not shown at this width: {', '.join(left_out)} (--all or --format csv shows every column)",
+                      markup=False, highlight=False)
+
+
+def _terminal_columns(frame, summary, params: dict, metric: str):
+    """The summary for a terminal: model and grid point (every sweep axis) first, as run_name and library
+    repeat them, then the scores, then the rest in summary order; fit_table leaves out from the right
+    what does not fit."""
+    axes = [k.removeprefix("sweep.") for k in params if k.startswith("sweep.")]
+    first = ["model", *dict.fromkeys(["reg_alpha", "reg_lambda", *axes]), f"test_{metric}", f"train_{metric}",
+             f"gap_{metric}"]
+    order = [c for c in first if c in frame.columns]
+    order += [c for c in summary.columns if c not in order and c not in ("run_name", "library")]
+    return frame[order]
 
 
 def _comparison_summary(frame, metric: str):
@@ -182,7 +253,7 @@ def _comparison_summary(frame, metric: str):
 
 @app.command()
 def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default from mlflow.yaml)")] = None,
-       port: Annotated[Optional[int], typer.Option(help="Port (default from mlflow.yaml)")] = None,
+       port: PortOption = None,
        study: Annotated[Optional[str], typer.Option(help="Print only this study's runs-table address")] = None):
     """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default); prints each study's
     runs-table address (MLflow 3.17 otherwise opens experiments in its GenAI view)."""
@@ -198,9 +269,9 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
 
 
 def _study_experiments(config, study: str | None) -> dict[str, str]:
-    from gbreg.store import open_store
+    from gbreg.store import open_existing_store
 
-    client = open_store(config)
+    client = open_existing_store(config)  # the UI shows studies: never create an empty store for it
     experiments = {e.name: e.experiment_id for e in client.search_experiments(max_results=1000)
                    if e.name != "Default"}
     if study is not None:
@@ -215,7 +286,7 @@ def _study_experiments(config, study: str | None) -> dict[str, str]:
 
 @app.command()
 def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
-           port: Annotated[Optional[int], typer.Option(help="Port (default from mlflow.yaml)")] = None):
+           port: PortOption = None):
     """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
     from gbreg.config import load_tracking_config
     from gbreg.mlflow_server import serve_forever
@@ -227,22 +298,25 @@ def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes
 
 @app.command()
 def reproduce(run_id: str,
-              rtol: Annotated[float, typer.Option(help="Relative tolerance for a metric to count as equal")] = 0.0,
+              rtol: Annotated[float, typer.Option(min=0.0, help="Relative tolerance for a metric to count as "
+                                                                "equal (0: bit for bit)")] = 0.0,
               allow_data_change: Annotated[bool, typer.Option("--allow-data-change",
                                                               help="Run even if the data changed")] = False,
-              jobs: Annotated[Optional[int], typer.Option("-j", "--jobs")] = None):
+              jobs: JobsOption = None):
     """Rerun a study from what its parent run recorded and compare every trial's metrics."""
     from gbreg.reproduce import reproduce as reproduce_run
 
     try:
-        status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change, jobs=jobs)
+        status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
+                               jobs=_jobs_on_this_machine(jobs, local=True))
     except GbregError as exc:
         _fail(exc)
     raise typer.Exit(status)
 
 
 @app.command()
-def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output")] = Path("report.html")):
+def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", dir_okay=False,
+                                                             help="The HTML file to write")] = Path("report.html")):
     """Write one self-contained HTML report of a study (also logged as report.html on its parent run)."""
     from gbreg.report import write_report
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -16,9 +17,11 @@ import yaml
 
 from gbreg.config import TrackingConfig, load_tracking_config
 from gbreg.data import Dataset, load_dataset, make_splits
-from gbreg.errors import SpecError, StudyFailed
+from gbreg.errors import GbregError, SpecError, StudyFailed
+from gbreg.limits import data_size_problems
 from gbreg.plan import Trial, make_plan
 from gbreg.spec import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
+from gbreg.track import TAG_ERROR
 
 
 @dataclass
@@ -67,6 +70,7 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
         if name not in COUNTERPARTS_BY_TASK[task]:
             problems.append((f"counterparts[{i}]", f"{name!r} does not fit the task {task!r}; expected one of "
                              f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
+    problems += data_size_problems(spec, dataset)
     if problems:
         raise SpecError(spec.source, problems)
     prepared = PreparedStudy(spec, dataset, task, metric, plan or make_plan(spec), dataset.fingerprint())
@@ -104,19 +108,23 @@ class _CollectorPaused:
     """
 
     def __enter__(self):
+        self.active = _in_main_thread()  # from another thread the process's collector is not ours to tune
         self.was_enabled = gc.isenabled()
-        gc.disable()
+        if self.active:
+            gc.disable()
         return self
 
     def sweep_starts(self) -> None:
-        gc.freeze()
-        if self.was_enabled:
-            gc.enable()
+        if self.active:
+            gc.freeze()
+            if self.was_enabled:
+                gc.enable()
 
     def __exit__(self, *exc_info) -> None:
-        gc.unfreeze()
-        if self.was_enabled:
-            gc.enable()
+        if self.active:
+            gc.unfreeze()
+            if self.was_enabled:
+                gc.enable()
 
 
 def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, scheduler, fresh, verbosity, config,
@@ -133,6 +141,7 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
     from gbreg.track import (
         SPEC_INPUT_ARTIFACT,
         TAG_BASE_DIR,
+        TAG_DATA_SHA,
         TAG_REPRODUCES,
         TAG_SPEC_SOURCE,
         StudyTracker,
@@ -166,6 +175,7 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
         raise
     jobs, threads = getattr(engine, "jobs", jobs), getattr(engine, "threads", threads)  # what Dask chose
     checking = None
+    tracker: StudyTracker | None = None  # set once the store is open
     if check_libraries and hasattr(engine, "call"):  # on a worker: it imports the libraries anyway
         from gbreg.param_check import library_param_problems, param_check_input
 
@@ -194,6 +204,11 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
         to_run = [t for t in prepared.plan if t.trial_key not in done]
         outcome = StudyOutcome(experiment_id, None, len(prepared.plan), len(done), 0)
         previous = None if fresh else latest_parent(client, experiment_id, spec_sha)
+        previous_sha = previous.data.tags.get(TAG_DATA_SHA) if previous is not None else None
+        if previous_sha and previous_sha != prepared.data_sha:  # its trials are not this data's: say why
+            progress.message(f"the data changed since run {previous.info.run_id} (data sha256 {previous_sha[:12]}… "
+                             f"now {prepared.data_sha[:12]}…): starting a new parent run")
+            previous = None
         if done or (previous is not None and previous.info.status != "FINISHED"):
             progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
         if not to_run and previous is not None and previous.info.status == "FINISHED":
@@ -211,16 +226,18 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
             extra_tags[TAG_REPRODUCES] = reproduces
         parent_params = _study_params(prepared, jobs, threads, executor)
         outcome.parent_run_id = tracker.start_parent(parent_params, yaml.safe_dump(
-            prepared.resolved_spec(), sort_keys=False), dataset_input(prepared.dataset), extra_tags,
+            prepared.resolved_spec(), sort_keys=False, allow_unicode=True), dataset_input(prepared.dataset), extra_tags,
             resume_run_id=resume_id)
-    except BaseException:
+        if not resume_id:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
+            tracker.log_text(outcome.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False, allow_unicode=True),
+                             SPEC_INPUT_ARTIFACT)
+    except BaseException as exc:
         engine.close(cancel=True)
+        if tracker is not None and tracker.parent_run_id is not None and not isinstance(exc, KeyboardInterrupt):
+            _mark_failed(tracker, [], progress, exc)
         raise
     if resume_id:
         progress.message(f"resuming parent run {resume_id}")
-    else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
-        tracker.log_text(outcome.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False),
-                         SPEC_INPUT_ARTIFACT)
 
     by_key = {t.trial_key: t for t in to_run}
     tasks = [task for task in all_tasks if task.trial_key in by_key]
@@ -231,12 +248,17 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
         trial = by_key[task.trial_key]
         run_ids[task.trial_key] = tracker.start_trial(trial, _trial_params(trial, prepared, threads))
 
+    def on_worker_died(lost: list[TrialTask]) -> None:
+        progress.message(f"a worker process died; its pool was restarted and the {len(lost)} trial(s) in "
+                         "flight are retried (once)")
+
     progress.start(len(to_run))
     failed: dict[str, str] = {}  # trial key -> run id of a trial that failed this time
     interrupts = _Interrupts()
     collector.sweep_starts()
+    error: Exception | None = None
     try:
-        for result in engine.run(tasks, on_submit):
+        for result in engine.run(tasks, on_submit, on_worker_died):
             interrupts.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
             trial = by_key[result.trial_key]
             # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
@@ -258,13 +280,18 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
         tracker.finish_parent("FINISHED", metrics=summary)
     except KeyboardInterrupt:
         outcome.interrupted = True
-    except Exception:
-        if not interrupts.requested:
-            raise
-        outcome.interrupted = True  # Ctrl-C inside SQLite or a library can surface as its error: still Ctrl-C
+    except Exception as exc:
+        if interrupts.requested:
+            outcome.interrupted = True  # Ctrl-C inside SQLite or a library can surface as its error: still Ctrl-C
+        else:
+            error = exc
     finally:
         interrupts.restore()
         progress.stop()
+    if error is not None:
+        engine.close(cancel=True)
+        _mark_failed(tracker, list(run_ids.values()), progress, error)
+        raise _study_stopped(error, spec, reproduces) from error
     if outcome.interrupted:
         _stop_cleanly(engine, tracker, list(run_ids.values()), progress)
         again = f"rerun with: gbreg reproduce {reproduces}" if reproduces else f"resume with: gbreg run {spec.source}"
@@ -300,8 +327,11 @@ class _Interrupts:
 
     def __init__(self):
         self.requested = False
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous: dict = {}
         self._previous_hook = sys.unraisablehook
+        if not _in_main_thread():  # signals reach the main thread only; its owner decides what they do
+            return
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         sys.unraisablehook = self._unraisable
 
     def _unraisable(self, unraisable) -> None:
@@ -324,7 +354,14 @@ class _Interrupts:
             gc.collect()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        sys.unraisablehook = self._previous_hook
+        if self._previous:
+            sys.unraisablehook = self._previous_hook
+
+
+def _in_main_thread() -> bool:
+    """Signal handlers can only be set from the main thread; a study run from another thread (a notebook's
+    background task, a service) leaves the process's signals and collector alone."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
@@ -334,8 +371,10 @@ def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
     written, the runs stay RUNNING and the next ``gbreg run`` marks them FAILED.
     """
     progress.stop()
-    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous_sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignoring = _in_main_thread()
+    if ignoring:
+        previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous_sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         if engine is not None:
             engine.close(cancel=True)
@@ -346,8 +385,37 @@ def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
     except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
         progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
     finally:
-        signal.signal(signal.SIGINT, previous_sigint)
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        if ignoring:
+            signal.signal(signal.SIGINT, previous_sigint)
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _mark_failed(tracker, in_flight: list[str], progress, error: BaseException) -> None:
+    """After an error that stops the study: the trials in flight and the parent become FAILED with the
+    error, so no run stays RUNNING. If the store itself is what failed, the runs stay RUNNING and the
+    next ``gbreg run`` marks them FAILED (their process is gone by then)."""
+    message = _one_line(error)
+    try:
+        for run_id in in_flight:
+            tracker.kill_trial(run_id, "FAILED", message)
+        tracker.kill_running_trials("FAILED", message)
+        tracker.finish_parent("FAILED", tags={TAG_ERROR: message[:5000]})
+    except Exception as exc:  # noqa: BLE001 - the first error is what the user must hear about
+        progress.message(f"warning: could not mark the study's runs FAILED: {_one_line(exc)}")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def _study_stopped(error: Exception, spec: Spec, reproduces: str | None) -> GbregError:
+    """The one-line error a study that stopped on ``error`` ends with (a GbregError keeps its own)."""
+    if isinstance(error, GbregError):
+        return error
+    again = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
+    return StudyFailed(f"the study stopped: {_one_line(error)}; its runs in progress were marked FAILED; "
+                       f"after fixing the cause, resume with: {again}")
 
 
 def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFrame:

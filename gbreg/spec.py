@@ -19,7 +19,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.errors import SpecError
-from gbreg.params import LIBRARIES, RESERVED, accepted_names, accepts, shared_name
+from gbreg.params import (
+    LIBRARIES,
+    RESERVED,
+    RESERVED_WHY,
+    accepted_names,
+    accepts,
+    shared_name,
+    value_problem,
+)
 
 SKLEARN_DATASETS = {
     "diabetes": "regression", "breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass",
@@ -93,6 +101,15 @@ class MlflowSpec(StrictModel):
     experiment: str | None = None
 
 
+DEFAULT_MAX_TRIALS = 10_000
+
+
+class LimitsSpec(StrictModel):
+    """Sizes above which ``gbreg run`` asks for ``--yes`` (a guard against a grid far larger than meant)."""
+
+    max_trials: int = Field(DEFAULT_MAX_TRIALS, ge=1)
+
+
 class Spec(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
@@ -106,6 +123,7 @@ class Spec(StrictModel):
     counterparts: list[str] = Field(default_factory=list)
     expect: list[dict[str, Any]] = Field(default_factory=list)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+    limits: LimitsSpec | None = None
 
     # filled by load_spec, not part of the YAML
     _source: str = "<spec>"
@@ -139,8 +157,14 @@ class Spec(StrictModel):
         """The keys the spec set, as validated (after ``--set``): validating it again gives this spec."""
         return self.model_dump(mode="json", exclude_unset=True)
 
+    @property
+    def max_trials(self) -> int:
+        return self.limits.max_trials if self.limits else DEFAULT_MAX_TRIALS
+
     def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        data = self.to_dict()
+        data.pop("limits", None)  # a guard, not the study: raising it must not start a new parent run
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _axis_values(raw: Any) -> list:
@@ -169,25 +193,71 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     return validate_spec(raw, source=source, base_dir=path.resolve().parent)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain data only) that also notes every key repeated within one mapping,
+    which YAML would otherwise resolve silently by keeping the last value."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int, int]] = []  # (key, first line, repeated line)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_nodes: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden on purpose
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = first_nodes.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node:
+                    self.duplicates.append((key, first.start_mark.line + 1, key_node.start_mark.line + 1))
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
+    """The data (as ``yaml.safe_load`` gives it) and every repeated key, with both line numbers."""
+    loader = UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def _duplicate_problems(duplicates: list[tuple[Any, int, int]], where: str = "") -> list[tuple[str, str]]:
+    return [(where, f"line {line}: duplicate key {key!r} (first at line {first}); YAML would silently keep "
+                    "only the last value: remove one or merge them")
+            for key, first, line in sorted(duplicates, key=lambda duplicate: duplicate[2])]
+
+
 def parse_yaml(text: str, source: str) -> dict:
     try:
-        raw = yaml.safe_load(text)  # never constructs Python objects
+        raw, duplicates = load_yaml(text)  # never constructs Python objects
     except yaml.constructor.ConstructorError as exc:
+        if "constructor for the tag" not in (exc.problem or ""):
+            raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{exc.problem}")]) from exc
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         tag = re.search(r"tag '([^']*)'", str(exc))
         raise SpecError(source, [("", f"{where}the YAML tag {tag.group(1) if tag else ''!r} is not allowed: a spec "
                                   "is plain data (mappings, lists, numbers, text); remove the '!!' tag")]) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, [("", f"malformed YAML: {where}{problem}")]) from exc
+        raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{problem}")]) from exc
+    if duplicates:
+        raise SpecError(source, _duplicate_problems(duplicates))
     if raw is None:
         raise SpecError(source, [("", "the spec is empty; expected a mapping with name, data, models, sweep")])
     if not isinstance(raw, dict):
         raise SpecError(source, [("", f"expected a mapping at the top level, got {type(raw).__name__}")])
     return raw
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
 
 
 def apply_override(raw: dict, override: str, source: str) -> None:
@@ -196,9 +266,11 @@ def apply_override(raw: dict, override: str, source: str) -> None:
     if not sep or not key.strip():
         raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
     try:
-        value = yaml.safe_load(value_text)
+        value, duplicates = load_yaml(value_text)
     except yaml.YAMLError as exc:
         raise SpecError(source, [(f"--set {key}", f"value is not valid YAML: {value_text!r}")]) from exc
+    if duplicates:
+        raise SpecError(source, _duplicate_problems(duplicates, f"--set {key}"))
     parts = key.strip().split(".")
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
@@ -356,12 +428,13 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
         for name, value in params.items():
             path = f"models.{library}.{name}"
             if name in RESERVED:
-                problems.append((path, f"{name!r} is set by gbreg (threads, seeds, determinism)"))
+                problems.append((path, f"{name!r} is set by gbreg {RESERVED_WHY[name]}"))
             elif name not in valid:
                 problems.append((path, unknown_key_message(name, valid, f"{library} parameter")))
-            elif shared_name(library, name) in PENALTY_AXES:  # reg_alpha, or the native alpha, lambda_l1...
-                problems += _penalty_problems(path, value)
+            elif problem := value_problem(library, name, value):  # shared or native name (eta, lambda_l1...)
+                problems.append((path, problem))
     problems += _sweep_problems(spec, libraries)
+    problems += _set_twice_problems(spec, libraries)
     if spec.task and spec.evaluation.metric and spec.evaluation.metric not in METRICS_BY_TASK[spec.task]:
         problems.append(("evaluation.metric", f"{spec.evaluation.metric!r} does not fit task {spec.task!r}; "
                          f"expected one of {', '.join(METRICS_BY_TASK[spec.task])}"))
@@ -401,14 +474,41 @@ def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
     return problems
 
 
-def _is_penalty(name: str) -> bool:
-    return any(shared_name(library, name) in PENALTY_AXES for library in LIBRARIES)
+def _value_problems(path: str, axis: str, value: Any, libraries: dict) -> list[tuple[str, str]]:
+    """A sweep value checked for each library in models that takes the axis (their ranges may differ)."""
+    found = {lib: value_problem(lib, axis, value) for lib in libraries if accepts(lib, axis)}
+    wrong = {lib: problem for lib, problem in found.items() if problem}
+    if len(set(wrong.values())) == 1 and len(wrong) == len(found):
+        return [(path, next(iter(wrong.values())))]
+    return [(path, f"for {lib}: {problem}") for lib, problem in wrong.items()]
 
 
-def _penalty_problems(path: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        return [(path, f"must be a finite number ≥ 0, got {value!r}")]
+def _log_space_problems(path: str, axis: str, space: LogSpace, libraries: dict) -> list[tuple[str, str]]:
+    for value in space.values():
+        problems = _value_problems(path, axis, value, libraries)
+        if problems:
+            return [(where, f"a value of the log space {message}; list the values instead")
+                    for where, message in problems]
     return []
+
+
+def _set_twice_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
+    """One library parameter set in two places (under models and as a sweep axis, or under two names such
+    as reg_alpha and lambda_l1): one value would silently replace the other."""
+    problems = []
+    for library, params in libraries.items():
+        places: dict[str, list[str]] = {}
+        for name in params:
+            places.setdefault(shared_name(library, name), []).append(f"models.{library}.{name}")
+        for axis in spec.sweep:
+            if accepts(library, axis):
+                places.setdefault(shared_name(library, axis), []).append(f"sweep.{axis}")
+        for shared, paths in places.items():
+            if len(paths) > 1:
+                swept = paths[-1].startswith("sweep.") and paths[0].startswith("models.")
+                problems.append((paths[-1], f"{library}'s {shared} is also set at {' and '.join(paths[:-1])}; "
+                                 f"set it in one place{' (remove it from models to sweep it)' if swept else ''}"))
+    return problems
 
 
 def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
@@ -419,7 +519,7 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
     for axis, raw in spec.sweep.items():
         path = f"sweep.{axis}"
         if axis in RESERVED:
-            problems.append((path, f"{axis!r} is set by gbreg and cannot be swept"))
+            problems.append((path, f"{axis!r} is set by gbreg {RESERVED_WHY[axis]}; it cannot be swept"))
             continue
         if libraries and not any(accepts(lib, axis) for lib in libraries):
             known = every_name if axis not in every_name else frozenset()
@@ -437,6 +537,8 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
             lo, hi = space.log
             if not (0 < lo <= hi and math.isfinite(hi)):
                 problems.append((f"{path}.log", f"must be [low, high] with 0 < low ≤ high, got {list(space.log)}"))
+            else:
+                problems += _log_space_problems(path, axis, space, libraries)
             continue
         values = raw if isinstance(raw, list) else [raw]
         if not values:
@@ -444,8 +546,8 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
         for i, value in enumerate(values):
             if isinstance(value, (dict, list)) or value is None:
                 problems.append((f"{path}[{i}]", f"must be a scalar value, got {value!r}"))
-            elif _is_penalty(axis):
-                problems += _penalty_problems(f"{path}[{i}]", value)
+            else:
+                problems += _value_problems(f"{path}[{i}]", axis, value, libraries)
         if len(set(map(repr, values))) != len(values):
             problems.append((path, f"repeated values in {values}"))
     return problems

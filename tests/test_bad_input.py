@@ -62,6 +62,7 @@ def _write_data(folder: Path) -> None:
     frame.assign(y=(frame["y"] > 0).astype(int)).to_csv(folder / "binary.csv", index=False)
     frame.assign(b=["x", "y"] * 30).to_csv(folder / "text_feature.csv", index=False)
     frame[["y"]].to_csv(folder / "target_only.csv", index=False)
+    frame.head(5).to_csv(folder / "five_rows.csv", index=False)
     (folder / "empty.csv").write_text("")
     (folder / "header_only.csv").write_text("a,b,y\n")
     (folder / "table.xlsx").write_text("not a spreadsheet")
@@ -128,8 +129,8 @@ CASES = [
      "{spec}: sweep.reg_alpha.log: must be [low, high] with 0 < low ≤ high, got [1.0, inf]"),
     ("negative-model-penalty", spec_with(models__xgboost__reg_lambda=-2),
      "{spec}: models.xgboost.reg_lambda: must be a finite number ≥ 0, got -2"),
-    ("negative-native-penalty", spec_with(models={"lightgbm": {"lambda_l1": -1}}),
-     "{spec}: models.lightgbm.lambda_l1: must be a finite number ≥ 0, got -1"),
+    ("negative-native-penalty", spec_with(models={"lightgbm": {"lambda_l2": -1}}),
+     "{spec}: models.lightgbm.lambda_l2: must be a finite number ≥ 0, got -1"),
     # the grid
     ("empty-grid", spec_with(sweep={}),
      "{spec}: sweep: the grid is empty; give at least one axis, e.g. reg_alpha: [0, 1, 10]"),
@@ -171,14 +172,41 @@ CASES = [
      "{spec}: evaluation.metric: 'auc' does not fit the task 'regression' (inferred from the target); "
      "expected one of rmse, mae, r2"),
     # parameters the libraries reject, found by the cheap check
-    ("xgboost-rejects-param", spec_with(models__xgboost__max_depth=-5),
-     "{spec}: models.xgboost.max_depth: xgboost rejects max_depth=-5: "
-     "value -5 for Parameter max_depth should be greater equal to 0"),
-    ("lightgbm-rejects-param", spec_with(models={"lightgbm": {"n_estimators": 3, "num_leaves": 1}}),
-     "{spec}: models.lightgbm.num_leaves: lightgbm rejects num_leaves=1: Check failed: (num_leaves) > (1)"),
-    ("library-rejects-sweep-value", spec_with(sweep={"reg_alpha": [0], "learning_rate": [0.1, -1]}),
-     "{spec}: sweep.learning_rate[1]: xgboost rejects learning_rate=-1: "
-     "value -1 for Parameter learning_rate should be greater equal to 0"),
+    # parameters gbreg sets itself, value ranges, one parameter set twice (more in tests/test_spec_limits.py)
+    ("objective-is-gbregs", spec_with(models__xgboost__objective="reg:absoluteerror"),
+     "{spec}: models.xgboost.objective: 'objective' is set by gbreg to the task's own loss (squared error, "
+     "logistic or softmax), which the closed-form leaf checks, the curves, the metrics and the linear "
+     "counterparts all follow"),
+    ("unreadable-booster", spec_with(models__xgboost__booster="gblinear"),
+     "{spec}: models.xgboost.booster: must be 'gbtree', got 'gblinear': gblinear grows no trees to read; DART "
+     "rescales earlier trees each time it drops them, so the leaves are no longer the penalized leaf weights "
+     "gbreg measures"),
+    ("rounds-not-a-number", spec_with(models__xgboost__n_estimators="abc"),
+     "{spec}: models.xgboost.n_estimators: must be a whole number ≥ 1 and ≤ 100000, got 'abc'"),
+    ("rounds-fraction-swept", spec_with(models={"xgboost": {"max_depth": 2}}, sweep={"n_estimators": [5.5]}),
+     "{spec}: sweep.n_estimators[0]: must be a whole number ≥ 1 and ≤ 100000, got 5.5"),
+    ("learning-rate-zero", spec_with(models__xgboost__learning_rate=0),
+     "{spec}: models.xgboost.learning_rate: must be a finite number > 0, got 0; with learning_rate 0 no tree "
+     "changes the prediction"),
+    ("set-in-models-and-swept", spec_with(models__xgboost__alpha=1),
+     "{spec}: sweep.reg_alpha: xgboost's reg_alpha is also set at models.xgboost.alpha; set it in one place "
+     "(remove it from models to sweep it)"),
+    ("yaml-duplicate-key", "name: bad\ndata: {source: sklearn, name: diabetes}\nmodels: {xgboost: {n_estimators: 3}}\n"
+     "sweep:\n  reg_alpha: [0, 1]\n  reg_alpha: [5]\n",
+     "{spec}: line 6: duplicate key 'reg_alpha' (first at line 5); YAML would silently keep only the last value: "
+     "remove one or merge them"),
+    ("data-too-small", file_spec("five_rows.csv"),
+     "{spec}: data: 5 rows with evaluation.test_size = 0.25 leave 3 for training and 2 for testing; a result "
+     "needs at least 10 and 2: use more rows (or another test_size)"),
+    # (native parameters outside gbreg's own range table)
+    ("xgboost-rejects-param", spec_with(models__xgboost__max_delta_step=-5),
+     "{spec}: models.xgboost.max_delta_step: xgboost rejects max_delta_step=-5: "
+     "value -5 for Parameter max_delta_step should be greater equal to 0"),
+    ("lightgbm-rejects-param", spec_with(models={"lightgbm": {"n_estimators": 3, "path_smooth": -1}}),
+     "{spec}: models.lightgbm.path_smooth: lightgbm rejects path_smooth=-1: Check failed: (path_smooth) >= (0.0)"),
+    ("library-rejects-sweep-value", spec_with(sweep={"reg_alpha": [0], "max_delta_step": [0.1, -1]}),
+     "{spec}: sweep.max_delta_step[1]: xgboost rejects max_delta_step=-1: "
+     "value -1 for Parameter max_delta_step should be greater equal to 0"),
 ]
 
 TRACKING_CASES = [
@@ -249,16 +277,16 @@ def test_parameters_rejected_on_a_worker_leave_no_store_and_no_training(tracking
     store's behalf: the rejection is the same message as in-process, nothing is written, nothing is left."""
     import tempfile
 
-    spec = spec_with(models={"xgboost": {"n_estimators": 3, "max_depth": -5},
-                             "lightgbm": {"n_estimators": 3, "num_leaves": 1}})
+    spec = spec_with(models={"xgboost": {"n_estimators": 3, "max_delta_step": -5},
+                             "lightgbm": {"n_estimators": 3, "path_smooth": -1}})
     _write_data(tmp_path)
     path = write_spec(tmp_path, spec)
     before = set(Path(tempfile.gettempdir()).glob("gbreg-context-*"))
     in_process = CliRunner().invoke(app, ["run", str(path), "-q", "-j", "1"])
     on_worker = CliRunner().invoke(app, ["run", str(path), "-q", "-j", "2"])
     assert in_process.exit_code == on_worker.exit_code == 2, on_worker.output
-    assert "models.xgboost.max_depth: xgboost rejects max_depth=-5" in on_worker.stderr
-    assert "models.lightgbm.num_leaves: lightgbm rejects num_leaves=1" in on_worker.stderr
+    assert "models.xgboost.max_delta_step: xgboost rejects max_delta_step=-5" in on_worker.stderr
+    assert "models.lightgbm.path_smooth: lightgbm rejects path_smooth=-1" in on_worker.stderr
     assert on_worker.stderr == in_process.stderr
     assert "Traceback" not in on_worker.output
     assert not (tmp_path / "mlflow.db").exists()
@@ -306,46 +334,208 @@ def test_enough_cases():
 
 
 def test_trial_that_fails_in_training_is_logged_and_the_study_goes_on(tracking, tmp_path):
-    """XGBoost refuses an infinite feature value that LightGBM accepts. The value sits in a row the cheap
-    check does not sample, so validation passes and the XGBoost trials fail while training: each is a
-    FAILED child run with the error, the LightGBM trials finish, the summary lists the failures, exit 1."""
+    """LightGBM's GOSS needs top_rate + other_rate <= 1. Each swept value passes the cheap check on its own
+    (over the other's default), so validation passes and only the grid point (0.6, 0.5) fails, while
+    training: a FAILED child run with the error, the other trials finish, the summary lists the failure,
+    exit 1. (Bad data values no longer get this far: they are rejected when the data are loaded.)"""
     from mlflow.tracking import MlflowClient
 
-    from gbreg.param_check import sample_rows
-
-    frame = _frame(400)
-    unsampled = next(i for i in range(400) if i not in set(sample_rows(400)))
-    frame.loc[unsampled, "a"] = np.inf
-    frame.to_csv(tmp_path / "inf.csv", index=False)
-    spec = file_spec("inf.csv", models={"xgboost": {"n_estimators": 5}, "lightgbm": {"n_estimators": 5}},
-                     sweep={"reg_alpha": [0, 1]})
+    _frame(200).to_csv(tmp_path / "ok.csv", index=False)
+    spec = file_spec("ok.csv", models={"xgboost": {"n_estimators": 5},
+                                       "lightgbm": {"n_estimators": 5, "boosting": "goss"}},
+                     sweep={"reg_alpha": [0], "top_rate": [0.2, 0.6], "other_rate": [0.1, 0.5]})
     path = write_spec(tmp_path, spec)
     assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
 
     result = CliRunner().invoke(app, ["run", str(path), "-j", "1"])
     assert result.exit_code == 1, result.output
-    assert "2 trial(s) failed:" in result.stdout
-    for name in ("xgboost α=0", "xgboost α=1"):
-        assert re.search(rf"{name}: XGBoostError: .*Input data contains `inf`", result.stdout), result.stdout
+    assert "1 trial(s) failed:" in result.stdout
+    failed_name = "lightgbm α=0 top_rate=0.6 other_rate=0.5"
+    assert re.search(rf"{failed_name}: LightGBMError: Check failed: .*top_rate.*other_rate", result.stdout), \
+        result.stdout
     client = MlflowClient(tracking.tracking_uri)
     (experiment,) = [e for e in client.search_experiments() if e.name == "bad"]
     runs = client.search_runs([experiment.experiment_id])
     (parent,) = [r for r in runs if r.data.tags["gbreg.kind"] == "study"]
-    assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed"] == 2
-    trials = {(r.data.params["library"], r.data.params["reg_alpha"]): r for r in runs if r is not parent
-              and r.data.tags["gbreg.kind"] == "booster"}
-    assert len(trials) == 4
-    for (library, _), run in trials.items():
-        if library == "xgboost":
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed"] == 1
+    trials = {r.info.run_name: r for r in runs if r is not parent and r.data.tags["gbreg.kind"] == "booster"}
+    assert len(trials) == 5  # xgboost has no top_rate/other_rate: one trial; lightgbm 2 x 2
+    for name, run in trials.items():
+        if name == failed_name:
             assert run.info.status == "FAILED"
-            assert "Input data contains `inf`" in run.data.tags["gbreg.error"]
+            assert "top_rate" in run.data.tags["gbreg.error"]
             detail = Path(client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))).read_text()
-            assert "Traceback" in detail and "XGBoostError" in detail
+            assert "Traceback" in detail and "LightGBMError" in detail
         else:
             assert run.info.status == "FINISHED" and run.data.metrics["test_rmse"] > 0
     results = pd.read_csv(client.download_artifacts(parent.info.run_id, "results.csv", str(tmp_path)))
-    assert sorted(results["status"]) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+    assert sorted(results["status"]) == ["FAILED"] + ["FINISHED"] * 4
 
     again = CliRunner().invoke(app, ["run", str(path), "-j", "1"])  # failed trials are not "done"
     assert again.exit_code == 1
-    assert "2 done, 2 to run" in again.stderr
+    assert "4 done, 1 to run" in again.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# command-line values: out of range or unknown is exit 2 naming the option (never silently coerced)
+
+OPTION_CASES = [
+    ("run-jobs-negative", ["run", "{spec}", "-j", "-3"], "'-j' / '--jobs'"),
+    ("run-jobs-zero", ["run", "{spec}", "--jobs", "0"], "'-j' / '--jobs'"),
+    ("run-executor-unknown", ["run", "{spec}", "--executor", "slurm"], "'--executor'"),
+    ("run-verbose-and-quiet", ["run", "{spec}", "-v", "-q"],
+     "error: -v/--verbose and -q/--quiet contradict each other; give one"),
+    ("results-format-unknown", ["results", "bad", "--format", "json"], "'--format'"),
+    ("results-findings-as-csv", ["results", "bad", "--findings", "--format", "csv"],
+     "error: --findings prints findings.md: it does not combine with --comparison, --all or --format csv"),
+    ("results-findings-and-comparison", ["results", "bad", "--findings", "--comparison"], "error: --findings"),
+    ("ui-port-too-high", ["ui", "--port", "70000"], "'--port'"),
+    ("ui-port-zero", ["ui", "--port", "0"], "'--port'"),
+    ("server-port-negative", ["server", "--port", "-1"], "'--port'"),
+    ("reproduce-rtol-negative", ["reproduce", "abc", "--rtol", "-0.1"], "'--rtol'"),
+    ("reproduce-jobs-zero", ["reproduce", "abc", "-j", "0"], "'-j' / '--jobs'"),
+    ("report-output-is-a-folder", ["report", "abc", "-o", "{dir}"], "'-o' / '--output'"),
+]
+
+
+@pytest.mark.parametrize("case_id, args, expected", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
+def test_option_values_out_of_range_or_unknown_exit_2(tracking, tmp_path, case_id, args, expected):
+    path = write_spec(tmp_path, BASE)
+    result = CliRunner().invoke(app, [a.format(spec=path, dir=tmp_path) for a in args])
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert expected in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_jobs_above_the_cores_are_capped_with_a_note_and_logged_as_used(tracking, tmp_path):
+    """-j above this machine's cores runs (and logs) one job per core and says so; -j 1 trains one trial
+    at a time with every core's thread, as --help says."""
+    from mlflow.tracking import MlflowClient
+
+    from gbreg.cli import JOBS_HELP
+    from gbreg.execute import available_cores
+
+    cores = available_cores()
+    helped = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert " ".join(JOBS_HELP.split()) in " ".join(helped.output.replace("│", " ").split())
+    spec = spec_with(sweep={"reg_alpha": list(range(cores + 2))})
+    path = write_spec(tmp_path, spec)
+    result = CliRunner().invoke(app, ["run", str(path), "-q", "-j", str(cores + 60)])
+    assert result.exit_code == 0, result.output
+    assert f"note: -j {cores + 60} is more than the {cores} cores here; running {cores} jobs" in result.stderr
+    client = MlflowClient(tracking.tracking_uri)
+    (parent,) = client.search_runs([client.get_experiment_by_name("bad").experiment_id],
+                                   "tags.`gbreg.kind` = 'study'")
+    assert parent.data.params["jobs"] == str(cores)
+    one = CliRunner().invoke(app, ["run", str(path), "-q", "-j", "1", "--fresh"])
+    assert one.exit_code == 0 and "note:" not in one.stderr
+    runs = client.search_runs([parent.info.experiment_id], "tags.`gbreg.kind` = 'study'",
+                              order_by=["attributes.start_time DESC"])
+    assert runs[0].data.params["jobs"] == "1" and runs[0].data.params["n_threads"] == str(cores)
+
+
+# ----------------------------------------------------------------------------------------------------
+# read-only commands never create a store, and a "not found" names the store searched
+
+READ_ONLY = [["results", "quick"], ["results", "quick", "--comparison"], ["results", "quick", "--findings"],
+             ["report", "quick", "-o", "r.html"], ["reproduce", "0123abcd"], ["ui", "--port", "5999"]]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=[" ".join(a[:2]) for a in READ_ONLY])
+def test_read_only_commands_create_no_store(tmp_path, monkeypatch, args):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("GBREG_MLFLOW_CONFIG", raising=False)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    db = folder / "mlflow.db"
+    assert result.stderr.strip() == (
+        f"error: no tracking store at {db} (tracking URI sqlite:///{db}, the default: no mlflow.yaml in "
+        f"{folder} or its parents); run a study first (`gbreg run` creates the store), or work in the folder "
+        "whose mlflow.yaml names your store, or set MLFLOW_TRACKING_URI")
+    assert list(folder.iterdir()) == []
+
+    config = folder / "mlflow.yaml"  # a configured store in a folder that does not exist yet
+    config.write_text("tracking_uri: sqlite:///stores/team.db\n")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"no tracking store at {folder / 'stores' / 'team.db'} (tracking URI sqlite:///" in result.stderr
+    assert f"from {config}" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["mlflow.yaml"]
+
+
+def test_not_found_in_an_existing_store_names_it(tracking, tmp_path):
+    from gbreg.store import open_store
+
+    open_store(tracking)  # an empty store (what `gbreg run` creates)
+    before = _store_snapshot(tmp_path)
+    uri = tracking.tracking_uri
+    for args, message in [
+        (["results", "nosuch"], f"error: no study or run 'nosuch' in the tracking store {uri}; experiments: Default"),
+        (["report", "nosuch"], f"error: no study or run 'nosuch' in the tracking store {uri}; experiments: Default"),
+        (["reproduce", "nosuch"], f"error: no run 'nosuch' in the tracking store {uri}; give the id of a"),
+    ]:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(message), result.stderr
+    assert _store_snapshot(tmp_path) == before
+
+
+# ----------------------------------------------------------------------------------------------------
+# data problems through the CLI: exit 2 against the data file, nothing written, no C++ stack trace
+
+DATA_CASES = [
+    ("duplicate-columns", "{dir}/d.csv: duplicate column names: 'a' (columns 1, 2); "
+                                       "give each column a unique name"),
+    ("inf-feature", "{dir}/d.csv: column 'a' holds inf in row 3 (row 1 is the first after the header); "
+                          "use a finite number, or leave the cell empty for a missing value"),
+    ("huge-target", "{dir}/d.csv: target column 'y' holds -1e+300 in row 3 (row 1 is the first after the "
+                          "header), beyond the float32 range (±3.4e+38) that XGBoost and LightGBM train in; "
+                          "rescale the column"),
+    ("bracket-in-name", "{dir}/d.csv: column name 'a[0]' contains [ ], which XGBoost or LightGBM refuse in "
+                              "feature names (any of [ ] < \" , : { }); rename the column"),
+]
+
+
+def _bad_data(case_id: str, folder: Path) -> None:
+    frame = _frame(400)
+    if case_id == "duplicate-columns":
+        (folder / "d.csv").write_text("a,a,b,y\n" + "".join(f"{i},{i % 7},{i % 3},{i * 0.1}\n" for i in range(60)))
+        return
+    if case_id == "inf-feature":
+        frame.loc[2, "a"] = np.inf
+    elif case_id == "huge-target":
+        frame.loc[2, "y"] = -1e300
+    else:
+        frame = frame.rename(columns={"a": "a[0]"})
+    frame.to_csv(folder / "d.csv", index=False)
+
+
+@pytest.mark.parametrize("case_id, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_data_problems_are_reported_against_the_data(tracking, tmp_path, case_id, expected):
+    _bad_data(case_id, tmp_path)
+    path = write_spec(tmp_path, file_spec("d.csv", models={"xgboost": {"n_estimators": 5},
+                                                           "lightgbm": {"n_estimators": 5}}))
+    for command in (["validate", str(path)], ["run", str(path), "-q", "-j", "1"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == "error: " + expected.replace("{dir}", str(tmp_path))
+        assert "Stack trace" not in result.output and "[bt]" not in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "5000.5", "true"])
+def test_ui_port_in_mlflow_yaml_out_of_range_is_rejected(tmp_path, monkeypatch, port):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("GBREG_MLFLOW_CONFIG", raising=False)
+    config = tmp_path / "mlflow.yaml"
+    config.write_text(f"tracking_uri: sqlite:///mlflow.db\nui: {{port: {port}}}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["results", "any"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {config}: ui.port must be a whole number from 1 to 65535, "
+                                     f"got {yaml.safe_load(port)!r}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml"]

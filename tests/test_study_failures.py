@@ -173,3 +173,31 @@ def test_a_worker_killed_mid_study_is_replaced_and_every_trial_ends_logged(track
     assert client.get_run(outcome.parent_run_id).info.status == "FINISHED"
     keys = [r.data.tags["gbreg.trial_key"] for r in children if r.info.status == "FINISHED"]
     assert len(keys) == len(set(keys)) == outcome.n_trials == 24
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_study_from_a_thread_completes_and_leaves_the_process_alone(tracking, tmp_path, jobs):
+    """A notebook's background task or a service calls ``run_study`` off the main thread: signal handlers
+    cannot be set there (it used to raise ValueError after the parent run existed). It completes, and
+    the process's signal handlers and collector are as they were."""
+    import gc
+
+    spec = load_spec(write_spec(tmp_path, small_spec(sweep={"reg_alpha": [0, 10]})))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    outcome: dict = {}
+
+    def study():
+        try:
+            outcome["value"] = run_study(spec, jobs=jobs, verbosity=-1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=study)
+    thread.start()
+    thread.join(timeout=600)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["value"]
+    assert result.n_ran == result.n_trials == 4 and not result.failures
+    assert _client(tracking).get_run(result.parent_run_id).info.status == "FINISHED"
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
+    assert gc.isenabled() and gc.get_freeze_count() == 0
