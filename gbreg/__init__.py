@@ -17,5 +17,12 @@ def run_study(spec, **kwargs):
     return _run_study(spec, **kwargs)
 
 
+def judge(cells, expect, axes, **kwargs):
+    """Verdicts for hypotheses on a trial x split table; see :func:`gbreg.judgement.judge` (imported lazily)."""
+    from gbreg.judgement import judge as _judge
+
+    return _judge(cells, expect, axes, **kwargs)
+
+
 __all__ = ["DataError", "GbregError", "Spec", "SpecError", "StudyFailed", "TrackingError", "UserInputError",
-           "load_spec", "run_study"]
+           "judge", "load_spec", "run_study"]

@@ -108,7 +108,8 @@ def run(spec: Path, set_: SetOption = None,
                  "none: a LocalCluster)")] = None,
         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False,
-        yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000)")] = False):
+        yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000) or limits.max_hours "
+                                     "(default 12, gbreg's estimate for this machine)")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
     from gbreg.limits import check_trial_limit
     from gbreg.plan import count_trials, plan_head
@@ -131,7 +132,7 @@ def run(spec: Path, set_: SetOption = None,
         kind, address = _executor_choice(executor.value if executor else None, scheduler, config)
         jobs = _jobs_on_this_machine(jobs, local=address is None)
         outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                            verbosity=-1 if quiet else (1 if verbose else 0))
+                            verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes)
     except GbregError as exc:
         _fail(exc)
     if outcome.interrupted:

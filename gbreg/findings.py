@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import math
 
-from gbreg.hypotheses import (
-    BOOTSTRAPS,
-    FINDINGS_ARTIFACT,
-    PERMUTATIONS,
-    POST_SWEEP_METRICS,
-    VERDICT_CODES,
-    Hypothesis,
-)
+from gbreg.hypotheses import FINDINGS_ARTIFACT, POST_SWEEP_METRICS, VERDICT_CODES, Hypothesis
 from gbreg.leaf_analysis import SHRINKAGE_METRIC_NAMES
-from gbreg.verdicts import Verdict, _fmt, _p_text, evaluate_hypotheses
+from gbreg.verdicts import Verdict, _fmt, evaluate_hypotheses
 
 
 def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
@@ -118,13 +111,14 @@ def _plot_artifacts(client, run_id: str) -> list[str]:
 
 
 def verdict_metrics(verdicts: list[Verdict]) -> tuple[dict[str, float], dict[str, str]]:
-    """Parent-run metrics (verdict code +1/0/-1, statistic, p) and tags (verdict and statement)."""
+    """Parent-run metrics (verdict code +1/0/-1, statistic, raw and Holm-adjusted p, interval) and tags
+    (verdict and statement). Non-finite numbers (an untestable hypothesis's p) are not logged."""
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
     for v in verdicts:
         metrics[f"hypothesis_{v.index}_verdict"] = VERDICT_CODES[v.verdict]
-        for name in ("statistic", "p_value"):
-            if name in v.numbers:
+        for name in ("statistic", "p_value", "p_adjusted", "ci_low", "ci_high"):
+            if math.isfinite(v.numbers.get(name, float("nan"))):
                 metrics[f"hypothesis_{v.index}_{name}"] = v.numbers[name]
         tags[f"gbreg.hypothesis.{v.index}"] = f"{v.verdict}: {v.hypothesis.describe()}"[:5000]
     counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_CODES}
@@ -143,13 +137,12 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
              f"{prepared.metric}; {len(results)} trials, {n_splits} split(s) each "
              f"({spec.repeats} repeat(s), {spec.evaluation.split}).", "",
              "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
-             "| # | hypothesis | verdict | statistic | p |", "|---|---|---|---|---|"]
+             "| # | hypothesis | verdict | effect (interval) | unit | p | p (Holm) |", "|---" * 7 + "|"]
     for v in verdicts:
-        statistic = _fmt(v.numbers.get("statistic", float("nan")))
-        p_value = v.numbers.get("p_value", float("nan"))
-        p = _p_text(p_value, PERMUTATIONS).removeprefix("p ").removeprefix("= ") if v.hypothesis.kind == "trend" \
-            else _fmt(p_value)
-        lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {statistic} | {p} |")
+        effect = f"{_fmt(v.effect)} ({_fmt(v.ci_low)} to {_fmt(v.ci_high)})" if math.isfinite(v.effect) else "–"
+        units = f"{v.n_units} {v.unit}s" if v.n_units else "–"
+        lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {effect} | {units} | "
+                     f"{_fmt(v.p_value)} | {_fmt(v.p_adjusted)} |")
     for v in verdicts:
         lines += ["", f"## H{v.index} · {v.hypothesis.describe()}", "", f"**{v.verdict.capitalize()}.** {v.reason}.", ""]
         links = _links_for(v.hypothesis, plots)
@@ -163,15 +156,16 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
 
 
 METHOD_NOTE = (
-    "Trend: Spearman's ρ between the axis and the metric within each stratum (model, every other "
-    "sweep axis, repeat and fold held fixed), averaged over strata; p from "
-    f"{PERMUTATIONS} permutations of the metric within strata (two-sided); 95% CI from {BOOTSTRAPS} bootstrap "
-    "resamples of the strata. Supported: p < significance with ρ of the stated sign; contradicted: p < "
-    "significance the other way (for `trend: none`, any significant trend); `trend: none` is supported only "
-    "when the CI lies within ±tolerance. Sign: exact two-sided sign test over the cells (trial × split). "
-    "Best: the best cell per configuration, re-found on bootstrap resamples of the splits; supported when "
-    "it is interior in ≥ 1 − significance of resamples for every configuration, contradicted when at an edge "
-    "that often for some configuration. See docs/hypotheses.md.")
+    "Unit of evidence: the split (repeat × fold); the verdict uses the Holm-adjusted p across this study's "
+    "tested hypotheses. Trend: Spearman's ρ along the axis for each configuration on each split, averaged "
+    "per split over the configurations that vary (constant ones are counted, not averaged in as 0); exact "
+    "two-sided sign-flip test over splits, with its inverted (subset-mean) interval. `trend: none`: two "
+    "one-sided tests against ±tolerance — supported when the interval lies inside, contradicted when it lies "
+    "beyond. Sign: exact sign test over configurations (mean over splits; zeros count against both signs) and "
+    "sign-flip over splits of the per-split median; both must agree (p = the larger). Best: best interior "
+    "minus best edge cell of the split-averaged surface, against the same statistic on sign-flipped split "
+    "surfaces (exact on a flat surface). With n splits no exact test gives p below 2/2^n. "
+    "See docs/hypotheses.md.")
 
 
 def _links_for(h: Hypothesis, plots: list[str]) -> list[str]:

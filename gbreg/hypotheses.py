@@ -6,17 +6,15 @@ Three kinds of statement, written as YAML mappings (docs/hypotheses.md has the f
     {metric: M, sign: positive | negative, where: {...}}
     {best: M, interior: [AXIS, ...], goal: min | max, where: {...}}
 
-How each is tested on the sweep's results (:mod:`gbreg.verdicts`; the statistics are stated in
-docs/hypotheses.md):
+How each is tested on the sweep's results (:func:`gbreg.judgement.judge`, :mod:`gbreg.inference`; the
+statistics, their unit of replication and their calibration are stated in docs/hypotheses.md):
 
-* trend: Spearman's ρ between the axis and the metric inside every stratum (all other sweep axes, the
-  library and model, the repeat and the fold held fixed); the statistic is the mean ρ over strata. Its
-  null distribution comes from permuting the metric values within each stratum; its 95% interval from
-  resampling strata.
-* sign: an exact two-sided sign test over the cells (trial x split), with a bootstrap interval for the
-  median.
-* best: the best cell of each stratum, re-found on bootstrap resamples of the splits; the share of
-  resamples whose best cell is inside the grid along every listed axis decides.
+* trend: Spearman's ρ along the axis per configuration and split, averaged per split; an exact sign-flip
+  test over the splits (``none``: two one-sided tests against ±tolerance).
+* sign: an exact sign test over configurations and a sign-flip test over splits; both must agree.
+* best: best interior minus best edge cell, against the same statistic on sign-flipped split surfaces.
+
+The p-values are Holm-adjusted across a study's hypotheses; the verdict uses the adjusted one.
 
 Verdicts are ``supported``, ``contradicted`` or ``inconclusive`` (with the reason); :mod:`gbreg.findings`
 writes them after the sweep (findings.md, parent-run metrics and tags). Validation
@@ -62,10 +60,6 @@ POST_SWEEP_METRICS = SHRINKAGE_METRIC_NAMES  # one value per trial, computed aft
 FILTER_COLUMNS = ("library", "model", "kind")
 FINDINGS_ARTIFACT = "findings.md"
 VERDICT_CODES = {"supported": 1, "inconclusive": 0, "contradicted": -1}
-
-PERMUTATIONS = 4000
-BOOTSTRAPS = 2000
-MIN_SPLITS_FOR_BEST = 3
 
 
 class Condition(BaseModel):

@@ -1,5 +1,6 @@
 """How big a study is before it runs: ``gbreg run`` refuses a study of more than ``limits.max_trials``
-trials (default 10,000) unless given ``--yes``, and says roughly how long it would take here.
+trials (default 10,000), or one it expects to run longer than ``limits.max_hours`` (default 12) on this
+machine, unless given ``--yes``, and says roughly how long it would take here.
 
 The estimate is deliberately rough and on the slow side. A booster trial costs, per split, about
 ``rounds x (SECONDS_PER_ROUND + SECONDS_PER_CELL_ROUND x training rows x features)`` on one core.
@@ -38,6 +39,20 @@ def check_trial_limit(spec: Spec, n_trials: int, yes: bool) -> None:
         f"{spec.source}: {n_trials:,} trials, above limits.max_trials = {spec.max_trials:,}; on {rows:,} rows x "
         f"{features} features that is roughly {_duration(seconds)} on this machine's {_cores()} core(s). "
         "Shrink the sweep, raise limits.max_trials in the spec, or run it anyway with --yes")
+
+
+def check_work_limit(spec: Spec, n_trials: int, rows: int, features: int, yes: bool) -> None:
+    """Raise a one-line UserInputError when the study's estimated wall time on this machine is above
+    ``limits.max_hours`` (default 12) and ``--yes`` is not given. Run once the data set is loaded."""
+    if yes:
+        return
+    seconds = estimate_seconds(spec, n_trials, rows, features, _cores())
+    if seconds <= spec.max_hours * 3600:
+        return
+    raise UserInputError(
+        f"{spec.source}: {n_trials:,} trials on {rows:,} rows x {features} features would take roughly "
+        f"{_duration(seconds)} on this machine's {_cores()} core(s), above limits.max_hours = {spec.max_hours:g}. "
+        "Shrink the sweep or the rounds, raise limits.max_hours in the spec, or run it anyway with --yes")
 
 
 def estimate_seconds(spec: Spec, n_trials: int, rows: int, features: int, cores: int) -> float:

@@ -92,7 +92,7 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     console.print(f"reproducing run {run_id} ({original.info.run_name}) with {jobs or original_jobs} job(s) x "
                   f"{threads or 'default'} thread(s) per trial", markup=False, highlight=False)
     outcome = run_study(spec, jobs=jobs or original_jobs, threads=threads, fresh=True, reproduces=run_id,
-                        prepared=prepared, config=config)
+                        prepared=prepared, config=config, allow_large=True)  # the original ran at this size
     if outcome.interrupted:
         return 130
     before = trial_records(client, original)

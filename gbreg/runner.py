@@ -18,7 +18,7 @@ import yaml
 from gbreg.config import TrackingConfig, load_tracking_config
 from gbreg.data import Dataset, load_dataset, make_splits
 from gbreg.errors import GbregError, SpecError, StudyFailed
-from gbreg.limits import data_size_problems
+from gbreg.limits import check_work_limit, data_size_problems
 from gbreg.plan import Trial, make_plan
 from gbreg.spec import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
 from gbreg.track import TAG_ERROR
@@ -84,16 +84,18 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
 def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
-              raise_on_failure: bool = False, threads: int | None = None) -> StudyOutcome:
+              raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
     are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
+    A study estimated to run longer than the spec's ``limits.max_hours`` here is refused (a UserInputError)
+    unless ``allow_large`` (``gbreg run --yes``).
     """
     with _CollectorPaused() as collector:
         return _run_study(spec, collector, jobs=jobs, executor=executor, scheduler=scheduler, fresh=fresh,
                           verbosity=verbosity, config=config, prepared=prepared, reproduces=reproduces,
-                          raise_on_failure=raise_on_failure, threads=threads)
+                          raise_on_failure=raise_on_failure, threads=threads, allow_large=allow_large)
 
 
 class _CollectorPaused:
@@ -128,7 +130,7 @@ class _CollectorPaused:
 
 
 def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, scheduler, fresh, verbosity, config,
-               prepared, reproduces, raise_on_failure, threads) -> StudyOutcome:
+               prepared, reproduces, raise_on_failure, threads, allow_large) -> StudyOutcome:
     from gbreg.execute import (
         available_cores,
         make_executor,
@@ -160,6 +162,7 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
     pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
     try:
         prepared = prepared or prepare_study(spec, check_libraries=False, plan=plan)  # checked on a worker
+        check_work_limit(spec, len(prepared.plan), *prepared.dataset.X.shape, yes=allow_large)
         config = config or load_tracking_config()
         progress = StudyProgress(verbosity, prepared.metric)
         check_store(config)  # the quick checks, before a scheduler is contacted

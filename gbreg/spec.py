@@ -102,12 +102,14 @@ class MlflowSpec(StrictModel):
 
 
 DEFAULT_MAX_TRIALS = 10_000
+DEFAULT_MAX_HOURS = 12.0
 
 
 class LimitsSpec(StrictModel):
     """Sizes above which ``gbreg run`` asks for ``--yes`` (a guard against a grid far larger than meant)."""
 
     max_trials: int = Field(DEFAULT_MAX_TRIALS, ge=1)
+    max_hours: float = Field(DEFAULT_MAX_HOURS, gt=0)  # gbreg's estimate of the study's wall time here
 
 
 class Spec(StrictModel):
@@ -160,6 +162,10 @@ class Spec(StrictModel):
     @property
     def max_trials(self) -> int:
         return self.limits.max_trials if self.limits else DEFAULT_MAX_TRIALS
+
+    @property
+    def max_hours(self) -> float:
+        return self.limits.max_hours if self.limits else DEFAULT_MAX_HOURS
 
     def sha256(self) -> str:
         data = self.to_dict()

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from gbreg.leaf_mechanism import LEAF_MECHANISM_STAT_NAMES
+
 LEAF_COLUMNS = ("tree", "klass", "leaf", "value", "cover", "depth")
 
 TREE_STAT_NAMES = (
     "n_trees", "n_leaves", "leaves_per_tree", "depth_mean", "depth_max", "zero_leaf_fraction",
-    "leaf_abs_mean", "leaf_l1", "leaf_l2", "n_features_used",
+    "leaf_abs_mean", "leaf_l1", "leaf_l2", "n_features_used", *LEAF_MECHANISM_STAT_NAMES,
 )
 
 

@@ -127,17 +127,23 @@ def test_gbreg_validate_reports_every_hypothesis_problem_and_exits_2(tmp_path):
 # statistics on tables with a known answer
 
 
-def grid(metric_of, *, alphas=(0, 1, 10, 100), lambdas=(0, 1, 10), splits=3, seed=0) -> pd.DataFrame:
-    """A per-split table: two models, a reg_alpha x reg_lambda grid, ``splits`` repeats."""
+def grid(metric_of, *, alphas=(0, 1, 10, 100), lambdas=(0, 1, 10), splits=6, seed=0) -> pd.DataFrame:
+    """A per-split table: two models, a reg_alpha x reg_lambda grid, ``splits`` splits (repeats of 3 folds
+    when divisible by 3). ``metric_of(model, a, b, rng, split)`` or ``metric_of(model, a, b, rng)``."""
+    import inspect
+
     rng = np.random.default_rng(seed)
+    with_split = len(inspect.signature(metric_of).parameters) == 5
+    folds = 3 if splits % 3 == 0 else 1
     rows = []
     for model in ("xgboost", "lightgbm"):
-        for repeat in range(splits):
+        for split in range(splits):
             for a in alphas:
                 for b in lambdas:
+                    value = metric_of(model, a, b, rng, split) if with_split else metric_of(model, a, b, rng)
                     rows.append({"run_id": f"{model}-{a}-{b}", "library": model, "model": model, "kind": "booster",
-                                 "reg_alpha": float(a), "reg_lambda": float(b), "repeat": repeat, "fold": 0,
-                                 "m": metric_of(model, a, b, rng)})
+                                 "reg_alpha": float(a), "reg_lambda": float(b), "repeat": split // folds,
+                                 "fold": split % folds, "m": value})
     return pd.DataFrame(rows)
 
 
@@ -153,12 +159,25 @@ def test_a_monotone_trend_is_supported_and_the_opposite_claim_contradicted():
     table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3))
     supported = verdict_of({"metric": "m", "trend": "decreasing", "along": "reg_lambda"}, table)
     assert supported.verdict == "supported"
-    assert supported.numbers["statistic"] < -0.7 and supported.numbers["p_value"] < 0.001
-    assert supported.numbers["n_strata"] == 2 * 4 * 3  # model x reg_alpha x repeat
-    assert supported.numbers["ci_low"] <= supported.numbers["statistic"] <= supported.numbers["ci_high"]
+    # every one of the 6 splits has a negative mean rho: the exact two-sided p is 2 / 2^6
+    assert supported.effect < -0.7 and supported.p_value == pytest.approx(2 / 64)
+    assert supported.unit == "split" and supported.n_units == 6
+    assert supported.numbers["n_configurations"] == 2 * 4  # model x reg_alpha, averaged within each split
+    assert supported.ci_low <= supported.effect <= supported.ci_high < 0
     contradicted = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
     assert contradicted.verdict == "contradicted"
-    assert verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table).verdict == "contradicted"
+    none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
+    assert none.verdict == "contradicted" and none.ci_high < -0.3  # significantly beyond the tolerance
+
+
+def test_a_split_level_slope_is_not_a_trend():
+    """Each split has its own slope, shared by every configuration on it (the issue's null): half the
+    splits go up, half down. Cell-level permutation called this significant; the split-level test does not."""
+    slopes = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+    table = grid(lambda model, a, b, rng, split: slopes[split] * np.log1p(b) + rng.normal(0, 0.1))
+    verdict = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
+    assert verdict.verdict == "inconclusive" and verdict.p_value == 1.0
+    assert abs(verdict.effect) < 0.05 and verdict.ci_low < -0.5 and verdict.ci_high > 0.5
 
 
 def test_where_restricts_the_cells():
@@ -168,57 +187,113 @@ def test_where_restricts_the_cells():
                      table)
     lgbm = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_alpha",
                        "where": {"library": "lightgbm"}}, table)
-    assert xgb.verdict == "supported" and xgb.numbers["n_strata"] == 3 * 3
+    assert xgb.verdict == "supported" and xgb.numbers["n_configurations"] == 3
     assert lgbm.verdict != "supported"
 
 
-def test_a_constant_metric_supports_no_trend():
+def test_a_constant_metric_supports_no_trend_and_no_direction():
     table = grid(lambda model, a, b, rng: 8.0)
-    verdict = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
-    assert verdict.verdict == "supported"
-    assert verdict.numbers["statistic"] == 0.0 and verdict.numbers["p_value"] == 1.0
+    none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
+    assert none.verdict == "supported"
+    assert none.effect == 0.0 and none.ci_low == 0.0 and none.ci_high == 0.0
+    assert none.numbers["n_constant"] == 2 * 4 * 6
+    increasing = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
+    assert increasing.verdict == "inconclusive" and increasing.p_value == 1.0
 
 
-def test_too_few_cells_is_inconclusive_with_the_reason():
-    table = grid(lambda model, a, b, rng: float(b), alphas=(0,), lambdas=(0, 1, 10), splits=1)
-    table = table[table["model"] == "xgboost"]
+def test_constant_configurations_are_reported_not_averaged_in_as_zero():
+    """Two configurations with a clear trend and six constant ones: the trend is the two's, not diluted
+    toward 0 (which used to make 'none' supported)."""
+    table = grid(lambda model, a, b, rng: (np.log1p(b) + rng.normal(0, 0.1)) if (model, a) in
+                 (("xgboost", 0), ("lightgbm", 0)) else 1.0)
+    none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
+    assert none.verdict == "contradicted" and none.effect > 0.8
+    assert none.numbers["n_constant"] == 6 * 6 and "constant" in none.reason
+
+
+def test_too_few_splits_is_inconclusive_with_the_reason():
+    table = grid(lambda model, a, b, rng: float(b), splits=1)  # one holdout split: a perfect trend
     verdict = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
-    assert verdict.verdict == "inconclusive"  # a perfect trend over 3 cells: 3! = 6 orderings, p >= 1/3
-    assert "too few cells" in verdict.reason
+    assert verdict.verdict == "inconclusive" and np.isnan(verdict.p_value)
+    assert "1 split" in verdict.reason and "smallest p-value an exact test can give here is 1" in verdict.reason
+    five = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"},
+                      grid(lambda model, a, b, rng: float(b) + rng.normal(), splits=5))
+    assert five.verdict == "inconclusive" and "0.0625" in five.reason  # 2 / 2^5: never below 0.05
 
 
-def test_the_permutation_test_holds_its_level_under_the_null():
-    """With no trend at all, p < 0.05 in about 5% of data sets (not a rubber stamp, not blind)."""
-    rejections = 0
-    trials = 200
-    for seed in range(trials):
-        table = grid(lambda model, a, b, rng: rng.normal(), splits=1, seed=seed)
-        verdict = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table, seed=seed)
-        rejections += verdict.numbers["p_value"] < 0.05
-    assert 0.01 <= rejections / trials <= 0.10
-
-
-def test_sign_test():
+def test_sign_test_counts_configurations_and_reports_zeros():
     positive = grid(lambda model, a, b, rng: 0.2 + rng.normal(0, 0.1))
     verdict = verdict_of({"metric": "m", "sign": "positive", "where": {"reg_alpha": {"ge": 10}}}, positive)
-    assert verdict.verdict == "supported" and verdict.numbers["n_cells"] == 2 * 2 * 3 * 3
+    assert verdict.verdict == "supported" and verdict.numbers["n_configurations"] == 2 * 2 * 3
+    assert verdict.numbers["n_positive"] == 12 and verdict.n_units == 6
     assert verdict_of({"metric": "m", "sign": "negative"}, positive).verdict == "contradicted"
-    noise = grid(lambda model, a, b, rng: rng.choice([-1.0, 1.0]), splits=1).iloc[:4]
-    few = verdict_of({"metric": "m", "sign": "positive"}, noise)
-    assert few.verdict == "inconclusive" and "too few" in few.reason
+    # a 0/1 metric that is 1 in a few cells: zeros are neither sign and count against "positive"
+    rare = grid(lambda model, a, b, rng: float(rng.random() < 0.03))
+    zeros = verdict_of({"metric": "m", "sign": "positive"}, rare)
+    assert zeros.verdict == "inconclusive" and zeros.numbers["n_zero"] >= 12
+    assert "exactly zero" in zeros.reason
+
+
+def test_a_split_effect_shared_by_every_configuration_is_not_a_sign():
+    """Every configuration is positive on average only because three splits are far above zero and three
+    slightly below: the sign test over configurations alone would say 'positive'."""
+    shift = [3.0, 3.0, 3.0, -1.0, -1.0, -1.0]
+    table = grid(lambda model, a, b, rng, split: shift[split] + rng.normal(0, 0.1))
+    verdict = verdict_of({"metric": "m", "sign": "positive"}, table)
+    assert verdict.numbers["n_positive"] == 24 and verdict.numbers["p_configurations"] < 1e-6
+    assert verdict.verdict == "inconclusive" and verdict.numbers["p_splits"] > 0.2  # 3 of 6 splits below 0
 
 
 def test_best_interior():
     bowl = grid(lambda model, a, b, rng: (np.log1p(a) - np.log1p(10)) ** 2 + (b - 1) ** 2 + rng.normal(0, 0.05),
-                splits=5)
-    assert verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, bowl).verdict == "supported"
-    slope = grid(lambda model, a, b, rng: a + b + rng.normal(0, 0.05), splits=5)
+                alphas=(0, 1, 10, 100), lambdas=(0, 1, 10))
+    supported = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, bowl)
+    assert supported.verdict == "supported" and supported.effect > 0 and supported.p_value == pytest.approx(2 / 64)
+    slope = grid(lambda model, a, b, rng: a + b + rng.normal(0, 0.05))
     edge = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, slope)
-    assert edge.verdict == "contradicted" and edge.numbers["n_contradicted"] == 2
+    assert edge.verdict == "contradicted" and edge.effect < 0
     maximum = verdict_of({"best": "m", "interior": ["reg_alpha"], "goal": "max"}, bowl)
     assert maximum.verdict == "contradicted"  # the largest value of a bowl is at its rim
-    one_split = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, bowl[bowl["repeat"] == 0])
+    flat = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]},
+                      grid(lambda model, a, b, rng: rng.normal(), seed=3))
+    assert flat.verdict == "inconclusive"
+    one_split = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, bowl[bowl["repeat"] == 0]
+                           .query("fold == 0"))
     assert one_split.verdict == "inconclusive" and "split" in one_split.reason
+
+
+def test_holm_adjusts_across_the_hypotheses_and_the_verdict_uses_the_adjusted_p():
+    from gbreg import judge
+
+    table = grid(lambda model, a, b, rng: np.log1p(a) + np.log1p(b) + rng.normal(0, 0.1))
+    expect = [{"metric": "m", "trend": "increasing", "along": "reg_alpha"},
+              {"metric": "m", "trend": "increasing", "along": "reg_lambda"}]
+    alone = judge(table, expect[:1], AXES)
+    assert alone[0].verdict == "supported" and alone[0].p_adjusted == alone[0].p_value == pytest.approx(2 / 64)
+    both = judge(table, expect, AXES)
+    assert [v.p_value for v in both] == [pytest.approx(2 / 64)] * 2
+    assert [v.p_adjusted for v in both] == [pytest.approx(4 / 64)] * 2  # Holm: 2 x 0.031, then max(…, 0.031)
+    assert [v.verdict for v in both] == ["inconclusive"] * 2 and "after Holm over 2" in both[0].reason
+    frame = both.to_frame()
+    assert {"verdict", "p_value", "p_adjusted", "effect", "ci_low", "ci_high", "unit", "n_units"} <= set(frame)
+    assert list(frame["p_adjusted"]) == pytest.approx([4 / 64, 4 / 64])
+
+
+def test_judge_is_what_evaluate_hypotheses_uses_and_checks_its_input():
+    from gbreg import judge
+
+    table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3), splits=18)
+    expect = [{"metric": "m", "trend": "decreasing", "along": "reg_lambda"}, {"best": "m", "interior": ["reg_alpha"]}]
+    ours = judge(table, expect, AXES)
+    study = evaluate_hypotheses([Hypothesis.model_validate(e) for e in expect], table, table, AXES)
+    assert [(v.verdict, v.p_value, v.p_adjusted) for v in ours] == [(v.verdict, v.p_value, v.p_adjusted)
+                                                                    for v in study]
+    by_repeat = judge(table, expect[:1], AXES, unit="repeat")[0]
+    assert by_repeat.unit == "repeat" and by_repeat.n_units == 6 and by_repeat.verdict == "supported"
+    with pytest.raises(ValueError, match="unit must be one of"):
+        judge(table, expect, AXES, unit="fold")
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        judge(table.to_dict("records"), expect, AXES)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -235,7 +310,7 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
     from gbreg.store import open_store
 
     spec = small_spec(
-        repeats=2,
+        repeats=4, evaluation={"split": "kfold", "folds": 3, "metric": "rmse"},  # 12 splits: Holm over 3 can pass
         models={"xgboost": {"n_estimators": 15, "max_depth": 3, "learning_rate": 0.3}},
         sweep={"reg_alpha": [0, 10, 300], "reg_lambda": [0, 1, 30]},
         expect=[{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha"},
@@ -247,7 +322,12 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.metrics["hypothesis_1_verdict"] == 1.0
     assert parent.data.tags["gbreg.hypothesis.1"].startswith("supported: zero_leaf_fraction")
-    assert "hypothesis_2_p_value" in parent.data.metrics
+    # leaf_shrinkage has one value per trial (computed after the sweep): no split replicates, no test
+    assert parent.data.metrics["hypothesis_2_verdict"] == 0.0 and "hypothesis_2_p_value" not in parent.data.metrics
+    assert "hypothesis_3_p_value" in parent.data.metrics
+    # Holm across the 3 hypotheses: the adjusted p is logged next to the raw one, never smaller
+    assert parent.data.metrics["hypothesis_1_p_adjusted"] >= parent.data.metrics["hypothesis_1_p_value"]
+    assert parent.data.metrics["hypothesis_1_p_adjusted"] < 0.05
     assert parent.data.tags["gbreg.findings"].count(" ") >= 5
 
     results = numeric_columns(outcome.results).set_index("run_id")
@@ -261,7 +341,8 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
     shown = CliRunner().invoke(app, ["results", "small", "--findings"])
     assert shown.exit_code == 0
     assert "# Findings: small" in shown.output and "## H1 · zero_leaf_fraction" in shown.output
-    assert "permutation" in shown.output and "held fixed: model, reg_lambda, repeat, fold)" in shown.output
+    assert "sign-flip" in shown.output and "held fixed: model, reg_lambda)" in shown.output
+    assert "| p (Holm) |" in shown.output and "over 12 splits" in shown.output
 
 
 @pytest.mark.slow

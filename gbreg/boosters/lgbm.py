@@ -15,6 +15,13 @@ import time
 import numpy as np
 
 from gbreg.boosters._base import FoldData, SplitResult
+from gbreg.leaf_mechanism import (
+    leaf_mechanism,
+    lightgbm_fitted_leaves,
+    lightgbm_loss,
+    lightgbm_penalty,
+    lightgbm_skip_reason,
+)
 from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
 from gbreg.params import LIGHTGBM_DATASET_PARAMS, to_native
 from gbreg.spec import METRICS_BY_TASK
@@ -84,12 +91,27 @@ class LightGBMAdapter:
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
         curves = native_curves(history, 1, metric, fold.task, fold.y_train, fold.y_test)
         model_text = booster.model_to_string()
+        # per-row leaf ids of the training set, only while the booster lives (gbreg.leaf_mechanism)
+        categorical = any(str(dtype) == "category" for dtype in fold.X_train.dtypes)
+        leaf_index = (None if lightgbm_skip_reason(native, categorical)
+                      else booster.predict(fold.X_train, pred_leaf=True, num_threads=threads))
         del booster
         leaves, n_trees, used = read_leaves(model_text, fold.n_classes if fold.task == "multiclass" else 1)
-        return SplitResult(scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, len(used)),
+        mechanism = mechanism_metrics(leaves, leaf_index, fold, native, init)
+        return SplitResult(scores=scores, curves=curves, leaves=leaves,
+                           stats={**tree_stats(leaves, n_trees, len(used)), **mechanism},
                            fit_seconds=fit_seconds,
                            extra_params={"init_score": [float(v) for v in init],
                                          "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]})
+
+
+def mechanism_metrics(leaves: dict, leaf_index, fold: FoldData, native: dict, init: np.ndarray) -> dict[str, float]:
+    """The mechanism metrics of ``gbreg.leaf_mechanism`` (NaN when ``leaf_index`` is None: the closed form
+    does not apply). Unsplit trees (a constant 0) are left out."""
+    stats, _, _ = leaf_mechanism(
+        leaf_index, leaves, fold.y_train, init, lightgbm_loss(fold.task, fold.n_classes), lightgbm_penalty(native),
+        lightgbm_fitted_leaves(leaves))
+    return stats
 
 
 def _predictions(booster, data_index: int, X, init: np.ndarray, task: str) -> np.ndarray:

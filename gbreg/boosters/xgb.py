@@ -9,6 +9,13 @@ import time
 import numpy as np
 
 from gbreg.boosters._base import FoldData, SplitResult
+from gbreg.leaf_mechanism import (
+    leaf_mechanism,
+    xgboost_base_margin,
+    xgboost_loss,
+    xgboost_penalty,
+    xgboost_skip_reason,
+)
 from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
 from gbreg.params import to_native
 from gbreg.spec import METRICS_BY_TASK
@@ -63,15 +70,48 @@ class XGBoostAdapter:
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
         curves = native_curves(history, 0, metric, fold.task, fold.y_train, fold.y_test)
         model = _load_model_json(booster.save_raw("json"))
+        # per-row leaf ids of the training set, only while the booster lives (gbreg.leaf_mechanism)
+        leaf_index = None if xgboost_skip_reason(native) else booster.predict(dtrain, pred_leaf=True)
         del booster
         leaves, n_trees, used = read_leaves(model)
         learner = model["learner"]
+        mechanism = mechanism_metrics(leaves, leaf_index, fold, native, learner)
         return SplitResult(
-            scores=scores, curves=curves, leaves=leaves, stats=tree_stats(leaves, n_trees, len(used)),
+            scores=scores, curves=curves, leaves=leaves, stats={**tree_stats(leaves, n_trees, len(used)), **mechanism},
             fit_seconds=fit_seconds,
-            extra_params={"base_score": learner["learner_model_param"]["base_score"],
-                          "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]},
+            extra_params=read_back_params(learner, params, [str(fold.X_train.columns[i]) for i in sorted(used)]),
         )
+
+
+def mechanism_metrics(leaves: dict, leaf_index, fold: FoldData, native: dict, learner: dict) -> dict[str, float]:
+    """The mechanism metrics of ``gbreg.leaf_mechanism`` (NaN when ``leaf_index`` is None: the closed form
+    does not apply)."""
+    base_margin = xgboost_base_margin(learner["learner_model_param"]["base_score"], native["objective"])
+    stats, _, _ = leaf_mechanism(
+        leaf_index, leaves, fold.y_train, base_margin, xgboost_loss(fold.task), xgboost_penalty(native))
+    return stats
+
+
+def read_back_params(learner: dict, params: dict, features_used: list[str]) -> dict:
+    """Values read from the trained model, logged beside the parameters that were set.
+
+    None of these names may be one a spec can set, or the user's value and the model's would fight over
+    one MLflow param (MLflow refuses to change a logged param). The model's starting score is therefore
+    ``fitted_base_score`` (XGBoost 3 stores it as a vector string, ``[5E-1]``; logged as numbers). The
+    name ``base_score`` keeps the model's raw value, as it always has, only for trials whose spec left
+    ``base_score`` unset: a value the user set is logged as set.
+    """
+    raw = learner["learner_model_param"]["base_score"]
+    extra: dict = {"fitted_base_score": parse_base_score(raw), "features_used": features_used}
+    if "base_score" not in params:
+        extra["base_score"] = raw
+    return extra
+
+
+def parse_base_score(raw: str) -> float | list[float]:
+    """``"5E-1"`` or ``"[5E-1]"`` -> 0.5; a vector of several values (multi-output) -> a list."""
+    values = [float(v) for v in raw.strip("[]").split(",") if v.strip()]
+    return values[0] if len(values) == 1 else values
 
 
 def _load_model_json(raw: bytes) -> dict:

@@ -1,0 +1,245 @@
+"""Exact, replicate-level tests behind the verdicts (numpy only, batched over data sets).
+
+Every function takes arrays whose leading axes are a batch (one row per data set), so the calibration
+(tests/test_verdict_calibration.py, benchmarks/verdict_calibration.py) runs thousands of null data sets
+through the very code :func:`gbreg.judge` uses. docs/hypotheses.md states the method and its figures.
+
+* :class:`SignFlip`: the exact sign-flip (randomization) test of a location and its inversion, Hartigan's
+  subset-mean interval. Flipping the signs of n independent, symmetric replicates gives 2^n equally likely
+  arrangements; ``sum(eps * (d - mu0)) >= sum(d - mu0)`` holds exactly when the flipped subset's mean is
+  at most mu0, so p-values and interval bounds are counts and order statistics of the 2^n - 1 subset means.
+* :func:`spearman_rows`: Spearman's rho along the last axis, NaN for a constant row (reported, never
+  averaged in as 0).
+* :func:`split_trend`: per split, the mean rho over the configurations that vary.
+* :func:`binomial_sign_p`: exact two-sided sign test with zeros counted against both directions.
+* :func:`best_evidence`: best interior minus best edge cell against a flat surface with the data's noise.
+* :func:`holm`: Holm's step-down adjustment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EXACT_MAX_UNITS = 14  # 2^14 subset means; beyond that a Monte Carlo sample of sign flips
+SIGN_FLIP_DRAWS = 20000
+
+
+class SignFlip:
+    """Sign-flip distribution of the mean of ``d`` (shape ``(batch, n)``, NaN-free) around any mu0."""
+
+    def __init__(self, d, rng=None):
+        d = np.atleast_2d(np.asarray(d, dtype="float64"))
+        self.n = d.shape[1]
+        self.effect = d.mean(axis=1)
+        weights, self.total = subset_weights(self.n, rng)
+        self.means = np.sort(d @ weights.T, axis=1)  # (batch, subsets)
+
+    @property
+    def smallest_p(self) -> float:
+        """The smallest one-sided p-value any data can give: 1 / 2^n."""
+        return 1.0 / self.total
+
+    def p_greater(self, mu0) -> np.ndarray:
+        """One-sided p for H1: mean > mu0 (H0: mean <= mu0)."""
+        below = (self.means <= np.asarray(mu0, dtype="float64")[..., None] + 1e-12).sum(axis=1)
+        return (1.0 + below) / self.total
+
+    def p_less(self, mu0) -> np.ndarray:
+        """One-sided p for H1: mean < mu0."""
+        above = (self.means >= np.asarray(mu0, dtype="float64")[..., None] - 1e-12).sum(axis=1)
+        return (1.0 + above) / self.total
+
+    def p_two_sided(self, mu0=0.0) -> np.ndarray:
+        """Equal-tailed two-sided p for H0: mean = mu0 (twice the smaller one-sided p)."""
+        return np.minimum(1.0, 2.0 * np.minimum(self.p_greater(mu0), self.p_less(mu0)))
+
+    def interval(self, tail: float) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds (low, high) that each exclude mu0 exactly when the one-sided p at mu0 is < ``tail``.
+        The level is attained as nearly as the 2^n arrangements allow (n = 6, tail 0.025: [min, max])."""
+        k = math.ceil(tail * self.total) - 1
+        if k < 1:
+            shape = self.effect.shape
+            return np.full(shape, -np.inf), np.full(shape, np.inf)
+        return self.means[:, k - 1], self.means[:, self.means.shape[1] - k]
+
+
+def subset_weights(n: int, rng=None) -> tuple[np.ndarray, int]:
+    """Rows: the nonempty subsets of n replicates as averaging weights; and the number of arrangements
+    (2^n, or the Monte Carlo draws + 1 when n > EXACT_MAX_UNITS)."""
+    if n <= EXACT_MAX_UNITS:
+        masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype("float64")
+        total = 2**n
+    else:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        masks = rng.integers(0, 2, (SIGN_FLIP_DRAWS, n)).astype("float64")
+        masks = masks[masks.sum(axis=1) > 0]
+        total = len(masks) + 1
+    return masks / masks.sum(axis=1, keepdims=True), total
+
+
+def spearman_rows(values) -> np.ndarray:
+    """Spearman's rho between position (0, 1, ... along the last axis, the sorted axis values) and the
+    values; NaN where a row is constant. Average ranks for ties."""
+    from scipy.stats import rankdata
+
+    values = np.asarray(values, dtype="float64")
+    ranks = rankdata(values, axis=-1)
+    x = np.arange(values.shape[-1], dtype="float64")
+    x = x - x.mean()
+    y = ranks - ranks.mean(axis=-1, keepdims=True)
+    spread = np.sqrt((y**2).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (y @ x) / (spread * np.sqrt((x**2).sum()))
+    constant = np.ptp(values, axis=-1) == 0
+    return np.where(constant, np.nan, rho)
+
+
+def split_trend(rho) -> tuple[np.ndarray, np.ndarray]:
+    """``rho``: (batch, configurations, splits) with NaN for constant configurations. Returns the
+    per-split mean rho over the configurations that vary (0 where every configuration of a split is
+    constant: the metric does not move at all there) and the count of constant cells per data set."""
+    varying = ~np.isnan(rho)
+    count = varying.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        d = np.where(count > 0, np.nansum(rho, axis=1) / np.maximum(count, 1), 0.0)
+    return d, (~varying).sum(axis=(1, 2))
+
+
+def binomial_sign_p(n_positive, n_negative, n_total) -> np.ndarray:
+    """Two-sided exact sign test of 'the median is 0'. Zeros stay in n_total: a zero is neither positive
+    nor negative, so it counts against either claim (conservative; dropping them would call 8 ones among
+    280 zeros 'positive')."""
+    from scipy.stats import binom
+
+    n_positive, n_negative, n_total = (np.asarray(v) for v in (n_positive, n_negative, n_total))
+    upper = binom.sf(n_positive - 1, n_total, 0.5)
+    lower = binom.sf(n_negative - 1, n_total, 0.5)
+    return np.minimum(1.0, 2.0 * np.minimum(upper, lower))
+
+
+def smallest_sign_test_p(n_total: int) -> float:
+    return float(min(1.0, 2.0 * 0.5**n_total)) if n_total else 1.0
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test)."""
+    p = np.asarray(p_values, dtype="float64")
+    adjusted = np.full_like(p, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+# ----------------------------------------------------------------------------------------------------
+# evidence per kind of hypothesis, batched: candidate verdict (+1 supported, -1 contradicted, 0 none),
+# p-value of that candidate, effect and interval. judge() and the calibration both call these.
+
+
+def trend_evidence(d, trend: str, alpha: float, tolerance: float) -> dict[str, np.ndarray]:
+    """``d``: (batch, units), the per-split (or per-repeat) mean rho. Directional trends: exact
+    two-sided sign-flip test of mean rho = 0. ``none``: two one-sided tests (TOST) against -tolerance and
+    +tolerance at alpha / 2 each: supported when the (1 - alpha) interval lies inside +-tolerance,
+    contradicted when it lies entirely beyond one bound (so at the boundary each false verdict has at most
+    alpha / 2 and together at most alpha). The interval is the (1 - alpha) sign-flip interval either way."""
+    flips = SignFlip(d)
+    low, high = flips.interval(alpha / 2)
+    if trend == "none":
+        p_equivalent = 2 * np.maximum(flips.p_greater(-tolerance), flips.p_less(tolerance))
+        p_beyond = 2 * np.minimum(flips.p_greater(tolerance), flips.p_less(-tolerance))
+        candidate = np.where(p_equivalent <= p_beyond, 1, -1)
+        p = np.minimum(1.0, np.minimum(p_equivalent, p_beyond))
+    else:
+        expected = 1 if trend == "increasing" else -1
+        p = flips.p_two_sided(0.0)
+        candidate = np.sign(flips.effect).astype(int) * expected
+    return {"candidate": candidate, "p": p, "effect": flips.effect, "ci_low": low, "ci_high": high,
+            "smallest_p": np.full(p.shape, 2 * flips.smallest_p)}
+
+
+def sign_evidence(values, sign: str, alpha: float) -> dict[str, np.ndarray]:
+    """``values``: (batch, configurations, splits), NaN-free. Two units, both must agree (an
+    intersection-union test, p = the larger p): configurations (each summarised by its mean over splits;
+    exact sign test, zeros reported and counted against both directions) and splits (each summarised by
+    the median over configurations; exact sign-flip test). A split effect shared by every configuration
+    cannot fake the first, a configuration effect fixed across splits cannot fake the second."""
+    values = np.asarray(values, dtype="float64")
+    summary = values.mean(axis=2)  # (batch, configs)
+    n_pos, n_neg = (summary > 0).sum(axis=1), (summary < 0).sum(axis=1)
+    n_configs = summary.shape[1]
+    p_configs = binomial_sign_p(n_pos, n_neg, n_configs)
+    flips = SignFlip(np.median(values, axis=1))
+    p_splits = flips.p_two_sided(0.0)
+    direction_configs = np.sign(n_pos - n_neg)
+    direction_splits = np.sign(flips.effect)
+    agree = (direction_configs == direction_splits) & (direction_configs != 0)
+    expected = 1 if sign == "positive" else -1
+    low, high = median_interval(summary, alpha)
+    return {"candidate": np.where(agree, direction_configs * expected, 0).astype(int),
+            "p": np.where(agree, np.maximum(p_configs, p_splits), 1.0), "effect": np.median(summary, axis=1),
+            "ci_low": low, "ci_high": high, "p_configurations": p_configs, "p_splits": p_splits,
+            "n_positive": n_pos, "n_negative": n_neg, "n_zero": n_configs - n_pos - n_neg,
+            "smallest_p": np.full(p_configs.shape, max(smallest_sign_test_p(n_configs), 2 * flips.smallest_p))}
+
+
+def median_interval(x, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution-free (1 - alpha) interval for the median of each row: order statistics whose
+    binomial coverage is at least 1 - alpha (infinite when the row is too short)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(x, dtype="float64"), axis=-1)
+    n = x.shape[-1]
+    k = 0  # the largest k with P(Bin(n, 1/2) <= k - 1) <= alpha / 2: [x_(k), x_(n-k+1)] covers the median
+    while k < n // 2 and binom.cdf(k, n, 0.5) <= alpha / 2:
+        k += 1
+    if k < 1:
+        return np.full(x.shape[:-1], -np.inf), np.full(x.shape[:-1], np.inf)
+    return x[..., k - 1], x[..., n - k]
+
+
+def best_evidence(values, edge, maximize: bool, alpha: float, chunk: int = 64) -> dict[str, np.ndarray]:
+    """``values``: (batch, configurations, cells, splits); ``edge``: (cells,) True for a cell at the edge
+    of any listed axis. Statistic: best interior minus best edge cell of the split-averaged surface
+    (oriented: positive = interior better), averaged over configurations. Null distribution: the same
+    statistic on a flat surface carrying the data's own noise, i.e. on each split's residuals (value minus
+    its cell's mean over splits; all cells of a split together, so effects shared by a split stay shared)
+    sign-flipped every way. The best cells are re-chosen in every flip, so the luck of picking the best of
+    12 edge cells against the best of 4 interior ones is inside the null. Supported: the interior is
+    significantly better; contradicted: an edge is. Calibrated on a flat surface (docs/hypotheses.md)."""
+    values = np.asarray(values, dtype="float64")
+    oriented = values if maximize else -values
+    n = values.shape[-1]
+    surface = oriented.mean(axis=3)
+    residuals = (oriented - surface[..., None]) * math.sqrt(n / max(n - 1, 1))
+    interior = np.asarray(~np.asarray(edge))
+    gap = surface[:, :, interior].max(axis=2) - surface[:, :, ~interior].max(axis=2)  # (batch, configs)
+    observed = gap.mean(axis=1)
+    weights, total = subset_weights(n)
+    flips = (1 - 2 * (weights > 0)) / n  # every nonempty set of flipped splits (the identity adds no noise)
+    statistic = np.empty((values.shape[0], flips.shape[0]))
+    for start in range(0, values.shape[0], chunk):
+        noisy = residuals[start:start + chunk] @ flips.T  # flat surface + the splits' own noise, flipped
+        flipped_gap = noisy[:, :, interior].max(axis=2) - noisy[:, :, ~interior].max(axis=2)
+        statistic[start:start + chunk] = flipped_gap.mean(axis=1)
+    p_greater = (1 + (statistic >= observed[:, None] - 1e-12).sum(axis=1)) / total
+    p_less = (1 + (statistic <= observed[:, None] + 1e-12).sum(axis=1)) / total
+    paired = observed[:, None] + _chosen_gap_residuals(residuals, surface, interior)
+    low, high = SignFlip(paired).interval(alpha / 2)
+    return {"candidate": np.where(p_greater <= p_less, 1, -1), "p": np.minimum(1.0, 2 * np.minimum(p_greater, p_less)),
+            "effect": observed, "ci_low": low, "ci_high": high, "smallest_p": np.full(observed.shape, 2.0 / total)}
+
+
+def _chosen_gap_residuals(residuals, surface, interior) -> np.ndarray:
+    """Per split, the residual of the gap between the two chosen cells (best interior, best edge),
+    averaged over configurations: with the observed gap, the paired values whose sign-flip interval is
+    reported (descriptive: it does not account for the choice)."""
+    best_interior = np.where(interior, surface, -np.inf).argmax(axis=2)[..., None, None]
+    best_edge = np.where(interior, -np.inf, surface).argmax(axis=2)[..., None, None]
+    pick = lambda cells: np.take_along_axis(residuals, cells, axis=2)[:, :, 0]  # noqa: E731
+    return (pick(best_interior) - pick(best_edge)).mean(axis=1)

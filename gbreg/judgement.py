@@ -1,0 +1,311 @@
+"""``gbreg.judge`` (this module: gbreg.judgement): verdicts for a list of hypotheses on any table with one row per trial x split.
+
+    from gbreg import judge
+    verdicts = judge(cells, [{"metric": "n_leaves", "trend": "decreasing", "along": "reg_lambda"}],
+                     axes=["reg_alpha", "reg_lambda"])
+    verdicts.to_frame()   # one row per hypothesis: verdict, p_value, p_adjusted, effect, ci_low, ci_high, ...
+
+``cells`` has the columns ``library`` and/or ``model``, every axis in ``axes``, ``repeat``, ``fold`` and the
+metric columns (a table without ``repeat``/``fold`` is one split). Studies call this through
+:func:`gbreg.verdicts.evaluate_hypotheses`. The statistics (gbreg.inference) work at the level of
+independent replicates: the split (or the repeat), and for sign claims also the configuration; the p-values
+are Holm-adjusted across the hypotheses, and the verdict uses the adjusted one (docs/hypotheses.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gbreg.hypotheses import Hypothesis
+from gbreg.verdicts import Verdict, _fmt, _stratum_labels, filter_rows
+
+UNITS = ("split", "repeat")
+
+
+class Judgement(list):
+    """The verdicts, in the order of the hypotheses; :meth:`to_frame` gives a table."""
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{"index": v.index, "hypothesis": v.hypothesis.describe(), "kind": v.hypothesis.kind,
+                              "verdict": v.verdict, "p_value": v.p_value, "p_adjusted": v.p_adjusted,
+                              "effect": v.effect, "ci_low": v.ci_low, "ci_high": v.ci_high, "unit": v.unit,
+                              "n_units": v.n_units, "reason": v.reason} for v in self])
+
+
+def judge(cells, expect, axes, *, trials=None, unit: str = "split") -> Judgement:
+    """Test each hypothesis of ``expect`` (dicts as in a spec's ``expect:``, or Hypothesis objects) on
+    ``cells``. ``trials``: an optional one-row-per-trial table for metrics that have no per-split value
+    (gbreg's post-sweep shrinkage). ``unit``: ``split`` (repeat x fold, the default) or ``repeat`` (folds
+    averaged within a repeat: exact even when the folds of a repeat share noise; needs >= 6 repeats)."""
+    import pandas as pd
+
+    if not isinstance(cells, pd.DataFrame):
+        raise TypeError(f"judge: cells must be a pandas DataFrame (one row per trial x split), got "
+                        f"{type(cells).__name__}")
+    if unit not in UNITS:
+        raise ValueError(f"judge: unit must be one of {UNITS}, got {unit!r}")
+    hypotheses = [h if isinstance(h, Hypothesis) else Hypothesis.model_validate(h) for h in expect]
+    drafts = [_judge_one(index, h, cells, trials, list(axes), unit) for index, h in enumerate(hypotheses, 1)]
+    return Judgement(_holm_verdicts(drafts))
+
+
+def _judge_one(index: int, h: Hypothesis, cells, trials, axes: list[str], unit: str) -> dict:
+    table = cells if h.measured in cells.columns or trials is None or h.measured not in trials.columns else trials
+    rows = filter_rows(table, h.conditions())
+    draft = {"index": index, "hypothesis": h, "candidate": 0, "p": float("nan"), "numbers": {}, "table": "",
+             "unit": unit, "n_units": 0}
+    if h.measured not in rows.columns or rows[h.measured].notna().sum() == 0:
+        return draft | {"reason": f"no trial has a value of {h.measured!r} in the rows the hypothesis selects"}
+    rows = _with_splits(rows, unit)
+    return draft | {"trend": _trend, "sign": _sign, "best": _best}[h.kind](h, rows, axes, unit)
+
+
+def _with_splits(rows, unit: str):
+    """Numeric metric columns plus ``_split`` (repeat x fold, or the repeat) and ``_repeat`` labels."""
+    repeat = rows["repeat"].astype(str) if "repeat" in rows.columns else "0"
+    fold = rows["fold"].astype(str) if "fold" in rows.columns else "0"
+    split = repeat if unit == "repeat" else repeat + "/" + fold
+    return rows.assign(_split=split, _repeat=repeat)
+
+
+def _config_columns(rows, axes: list[str], varied: set[str]) -> list[str]:
+    columns = ["model"] if "model" in rows.columns else [c for c in ("library",) if c in rows.columns]
+    return columns + [a for a in axes if a not in varied and a in rows.columns and a not in columns]
+
+
+def _numeric(rows, *columns: str):
+    import pandas as pd
+
+    return rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=list(columns))
+
+
+def _too_few(smallest_p: float, h: Hypothesis, what: str) -> str:
+    return (f"{what}: the smallest p-value an exact test can give here is {smallest_p:.3g}, not below the level "
+            f"{h.significance:g}, whatever the data")
+
+
+def _unit_word(unit: str, n: int) -> str:
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}"
+
+
+# ---------------------------------------------------------------------------------------- trend
+
+
+def _trend(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+    from gbreg.inference import spearman_rows, trend_evidence
+
+    axis, metric = h.along, h.metric
+    config = _config_columns(rows, axes, {axis})
+    data = _numeric(rows, axis, metric)
+    data = data.assign(_config=_stratum_labels(data, config))
+    wide = data.groupby(["_config", "_split", axis], sort=False)[metric].mean().unstack(axis).sort_index(axis=1)
+    rho = {key: _spearman(values[~np.isnan(values)], spearman_rows) for key, values in zip(wide.index, wide.to_numpy())}
+    usable = {key: value for key, value in rho.items() if value is not None}
+    if not usable:
+        return {"reason": f"no configuration has two or more values of {axis} with a value of {metric}",
+                "table": _trend_table(data, config, axis, metric, {})}
+    per_split: dict[str, list[float]] = {}
+    for (_, split), value in usable.items():
+        per_split.setdefault(split, []).append(value)
+    d = np.array([np.nanmean(v) if not np.all(np.isnan(v)) else 0.0 for v in per_split.values()])
+    n_constant = int(sum(np.isnan(v) for v in usable.values()))
+    evidence = {k: v[0] for k, v in trend_evidence(d[None], h.trend, h.significance, _tolerance(h)).items()}
+    agree = (int(np.sum(np.abs(d) < _tolerance(h))) if h.trend == "none"
+             else int(np.sum(np.sign(d) == (1 if h.trend == "increasing" else -1))))
+    numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
+               "n_units": len(d), "n_configurations": len({c for c, _ in usable}), "n_constant": n_constant,
+               "units_agreeing": agree}
+    level = 1 - h.significance
+    evidence_text = (f"mean Spearman ρ along {axis} = {evidence['effect']:+.2f} ({level:.0%} CI "
+                     f"{evidence['ci_low']:+.2f} to {evidence['ci_high']:+.2f}), averaged per {unit} over "
+                     f"{numbers['n_configurations']} configuration(s) (held fixed: {', '.join(config) or 'nothing'}) "
+                     f"then over {_unit_word(unit, len(d))}; {agree} of {len(d)} {unit}s "
+                     + (f"have |ρ| < {_tolerance(h):g}" if h.trend == "none" else "have ρ of the stated sign"))
+    if n_constant:
+        evidence_text += (f"; {n_constant} configuration × {unit} cell(s) constant along {axis} (left out of "
+                          "the averages; a split where all are constant counts as ρ = 0)")
+    table = _trend_table(data, config, axis, metric, usable)
+    result = {"numbers": numbers, "table": table, "n_units": len(d), "effect": evidence["effect"],
+              "ci": (evidence["ci_low"], evidence["ci_high"])}
+    if evidence["smallest_p"] >= h.significance:
+        return result | {"reason": _too_few(evidence["smallest_p"], h, f"{_unit_word(unit, len(d))} "
+                                            f"(an exact sign-flip over n {unit}s reaches 2/2^n)") + "; " + evidence_text}
+    test = "exact sign-flip (TOST against ±" + f"{_tolerance(h):g})" if h.trend == "none" else "exact sign-flip"
+    return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                     "reason": evidence_text + f"; {test} p = {_p(evidence['p'])}"}
+
+
+def _spearman(values, spearman_rows):
+    """ρ of one configuration on one split: None when fewer than 2 axis values, NaN when constant."""
+    return float(spearman_rows(values[None])[0]) if len(values) >= 2 else None
+
+
+def _tolerance(h: Hypothesis) -> float:
+    return h.tolerance if h.tolerance is not None else 0.3
+
+
+def _trend_table(data, config: list[str], axis: str, metric: str, rho: dict) -> str:
+    """Markdown: one row per configuration (splits averaged), one column per axis value, mean ρ."""
+    pivot = data.pivot_table(index="_config", columns=axis, values=metric, aggfunc="mean", sort=False)
+    by_config: dict[str, list[float]] = {}
+    for (label, _), value in rho.items():
+        by_config.setdefault(label, []).append(value)
+    header = [_fmt(v) for v in pivot.columns]
+    lines = [f"| {', '.join(config) or 'all'} \\ {axis} | " + " | ".join(header) + " | mean ρ |",
+             "|---" * (len(header) + 2) + "|"]
+    for label, row in list(pivot.iterrows())[:40]:
+        values = by_config.get(label, [])
+        mean = "constant" if values and np.all(np.isnan(values)) else _fmt(np.nanmean(values)) if values else "–"
+        lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in row) + f" | {mean} |")
+    if len(pivot) > 40:
+        lines.append(f"| … {len(pivot) - 40} more | " + " | " * len(header) + " |")
+    return f"{metric} (mean over splits):\n\n" + "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- sign
+
+
+def _sign(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+    from gbreg.inference import sign_evidence
+
+    metric = h.metric
+    config = _config_columns(rows, axes, set())
+    data = _numeric(rows, metric)
+    data = data.assign(_config=_stratum_labels(data, config))
+    wide = data.pivot_table(index="_config", columns="_split", values=metric, aggfunc="mean", sort=False)
+    complete = wide.dropna(axis=0, thresh=max(1, wide.shape[1] // 2)).dropna(axis=1)  # drop sparse rows, then splits
+    dropped = len(wide) - len(complete)
+    if complete.empty:
+        return {"reason": f"no configuration has {metric} on a common set of splits"}
+    evidence = {k: v[0] for k, v in sign_evidence(complete.to_numpy()[None], h.sign, h.significance).items()}
+    n_configs, n_units = complete.shape
+    numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
+               "n_configurations": n_configs, "n_units": n_units, "n_positive": int(evidence["n_positive"]),
+               "n_negative": int(evidence["n_negative"]), "n_zero": int(evidence["n_zero"]),
+               "p_configurations": evidence["p_configurations"], "p_splits": evidence["p_splits"]}
+    text = (f"{numbers['n_positive']} positive, {numbers['n_negative']} negative and {numbers['n_zero']} exactly "
+            f"zero of {n_configs} configurations (each the mean over {_unit_word(unit, n_units)}; zeros count "
+            f"against both signs), median {evidence['effect']:+.4g} ({1 - h.significance:.0%} CI "
+            f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}); sign test over configurations "
+            f"p = {_p(evidence['p_configurations'])}, sign-flip over {unit}s of the per-{unit} median "
+            f"p = {_p(evidence['p_splits'])}")
+    if dropped:
+        text += f"; {dropped} configuration(s) without values on most splits left out"
+    result = {"numbers": numbers, "table": _sign_table(data, config, metric), "n_units": n_units,
+              "effect": evidence["effect"], "ci": (evidence["ci_low"], evidence["ci_high"])}
+    if evidence["smallest_p"] >= h.significance:
+        return result | {"reason": _too_few(evidence["smallest_p"], h, f"{n_configs} configuration(s) and "
+                                            f"{_unit_word(unit, n_units)}") + "; " + text}
+    if evidence["candidate"] == 0:
+        return result | {"p": 1.0, "reason": "the configurations and the splits do not agree on a sign: " + text}
+    return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                     "reason": text + f"; p = {_p(evidence['p'])} (the larger: both must agree)"}
+
+
+def _sign_table(data, config: list[str], metric: str) -> str:
+    grouped = data.groupby("_config", sort=False)[metric]
+    summary = grouped.agg(["mean", "min", "max", "count"])
+    lines = [f"| {', '.join(config) or 'all'} | mean | min | max | cells | sign of mean |", "|---" * 6 + "|"]
+    for label, row in list(summary.iterrows())[:40]:
+        sign = "+" if row["mean"] > 0 else "−" if row["mean"] < 0 else "0"
+        lines.append(f"| {label} | {_fmt(row['mean'])} | {_fmt(row['min'])} | {_fmt(row['max'])} | "
+                     f"{int(row['count'])} | {sign} |")
+    if len(summary) > 40:
+        lines.append(f"| … {len(summary) - 40} more | | | | | |")
+    return f"{metric} by configuration:\n\n" + "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- best
+
+
+def _best(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+    from gbreg.inference import best_evidence
+
+    metric, interior = h.best, list(h.interior or [])
+    config = _config_columns(rows, axes, set(interior))
+    data = _numeric(rows, metric, *interior)
+    data = data.assign(_config=_stratum_labels(data, config))
+    grids = {label: group.pivot_table(index=interior, columns="_split", values=metric, aggfunc="mean")
+             for label, group in data.groupby("_config", sort=False)}
+    cells = sorted(set.intersection(*(set(g.dropna(axis=1).index) for g in grids.values())))
+    splits = sorted(set.intersection(*(set(g.loc[cells].dropna(axis=1).columns) for g in grids.values()))) if cells else []
+    frame = np.array([c if isinstance(c, tuple) else (c,) for c in cells], dtype="float64").reshape(len(cells), -1)
+    edge = np.zeros(len(cells), dtype=bool)
+    for k in range(frame.shape[1]):
+        edge |= (frame[:, k] == frame[:, k].min()) | (frame[:, k] == frame[:, k].max())
+    if not cells or edge.all() or any(len(np.unique(frame[:, k])) < 3 for k in range(frame.shape[1])):
+        return {"reason": f"the configurations share no grid with 3 or more values along every one of "
+                          f"{', '.join(interior)}: there is no interior cell"}
+    if len(splits) < 2:
+        return {"reason": f"{_unit_word(unit, len(splits))} with every cell: nothing to compare across {unit}s"}
+    values = np.stack([grids[label].loc[cells, splits].to_numpy() for label in grids])[None]
+    maximize = h.goal_for() == "max"
+    evidence = {k: v[0] for k, v in best_evidence(values, edge, maximize, h.significance).items()}
+    numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
+               "n_configurations": len(grids), "n_units": len(splits), "n_cells": len(cells),
+               "n_edge_cells": int(edge.sum())}
+    text = (f"best interior minus best edge {metric} (oriented: positive = interior better, goal {h.goal_for()}) "
+            f"of the split-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
+            f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}, not adjusted for the choice) over "
+            f"{len(grids)} configuration(s) and {_unit_word(unit, len(splits))}; {len(cells) - int(edge.sum())} "
+            f"interior and {int(edge.sum())} edge cells")
+    table = _best_table(grids, cells, splits, edge, interior, metric, maximize)
+    result = {"numbers": numbers, "table": table, "n_units": len(splits), "effect": evidence["effect"],
+              "ci": (evidence["ci_low"], evidence["ci_high"])}
+    if evidence["smallest_p"] >= h.significance:
+        return result | {"reason": _too_few(evidence["smallest_p"], h, _unit_word(unit, len(splits))) + "; " + text}
+    return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                     "reason": text + f"; sign-flip test against a flat surface p = {_p(evidence['p'])}"}
+
+
+def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) -> str:
+    pick = np.argmax if maximize else np.argmin
+    lines = [f"| configuration | best cell ({', '.join(interior)}) | {metric} | best interior cell | best edge cell |",
+             "|---" * 5 + "|"]
+
+    def name(i: int) -> str:
+        cell = cells[i] if isinstance(cells[i], tuple) else (cells[i],)
+        return ", ".join(f"{a}={_fmt(v)}" for a, v in zip(interior, cell))
+
+    for label, grid in list(grids.items())[:40]:
+        means = grid.loc[cells, splits].mean(axis=1).to_numpy()
+        best = int(pick(means))
+        inner = np.flatnonzero(~edge)[int(pick(means[~edge]))]
+        outer = np.flatnonzero(edge)[int(pick(means[edge]))]
+        lines.append(f"| {label} | {name(best)} ({'edge' if edge[best] else 'interior'}) | {_fmt(means[best])} | "
+                     f"{name(inner)}: {_fmt(means[inner])} | {name(outer)}: {_fmt(means[outer])} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- Holm
+
+
+def _holm_verdicts(drafts: list[dict]) -> list[Verdict]:
+    from gbreg.inference import holm
+
+    adjusted = holm([d["p"] for d in drafts])
+    tested = int(np.sum(~np.isnan([d["p"] for d in drafts])))
+    verdicts = []
+    for draft, p_adjusted in zip(drafts, adjusted):
+        h, p = draft["hypothesis"], draft["p"]
+        verdict, reason = "inconclusive", draft["reason"]
+        if not np.isnan(p):
+            significant = p_adjusted < h.significance and draft["candidate"] != 0
+            if significant:
+                verdict = "supported" if draft["candidate"] > 0 else "contradicted"
+            else:
+                reason = f"not significant at {h.significance:g} after Holm over {tested} tested hypotheses: " + reason
+            reason += f" (Holm-adjusted p = {_p(p_adjusted)})"
+        low, high = draft.get("ci", (float("nan"), float("nan")))
+        numbers = draft["numbers"] | {"p_value": p, "p_adjusted": float(p_adjusted)}
+        verdicts.append(Verdict(draft["index"], h, verdict, reason, numbers, draft["table"], p_value=p,
+                                p_adjusted=float(p_adjusted), effect=draft.get("effect", float("nan")),
+                                ci_low=float(low), ci_high=float(high), unit=draft["unit"],
+                                n_units=draft["n_units"]))
+    return verdicts
