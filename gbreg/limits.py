@@ -13,11 +13,11 @@ bound all four XGBoost timings (3.6, 9, 27, 27 ms a round predicted; 3.4, 9.0, 1
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
 from gbreg.errors import UserInputError
+from gbreg.execute import available_cores
 from gbreg.params import accepts, resolve_params, shared_name
 from gbreg.spec import Spec
 
@@ -34,10 +34,10 @@ def check_trial_limit(spec: Spec, n_trials: int, yes: bool) -> None:
 
     dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     rows, features = dataset.X.shape
-    seconds = estimate_seconds(spec, n_trials, rows, features, _cores())
+    seconds = estimate_seconds(spec, n_trials, rows, features, available_cores())
     raise UserInputError(
         f"{spec.source}: {n_trials:,} trials, above limits.max_trials = {spec.max_trials:,}; on {rows:,} rows x "
-        f"{features} features that is roughly {_duration(seconds)} on this machine's {_cores()} core(s). "
+        f"{features} features that is roughly {_duration(seconds)} on this machine's {available_cores()} core(s). "
         "Shrink the sweep, raise limits.max_trials in the spec, or run it anyway with --yes")
 
 
@@ -46,12 +46,12 @@ def check_work_limit(spec: Spec, n_trials: int, rows: int, features: int, yes: b
     ``limits.max_hours`` (default 12) and ``--yes`` is not given. Run once the data set is loaded."""
     if yes:
         return
-    seconds = estimate_seconds(spec, n_trials, rows, features, _cores())
+    seconds = estimate_seconds(spec, n_trials, rows, features, available_cores())
     if seconds <= spec.max_hours * 3600:
         return
     raise UserInputError(
         f"{spec.source}: {n_trials:,} trials on {rows:,} rows x {features} features would take roughly "
-        f"{_duration(seconds)} on this machine's {_cores()} core(s), above limits.max_hours = {spec.max_hours:g}. "
+        f"{_duration(seconds)} on this machine's {available_cores()} core(s), above limits.max_hours = {spec.max_hours:g}. "
         "Shrink the sweep or the rounds, raise limits.max_hours in the spec, or run it anyway with --yes")
 
 
@@ -107,13 +107,6 @@ def data_size_problems(spec: Spec, dataset) -> list[tuple[str, str]]:
         problems.append(("data", f"class {smallest!r} has {class_counts[smallest]} row(s); with {how} every class "
                          f"needs at least {per_class}, so that each {'fold' if per_class > 2 else 'part'} holds it"))
     return problems
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _duration(seconds: float) -> str:
