@@ -175,6 +175,9 @@ def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult]) -
     metrics = {name: float(folds[name].mean()) for name in value_columns}
     if len(results) > 1:
         metrics.update({f"{name}_std": float(folds[name].std(ddof=0)) for name in value_columns})
+    # a metric with no value on any split (a share of no shrinkage, a fit of fewer than 2 values) is left
+    # out, as MLflow leaves out a NaN: the trial's record in memory is the one in the store
+    metrics = {name: value for name, value in metrics.items() if value == value}
     curves = {}
     for name in results[0].curves:
         curves[name] = np.mean(np.vstack([r.curves[name] for r in results]), axis=0)
