@@ -1,10 +1,11 @@
 """How often does each verdict test say 'supported' or 'contradicted' when it should not? And how often
 does it detect a moderate effect? Null data sets drawn in the design of studies/l1_l2_claims.yaml
-(2 models x 4 reg_alpha x 4 reg_lambda, repeats x 3 folds), run through the same functions gbreg.judge
-uses (gbreg.inference), numpy only, no training.
+(2 models x 4 reg_alpha x 4 reg_lambda, 4 repeats x 3 folds), run through the same functions gbreg.judge
+uses (gbreg.inference) with judge's defaults: the repeat as the unit (each split's summary averaged over
+the folds of its repeat) and test='t'. numpy only, no training.
 
-    python benchmarks/verdict_calibration.py               # 2 repeats x 3 folds and 4 x 3, 2000 sets each
-    python benchmarks/verdict_calibration.py --sets 1000 --repeats 2
+    python benchmarks/verdict_calibration.py                    # 4 repeats x 3 folds, 2000 sets per cell
+    python benchmarks/verdict_calibration.py --sets 1000 --repeats 3 4 --test sign_flip
 
 Scenarios (noise sd 1 everywhere):
   iid       independent noise in every cell (trial x split)
@@ -57,26 +58,41 @@ def draw(rng, sets: int, repeats: int, scenario: str, config_axes: tuple[int, ..
 
 
 def trend_units(cells: np.ndarray, unit: str, repeats: int) -> np.ndarray:
-    """Per-split mean rho along reg_lambda (configurations: model x reg_alpha), as gbreg.judge does."""
+    """Per-split mean rho along reg_lambda (configurations: model x reg_alpha), averaged over the folds of
+    each repeat when ``unit`` is 'repeat', as gbreg.judge does."""
     sets = cells.shape[0]
     by_config = np.moveaxis(cells, 3, -1).reshape(sets, MODELS * ALPHAS, -1, LAMBDAS)
     d, _ = split_trend(spearman_rows(by_config))
     return d.reshape(sets, repeats, FOLDS).mean(axis=2) if unit == "repeat" else d
 
 
-def verdict_codes(test: str, cells: np.ndarray, repeats: int, unit: str = "split") -> np.ndarray:
-    """+1 supported, -1 contradicted, 0 inconclusive for every data set (alpha = 0.05, no Holm)."""
+def unit_means(cells: np.ndarray, unit: str, repeats: int) -> np.ndarray:
+    """Each cell's value per unit: its mean over the folds of a repeat, or the split itself."""
+    return cells.reshape(*cells.shape[:-1], repeats, FOLDS).mean(axis=-1) if unit == "repeat" else cells
+
+
+def verdict_codes(test: str, cells: np.ndarray, repeats: int, unit: str = "repeat", method: str = "t") -> np.ndarray:
+    """+1 supported, -1 contradicted, 0 inconclusive for every data set (alpha = 0.05, no Holm).
+    ``method``: judge's ``test`` ('t' or 'sign_flip')."""
+    found = evidence_of(test, cells, repeats, unit, method)
+    return np.where(found["p"] < ALPHA, found["candidate"], 0)
+
+
+def evidence_of(test: str, cells: np.ndarray, repeats: int, unit: str = "repeat", method: str = "t") -> dict:
+    """The gbreg.inference evidence (candidate, p, effect, interval) for every data set."""
     if test in ("trend", "none"):
         evidence = trend_evidence(trend_units(cells, unit, repeats), "increasing" if test == "trend" else "none",
-                                  ALPHA, TOLERANCE)
+                                  ALPHA, TOLERANCE, method)
     elif test == "sign":
-        evidence = sign_evidence(cells.reshape(cells.shape[0], -1, cells.shape[-1]), "positive", ALPHA)
+        values = unit_means(cells, unit, repeats)
+        evidence = sign_evidence(values.reshape(cells.shape[0], -1, values.shape[-1]), "positive", ALPHA, method)
     else:
-        grid = cells[:, :1].reshape(cells.shape[0], 1, ALPHAS * LAMBDAS, -1)  # one configuration (one model)
+        values = unit_means(cells[:, :1], unit, repeats)  # one configuration (one model)
+        grid = values.reshape(cells.shape[0], 1, ALPHAS * LAMBDAS, -1)
         a, b = np.meshgrid(np.arange(ALPHAS), np.arange(LAMBDAS), indexing="ij")
         edge = ((a == 0) | (a == ALPHAS - 1) | (b == 0) | (b == LAMBDAS - 1)).ravel()
-        evidence = best_evidence(grid, edge, maximize=False, alpha=ALPHA)
-    return np.where(evidence["p"] < ALPHA, evidence["candidate"], 0)
+        evidence = best_evidence(grid, edge, maximize=False, alpha=ALPHA, test=method)
+    return evidence
 
 
 CONFIG_AXES = {"trend": (1,), "none": (1,), "sign": (1, 2), "best": ()}
@@ -93,7 +109,8 @@ def boundary_slope(rng, repeats: int, scenario: str) -> float:
     return (low + high) / 2
 
 
-def false_rates(sets: int, repeats: int, seed: int = 0, unit: str = "split") -> dict[tuple[str, str], float]:
+def false_rates(sets: int, repeats: int = 4, seed: int = 0, unit: str = "repeat",
+                method: str = "t") -> dict[tuple[str, str], float]:
     """False supported-or-contradicted rate per (test, scenario)."""
     rates = {}
     for s, scenario in enumerate(SCENARIOS):
@@ -102,49 +119,54 @@ def false_rates(sets: int, repeats: int, seed: int = 0, unit: str = "split") -> 
             cells = draw(rng, sets, repeats, scenario, CONFIG_AXES[test])
             if test == "none":
                 cells = cells + boundary_slope(rng, repeats, scenario) * _Z[:, None]
-            rates[test, scenario] = float(np.mean(verdict_codes(test, cells, repeats, unit) != 0))
+            rates[test, scenario] = float(np.mean(verdict_codes(test, cells, repeats, unit, method) != 0))
     return rates
 
 
-def power(sets: int, repeats: int, seed: int = 0) -> dict[str, float]:
+def power(sets: int, repeats: int = 4, seed: int = 0, unit: str = "repeat", method: str = "t") -> dict[str, float]:
     """Share of 'supported' under moderate effects with iid noise sd 1: a slope of 0.3 sd per axis step
     (trend), a shift of 0.3 sd (sign), no slope at all (none), a bowl 1 sd deep at its rim (best)."""
+    codes = lambda test, cells: verdict_codes(test, cells, repeats, unit, method)  # noqa: E731
     rng = np.random.default_rng([seed, repeats, 99])
     shape_axes = CONFIG_AXES
     out = {}
     cells = draw(rng, sets, repeats, "iid", shape_axes["trend"]) + 0.3 * math.sqrt(1.25) * _Z[:, None]
-    out["trend"] = float(np.mean(verdict_codes("trend", cells, repeats) == 1))
-    out["none"] = float(np.mean(verdict_codes("none", draw(rng, sets, repeats, "iid", (1,)), repeats) == 1))
-    out["sign"] = float(np.mean(verdict_codes("sign", draw(rng, sets, repeats, "iid", (1, 2)) + 0.3, repeats) == 1))
+    out["trend"] = float(np.mean(codes("trend", cells) == 1))
+    out["none"] = float(np.mean(codes("none", draw(rng, sets, repeats, "iid", (1,))) == 1))
+    out["sign"] = float(np.mean(codes("sign", draw(rng, sets, repeats, "iid", (1, 2)) + 0.3) == 1))
     bowl = 1.0 * ((_Z[:, None] ** 2 + _Z[None, :] ** 2) / (2 * _Z.max() ** 2))
     cells = draw(rng, sets, repeats, "iid", ()) + bowl[None, None, :, :, None]
-    out["best"] = float(np.mean(verdict_codes("best", cells, repeats) == 1))
+    out["best"] = float(np.mean(codes("best", cells) == 1))
     return out
 
 
-def attainable_level(test: str, repeats: int) -> float:
-    """The largest false-verdict rate an exact test can have at alpha = 0.05 in this design."""
-    from gbreg.inference import smallest_sign_test_p  # noqa: F401 - documents where the sign test's floor is
-
-    n = repeats * FOLDS
-    total = 2**n
+def attainable_level(units: int, method: str = "t") -> float:
+    """The largest false-verdict rate a test over ``units`` can have at alpha = 0.05: alpha for the t-test,
+    the largest 2k / 2^n below it for the exact sign-flip."""
+    if method == "t":
+        return ALPHA
+    total = 2**units
     return 2 * (math.ceil(ALPHA / 2 * total) - 1) / total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, nargs="*", default=[2, 4])
+    parser.add_argument("--repeats", type=int, nargs="*", default=[4])
+    parser.add_argument("--unit", choices=("repeat", "split"), default="repeat")
+    parser.add_argument("--test", choices=("t", "sign_flip"), default="t", help="judge's test")
     args = parser.parse_args()
     for repeats in args.repeats:
-        rates = false_rates(args.sets, repeats)
-        print(f"\n{repeats} repeats x {FOLDS} folds, {args.sets} null data sets per cell, alpha = {ALPHA}")
-        print("| test | exact attainable level | " + " | ".join(SCENARIOS) + " | power (moderate effect) |")
+        rates = false_rates(args.sets, repeats, unit=args.unit, method=args.test)
+        units = repeats if args.unit == "repeat" else repeats * FOLDS
+        print(f"\n{repeats} repeats x {FOLDS} folds, unit {args.unit} ({units}), test {args.test}, "
+              f"{args.sets} null data sets per cell, alpha = {ALPHA}")
+        print("| test | attainable level | " + " | ".join(SCENARIOS) + " | power (moderate effect) |")
         print("|---" * (len(SCENARIOS) + 3) + "|")
-        powers = power(args.sets, repeats)
+        powers = power(args.sets, repeats, unit=args.unit, method=args.test)
         for test in TESTS:
             cells = " | ".join(f"{rates[test, s]:.3f}" for s in SCENARIOS)
-            print(f"| {test} | {attainable_level(test, repeats):.3f} | {cells} | {powers[test]:.2f} |")
+            print(f"| {test} | {attainable_level(units, args.test):.3f} | {cells} | {powers[test]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -156,16 +156,17 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
 
 
 METHOD_NOTE = (
-    "Unit of evidence: the split (repeat × fold); the verdict uses the Holm-adjusted p across this study's "
-    "tested hypotheses. Trend: Spearman's ρ along the axis for each configuration on each split, averaged "
-    "per split over the configurations that vary (constant ones are counted, not averaged in as 0); exact "
-    "two-sided sign-flip test over splits, with its inverted (subset-mean) interval. `trend: none`: two "
-    "one-sided tests against ±tolerance — supported when the interval lies inside, contradicted when it lies "
-    "beyond. Sign: exact sign test over configurations (mean over splits; zeros count against both signs) and "
-    "sign-flip over splits of the per-split median; both must agree (p = the larger). Best: best interior "
-    "minus best edge cell of the split-averaged surface, against the same statistic on sign-flipped split "
-    "surfaces (exact on a flat surface). With n splits no exact test gives p below 2/2^n. "
-    "See docs/hypotheses.md.")
+    "Unit of evidence: the repeat for k-fold (each split's summary averaged over the folds of its repeat: they "
+    "share its rows), the split for holdout; fewer than 3 units: no test. The verdict uses the Holm-adjusted p "
+    "across this study's tested hypotheses. Trend: Spearman's ρ along the axis for each configuration on each "
+    "split, averaged per split over the configurations that vary (constant ones are counted, not averaged in "
+    "as 0); two-sided one-sample t-test over the units, with its t interval. `trend: none`: two one-sided "
+    "tests against ±tolerance — supported when the interval lies inside, contradicted when it lies beyond. "
+    "Sign: share of configuration × unit cells of the majority sign (zeros count against both signs), t-test "
+    "with configurations and units as crossed random effects. Best: best interior minus best edge cell of the "
+    "unit-averaged surface, against the same statistic on flat surfaces carrying the units' residuals "
+    "(t-scaled multiplier bootstrap, best cells re-chosen each draw). judge(test='sign_flip') gives the exact "
+    "randomization tests instead. See docs/hypotheses.md.")
 
 
 def _links_for(h: Hypothesis, plots: list[str]) -> list[str]:

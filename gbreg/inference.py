@@ -1,4 +1,5 @@
-"""Exact, replicate-level tests behind the verdicts (numpy only, batched over data sets).
+"""Replicate-level tests behind the verdicts (numpy/scipy, batched over data sets): t-tests over the
+units (judge's default) and the exact sign-flip tests (``test='sign_flip'``).
 
 Every function takes arrays whose leading axes are a batch (one row per data set), so the calibration
 (tests/test_verdict_calibration.py, benchmarks/verdict_calibration.py) runs thousands of null data sets
@@ -22,6 +23,9 @@ import math
 
 import numpy as np
 
+TESTS = ("t", "sign_flip")
+MIN_UNITS = 3  # fewer independent units than this: no test, the verdict says so
+MULTIPLIER_DRAWS = 2000
 EXACT_MAX_UNITS = 14  # 2^14 subset means; beyond that a Monte Carlo sample of sign flips
 SIGN_FLIP_DRAWS = 20000
 
@@ -63,6 +67,51 @@ class SignFlip:
             shape = self.effect.shape
             return np.full(shape, -np.inf), np.full(shape, np.inf)
         return self.means[:, k - 1], self.means[:, self.means.shape[1] - k]
+
+
+class TTest:
+    """One-sample t-test of the mean of ``d`` (shape ``(batch, n)``) around any mu0, and its t interval;
+    the interface of :class:`SignFlip`. Exact when the unit summaries are normal (averages over
+    configurations and folds nearly are); p-values are continuous, so 3 units can reach any level."""
+
+    smallest_p = 0.0
+
+    def __init__(self, d):
+        d = np.atleast_2d(np.asarray(d, dtype="float64"))
+        self.n = d.shape[1]
+        self.effect = d.mean(axis=1)
+        self.se = d.std(axis=1, ddof=1) / math.sqrt(self.n)
+
+    def _t(self, mu0) -> np.ndarray:
+        """t statistic; +-inf when the units agree exactly (se 0) and differ from mu0, 0 when equal."""
+        diff = self.effect - np.asarray(mu0, dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.se > 0, diff / np.where(self.se > 0, self.se, 1.0),
+                            np.where(diff != 0, np.sign(diff) * np.inf, 0.0))  # sign(0) * inf would be NaN
+
+    def p_greater(self, mu0) -> np.ndarray:
+        from scipy.stats import t
+
+        return t.sf(self._t(mu0), self.n - 1)
+
+    def p_less(self, mu0) -> np.ndarray:
+        from scipy.stats import t
+
+        return t.cdf(self._t(mu0), self.n - 1)
+
+    def p_two_sided(self, mu0=0.0) -> np.ndarray:
+        return np.minimum(1.0, 2.0 * np.minimum(self.p_greater(mu0), self.p_less(mu0)))
+
+    def interval(self, tail: float) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.stats import t
+
+        half = t.ppf(1 - tail, self.n - 1) * self.se
+        return self.effect - half, self.effect + half
+
+
+def location_test(d, test: str = "t"):
+    """The test of a mean over independent unit summaries: ``t`` (default) or ``sign_flip`` (exact)."""
+    return TTest(d) if test == "t" else SignFlip(d)
 
 
 def subset_weights(n: int, rng=None) -> tuple[np.ndarray, int]:
@@ -142,13 +191,14 @@ def holm(p_values) -> np.ndarray:
 # p-value of that candidate, effect and interval. judge() and the calibration both call these.
 
 
-def trend_evidence(d, trend: str, alpha: float, tolerance: float) -> dict[str, np.ndarray]:
-    """``d``: (batch, units), the per-split (or per-repeat) mean rho. Directional trends: exact
-    two-sided sign-flip test of mean rho = 0. ``none``: two one-sided tests (TOST) against -tolerance and
+def trend_evidence(d, trend: str, alpha: float, tolerance: float, test: str = "t") -> dict[str, np.ndarray]:
+    """``d``: (batch, units), the per-split (or per-repeat) mean rho. Directional trends: two-sided test of
+    mean rho = 0 (``test``). ``none``: two one-sided tests (TOST) against -tolerance and
     +tolerance at alpha / 2 each: supported when the (1 - alpha) interval lies inside +-tolerance,
     contradicted when it lies entirely beyond one bound (so at the boundary each false verdict has at most
-    alpha / 2 and together at most alpha). The interval is the (1 - alpha) sign-flip interval either way."""
-    flips = SignFlip(d)
+    alpha / 2 and together at most alpha). The interval is the (1 - alpha) interval of the same test.
+    ``test``: ``t`` (one-sample t over the units) or ``sign_flip`` (exact, needs >= 6 units to reach 0.05)."""
+    flips = location_test(d, test)
     low, high = flips.interval(alpha / 2)
     if trend == "none":
         p_equivalent = 2 * np.maximum(flips.p_greater(-tolerance), flips.p_less(tolerance))
@@ -163,7 +213,61 @@ def trend_evidence(d, trend: str, alpha: float, tolerance: float) -> dict[str, n
             "smallest_p": np.full(p.shape, 2 * flips.smallest_p)}
 
 
-def sign_evidence(values, sign: str, alpha: float) -> dict[str, np.ndarray]:
+def sign_evidence(values, sign: str, alpha: float, test: str = "t") -> dict[str, np.ndarray]:
+    """``values``: (batch, configurations, units), NaN-free, each a configuration's mean over the folds of
+    a unit. Statistic: per configuration x unit the sign (+1 / 0 / -1); the effect is the share positive
+    minus the share negative. 'Mostly positive' means more than half the cells are positive, so the test
+    in the observed direction is on 2 * [value > 0] - 1 (a zero counts against both signs). Configurations
+    and units are crossed random effects: the variance of the grand mean is the spread of the unit means
+    (cell noise + unit effects shared by every configuration) plus the configuration component, which the
+    unit means share and so do not show: (MS_config - MS_residual) / (configurations x units), truncated at
+    0; Satterthwaite degrees of freedom. ``test='sign_flip'``: the exact two-unit test (:func:`sign_evidence_exact`)."""
+    if test != "t":
+        return sign_evidence_exact(values, sign, alpha)
+    values = np.asarray(values, dtype="float64")
+    positive, negative = (values > 0).astype("float64"), (values < 0).astype("float64")
+    net = positive - negative
+    direction = np.sign(net.mean(axis=(1, 2)))
+    cells = np.where(direction[:, None, None] >= 0, 2 * positive - 1, 2 * negative - 1)
+    t_stat, df, se = _crossed_t(cells)
+    from scipy.stats import t
+
+    # one-sided in the observed direction, doubled: a negative t (zeros outnumber that sign) gives p = 1
+    p = np.where(direction != 0, np.minimum(1.0, 2 * t.sf(t_stat, df)), 1.0)
+    effect = net.mean(axis=(1, 2))
+    half = t.ppf(1 - alpha / 2, df) * se
+    config_means = values.mean(axis=2)
+    expected = 1 if sign == "positive" else -1
+    return {"candidate": (direction * expected).astype(int), "p": p, "effect": effect,
+            "ci_low": effect - half, "ci_high": effect + half, "df": df,
+            "n_positive": (config_means > 0).sum(axis=1), "n_negative": (config_means < 0).sum(axis=1),
+            "n_zero": (config_means == 0).sum(axis=1), "median": np.median(config_means, axis=1),
+            "smallest_p": np.zeros(p.shape)}
+
+
+def _crossed_t(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed t statistic of the grand mean of ``cells`` (batch, configurations, units) under crossed random
+    configuration and unit effects, its Satterthwaite df and standard error (see :func:`sign_evidence`)."""
+    n_configs, n_units = cells.shape[1:]
+    grand = cells.mean(axis=(1, 2))
+    config_means, unit_means = cells.mean(axis=2), cells.mean(axis=1)
+    ms_config = n_units * config_means.var(axis=1, ddof=1)
+    ms_unit = n_configs * unit_means.var(axis=1, ddof=1)
+    residual = cells - config_means[:, :, None] - unit_means[:, None, :] + grand[:, None, None]
+    df_config, df_unit, df_residual = n_configs - 1, n_units - 1, max((n_configs - 1) * (n_units - 1), 1)
+    ms_residual = (residual**2).sum(axis=(1, 2)) / df_residual
+    config_part = np.maximum(ms_config - ms_residual, 0.0)
+    on = (config_part > 0) & (n_configs > 1)
+    total = ms_unit + np.where(on, config_part, 0.0)
+    spread = ms_unit**2 / df_unit + np.where(on, ms_config**2 / max(df_config, 1) + ms_residual**2 / df_residual, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(spread > 0, total**2 / np.where(spread > 0, spread, 1.0), df_unit)
+        se = np.sqrt(total / (n_configs * n_units))
+        t_stat = np.where(se > 0, grand / np.where(se > 0, se, 1.0), np.where(grand != 0, np.sign(grand) * np.inf, 0.0))
+    return t_stat, np.maximum(df, 1.0), se
+
+
+def sign_evidence_exact(values, sign: str, alpha: float) -> dict[str, np.ndarray]:
     """``values``: (batch, configurations, splits), NaN-free. Two units, both must agree (an
     intersection-union test, p = the larger p): configurations (each summarised by its mean over splits;
     exact sign test, zeros reported and counted against both directions) and splits (each summarised by
@@ -203,7 +307,42 @@ def median_interval(x, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return x[..., k - 1], x[..., n - k]
 
 
-def best_evidence(values, edge, maximize: bool, alpha: float, chunk: int = 64) -> dict[str, np.ndarray]:
+def best_evidence(values, edge, maximize: bool, alpha: float, test: str = "t", seed: int = 0,
+                  chunk: int = 16) -> dict[str, np.ndarray]:
+    """``values``: (batch, configurations, cells, units), each a cell's mean over the folds of a unit;
+    ``edge``: (cells,) True for a cell at the edge of any listed axis. Statistic: best interior minus best
+    edge cell of the unit-averaged surface (oriented: positive = interior better), averaged over
+    configurations. Null: the same statistic, best cells re-chosen, on flat surfaces that carry the data's
+    own noise: the units' residuals (value minus its cell's mean; all cells of a unit together, so what a
+    unit shares stays shared) times Gaussian multipliers, scaled by one draw of sqrt((n - 1) / chi2(n - 1))
+    per surface so that a linear statistic would get exactly the t-test (continuous p-values with 3 units).
+    The luck of choosing the best of 12 edge cells against the best of 4 interior ones is inside the null.
+    ``test='sign_flip'``: the same with every sign pattern of the residuals (:func:`best_evidence_exact`)."""
+    if test != "t":
+        return best_evidence_exact(values, edge, maximize, alpha)
+    values = np.asarray(values, dtype="float64")
+    oriented = values if maximize else -values
+    n = values.shape[-1]
+    surface = oriented.mean(axis=3)
+    residuals = oriented - surface[..., None]
+    interior = np.asarray(~np.asarray(edge))
+    observed = (surface[:, :, interior].max(axis=2) - surface[:, :, ~interior].max(axis=2)).mean(axis=1)
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt((n - 1) / rng.chisquare(n - 1, (MULTIPLIER_DRAWS, 1)))
+    multipliers = rng.standard_normal((MULTIPLIER_DRAWS, n)) * scale / math.sqrt(n * (n - 1))
+    statistic = np.empty((values.shape[0], MULTIPLIER_DRAWS))
+    for start in range(0, values.shape[0], chunk):
+        noisy = np.einsum("bcku,du->bdck", residuals[start:start + chunk], multipliers)
+        statistic[start:start + chunk] = (noisy[..., interior].max(axis=3) - noisy[..., ~interior].max(axis=3)).mean(axis=2)
+    p_greater = (1 + (statistic >= observed[:, None] - 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
+    p_less = (1 + (statistic <= observed[:, None] + 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
+    low, high = TTest(observed[:, None] + _chosen_gap_residuals(residuals, surface, interior)).interval(alpha / 2)
+    return {"candidate": np.where(p_greater <= p_less, 1, -1), "p": np.minimum(1.0, 2 * np.minimum(p_greater, p_less)),
+            "effect": observed, "ci_low": low, "ci_high": high,
+            "smallest_p": np.full(observed.shape, 2.0 / (MULTIPLIER_DRAWS + 1))}
+
+
+def best_evidence_exact(values, edge, maximize: bool, alpha: float, chunk: int = 64) -> dict[str, np.ndarray]:
     """``values``: (batch, configurations, cells, splits); ``edge``: (cells,) True for a cell at the edge
     of any listed axis. Statistic: best interior minus best edge cell of the split-averaged surface
     (oriented: positive = interior better), averaged over configurations. Null distribution: the same

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from gbreg.hypotheses import Hypothesis
+from gbreg.inference import TESTS
 from gbreg.verdicts import Verdict, _fmt, _stratum_labels, filter_rows
 
-UNITS = ("split", "repeat")
+UNITS = ("auto", "split", "repeat")
 
 
 class Judgement(list):
@@ -34,11 +35,14 @@ class Judgement(list):
                               "n_units": v.n_units, "reason": v.reason} for v in self])
 
 
-def judge(cells, expect, axes, *, trials=None, unit: str = "split") -> Judgement:
+def judge(cells, expect, axes, *, trials=None, unit: str = "auto", test: str = "t") -> Judgement:
     """Test each hypothesis of ``expect`` (dicts as in a spec's ``expect:``, or Hypothesis objects) on
     ``cells``. ``trials``: an optional one-row-per-trial table for metrics that have no per-split value
-    (gbreg's post-sweep shrinkage). ``unit``: ``split`` (repeat x fold, the default) or ``repeat`` (folds
-    averaged within a repeat: exact even when the folds of a repeat share noise; needs >= 6 repeats)."""
+    (gbreg's post-sweep shrinkage). ``unit``: the independent replicate. ``auto`` (default): the repeat when
+    a repeat has several folds (they partition the same rows, so they are not independent; their summaries
+    are averaged), else the split (each holdout split is its own random partition); ``split`` forces
+    repeat x fold, ``repeat`` the repeat. ``test``: ``t`` (default; one-sample t over the units, continuous
+    p-values) or ``sign_flip`` (exact randomization tests; n units never give p below 2 / 2^n)."""
     import pandas as pd
 
     if not isinstance(cells, pd.DataFrame):
@@ -46,12 +50,23 @@ def judge(cells, expect, axes, *, trials=None, unit: str = "split") -> Judgement
                         f"{type(cells).__name__}")
     if unit not in UNITS:
         raise ValueError(f"judge: unit must be one of {UNITS}, got {unit!r}")
+    if test not in TESTS:
+        raise ValueError(f"judge: test must be one of {TESTS}, got {test!r}")
     hypotheses = [h if isinstance(h, Hypothesis) else Hypothesis.model_validate(h) for h in expect]
-    drafts = [_judge_one(index, h, cells, trials, list(axes), unit) for index, h in enumerate(hypotheses, 1)]
+    unit = _resolve_unit(cells, unit)
+    drafts = [_judge_one(index, h, cells, trials, list(axes), unit, test) for index, h in enumerate(hypotheses, 1)]
     return Judgement(_holm_verdicts(drafts))
 
 
-def _judge_one(index: int, h: Hypothesis, cells, trials, axes: list[str], unit: str) -> dict:
+def _resolve_unit(cells, unit: str) -> str:
+    if unit != "auto":
+        return unit
+    if {"repeat", "fold"} <= set(cells.columns) and (cells.groupby("repeat")["fold"].nunique() > 1).any():
+        return "repeat"
+    return "split"
+
+
+def _judge_one(index: int, h: Hypothesis, cells, trials, axes: list[str], unit: str, test: str) -> dict:
     table = cells if h.measured in cells.columns or trials is None or h.measured not in trials.columns else trials
     rows = filter_rows(table, h.conditions())
     draft = {"index": index, "hypothesis": h, "candidate": 0, "p": float("nan"), "numbers": {}, "table": "",
@@ -59,15 +74,15 @@ def _judge_one(index: int, h: Hypothesis, cells, trials, axes: list[str], unit: 
     if h.measured not in rows.columns or rows[h.measured].notna().sum() == 0:
         return draft | {"reason": f"no trial has a value of {h.measured!r} in the rows the hypothesis selects"}
     rows = _with_splits(rows, unit)
-    return draft | {"trend": _trend, "sign": _sign, "best": _best}[h.kind](h, rows, axes, unit)
+    return draft | {"trend": _trend, "sign": _sign, "best": _best}[h.kind](h, rows, axes, unit, test)
 
 
 def _with_splits(rows, unit: str):
-    """Numeric metric columns plus ``_split`` (repeat x fold, or the repeat) and ``_repeat`` labels."""
+    """``_split`` (repeat x fold) and ``_unit`` (the independent replicate: the repeat or the split) labels."""
     repeat = rows["repeat"].astype(str) if "repeat" in rows.columns else "0"
     fold = rows["fold"].astype(str) if "fold" in rows.columns else "0"
-    split = repeat if unit == "repeat" else repeat + "/" + fold
-    return rows.assign(_split=split, _repeat=repeat)
+    split = repeat + "/" + fold
+    return rows.assign(_split=split, _unit=repeat if unit == "repeat" else split)
 
 
 def _config_columns(rows, axes: list[str], varied: set[str]) -> list[str]:
@@ -79,6 +94,15 @@ def _numeric(rows, *columns: str):
     import pandas as pd
 
     return rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=list(columns))
+
+
+def _too_few_units(n: int, unit: str) -> str | None:
+    from gbreg.inference import MIN_UNITS
+
+    if n >= MIN_UNITS:
+        return None
+    return (f"only {_unit_word(unit, n)}: a test needs at least {MIN_UNITS} independent {unit}s to say anything "
+            f"(add repeats)")
 
 
 def _too_few(smallest_p: float, h: Hypothesis, what: str) -> str:
@@ -97,7 +121,7 @@ def _p(p: float) -> str:
 # ---------------------------------------------------------------------------------------- trend
 
 
-def _trend(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     from gbreg.inference import spearman_rows, trend_evidence
 
     axis, metric = h.along, h.metric
@@ -113,9 +137,13 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
     per_split: dict[str, list[float]] = {}
     for (_, split), value in usable.items():
         per_split.setdefault(split, []).append(value)
-    d = np.array([np.nanmean(v) if not np.all(np.isnan(v)) else 0.0 for v in per_split.values()])
+    unit_of = dict(zip(data["_split"], data["_unit"]))
+    per_unit: dict[str, list[float]] = {}  # per split the mean rho over configurations, then over the unit's folds
+    for split, values in per_split.items():
+        per_unit.setdefault(unit_of[split], []).append(np.nanmean(values) if not np.all(np.isnan(values)) else 0.0)
+    d = np.array([np.mean(v) for v in per_unit.values()])
     n_constant = int(sum(np.isnan(v) for v in usable.values()))
-    evidence = {k: v[0] for k, v in trend_evidence(d[None], h.trend, h.significance, _tolerance(h)).items()}
+    evidence = {k: v[0] for k, v in trend_evidence(d[None], h.trend, h.significance, _tolerance(h), test).items()}
     agree = (int(np.sum(np.abs(d) < _tolerance(h))) if h.trend == "none"
              else int(np.sum(np.sign(d) == (1 if h.trend == "increasing" else -1))))
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
@@ -128,17 +156,20 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
                      f"then over {_unit_word(unit, len(d))}; {agree} of {len(d)} {unit}s "
                      + (f"have |ρ| < {_tolerance(h):g}" if h.trend == "none" else "have ρ of the stated sign"))
     if n_constant:
-        evidence_text += (f"; {n_constant} configuration × {unit} cell(s) constant along {axis} (left out of "
+        evidence_text += (f"; {n_constant} configuration × split cell(s) constant along {axis} (left out of "
                           "the averages; a split where all are constant counts as ρ = 0)")
     table = _trend_table(data, config, axis, metric, usable)
     result = {"numbers": numbers, "table": table, "n_units": len(d), "effect": evidence["effect"],
               "ci": (evidence["ci_low"], evidence["ci_high"])}
+    if few := _too_few_units(len(d), unit):
+        return result | {"reason": few + "; " + evidence_text}
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": _too_few(evidence["smallest_p"], h, f"{_unit_word(unit, len(d))} "
                                             f"(an exact sign-flip over n {unit}s reaches 2/2^n)") + "; " + evidence_text}
-    test = "exact sign-flip (TOST against ±" + f"{_tolerance(h):g})" if h.trend == "none" else "exact sign-flip"
+    name = f"t-test over {unit}s" if test == "t" else "exact sign-flip"
+    name = f"{name} (TOST against ±{_tolerance(h):g})" if h.trend == "none" else name
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
-                     "reason": evidence_text + f"; {test} p = {_p(evidence['p'])}"}
+                     "reason": evidence_text + f"; {name} p = {_p(evidence['p'])}"}
 
 
 def _spearman(values, spearman_rows):
@@ -171,41 +202,49 @@ def _trend_table(data, config: list[str], axis: str, metric: str, rho: dict) -> 
 # ----------------------------------------------------------------------------------------- sign
 
 
-def _sign(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+def _sign(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     from gbreg.inference import sign_evidence
 
     metric = h.metric
     config = _config_columns(rows, axes, set())
     data = _numeric(rows, metric)
     data = data.assign(_config=_stratum_labels(data, config))
-    wide = data.pivot_table(index="_config", columns="_split", values=metric, aggfunc="mean", sort=False)
-    complete = wide.dropna(axis=0, thresh=max(1, wide.shape[1] // 2)).dropna(axis=1)  # drop sparse rows, then splits
+    wide = data.pivot_table(index="_config", columns="_unit", values=metric, aggfunc="mean", sort=False)
+    complete = wide.dropna(axis=0, thresh=max(1, wide.shape[1] // 2)).dropna(axis=1)  # drop sparse rows, then units
     dropped = len(wide) - len(complete)
     if complete.empty:
-        return {"reason": f"no configuration has {metric} on a common set of splits"}
-    evidence = {k: v[0] for k, v in sign_evidence(complete.to_numpy()[None], h.sign, h.significance).items()}
+        return {"reason": f"no configuration has {metric} on a common set of {unit}s"}
+    evidence = {k: v[0] for k, v in sign_evidence(complete.to_numpy()[None], h.sign, h.significance, test).items()}
     n_configs, n_units = complete.shape
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
                "n_configurations": n_configs, "n_units": n_units, "n_positive": int(evidence["n_positive"]),
-               "n_negative": int(evidence["n_negative"]), "n_zero": int(evidence["n_zero"]),
-               "p_configurations": evidence["p_configurations"], "p_splits": evidence["p_splits"]}
-    text = (f"{numbers['n_positive']} positive, {numbers['n_negative']} negative and {numbers['n_zero']} exactly "
-            f"zero of {n_configs} configurations (each the mean over {_unit_word(unit, n_units)}; zeros count "
-            f"against both signs), median {evidence['effect']:+.4g} ({1 - h.significance:.0%} CI "
-            f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}); sign test over configurations "
-            f"p = {_p(evidence['p_configurations'])}, sign-flip over {unit}s of the per-{unit} median "
-            f"p = {_p(evidence['p_splits'])}")
+               "n_negative": int(evidence["n_negative"]), "n_zero": int(evidence["n_zero"])}
+    numbers |= {k: float(evidence[k]) for k in ("p_configurations", "p_splits", "df") if k in evidence}
+    counts = (f"{numbers['n_positive']} positive, {numbers['n_negative']} negative and {numbers['n_zero']} exactly "
+              f"zero of {n_configs} configurations (each the mean over {_unit_word(unit, n_units)})")
+    if test == "t":
+        text = (f"{counts}; share of configuration × {unit} cells positive minus share negative "
+                f"{evidence['effect']:+.2f} ({1 - h.significance:.0%} CI {evidence['ci_low']:+.2f} to "
+                f"{evidence['ci_high']:+.2f}; zeros count against both signs), median over configurations "
+                f"{evidence['median']:+.4g}; t-test with configurations and {unit}s as crossed random effects "
+                f"(df {evidence['df']:.1f})")
+    else:
+        text = (f"{counts}, median {evidence['effect']:+.4g} ({1 - h.significance:.0%} CI {evidence['ci_low']:+.4g} "
+                f"to {evidence['ci_high']:+.4g}); sign test over configurations p = {_p(evidence['p_configurations'])}, "
+                f"sign-flip over {unit}s of the per-{unit} median p = {_p(evidence['p_splits'])}")
     if dropped:
-        text += f"; {dropped} configuration(s) without values on most splits left out"
+        text += f"; {dropped} configuration(s) without values on most {unit}s left out"
     result = {"numbers": numbers, "table": _sign_table(data, config, metric), "n_units": n_units,
               "effect": evidence["effect"], "ci": (evidence["ci_low"], evidence["ci_high"])}
+    if few := _too_few_units(n_units, unit):
+        return result | {"reason": few + "; " + text}
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": _too_few(evidence["smallest_p"], h, f"{n_configs} configuration(s) and "
                                             f"{_unit_word(unit, n_units)}") + "; " + text}
     if evidence["candidate"] == 0:
-        return result | {"p": 1.0, "reason": "the configurations and the splits do not agree on a sign: " + text}
+        return result | {"p": 1.0, "reason": "no sign: " + text}
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
-                     "reason": text + f"; p = {_p(evidence['p'])} (the larger: both must agree)"}
+                     "reason": text + f"; p = {_p(evidence['p'])}"}
 
 
 def _sign_table(data, config: list[str], metric: str) -> str:
@@ -224,14 +263,14 @@ def _sign_table(data, config: list[str], metric: str) -> str:
 # ----------------------------------------------------------------------------------------- best
 
 
-def _best(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
+def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     from gbreg.inference import best_evidence
 
     metric, interior = h.best, list(h.interior or [])
     config = _config_columns(rows, axes, set(interior))
     data = _numeric(rows, metric, *interior)
     data = data.assign(_config=_stratum_labels(data, config))
-    grids = {label: group.pivot_table(index=interior, columns="_split", values=metric, aggfunc="mean")
+    grids = {label: group.pivot_table(index=interior, columns="_unit", values=metric, aggfunc="mean")
              for label, group in data.groupby("_config", sort=False)}
     cells = sorted(set.intersection(*(set(g.dropna(axis=1).index) for g in grids.values())))
     splits = sorted(set.intersection(*(set(g.loc[cells].dropna(axis=1).columns) for g in grids.values()))) if cells else []
@@ -242,16 +281,16 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
     if not cells or edge.all() or any(len(np.unique(frame[:, k])) < 3 for k in range(frame.shape[1])):
         return {"reason": f"the configurations share no grid with 3 or more values along every one of "
                           f"{', '.join(interior)}: there is no interior cell"}
-    if len(splits) < 2:
-        return {"reason": f"{_unit_word(unit, len(splits))} with every cell: nothing to compare across {unit}s"}
+    if few := _too_few_units(len(splits), unit):
+        return {"reason": few + " with every cell", "n_units": len(splits)}
     values = np.stack([grids[label].loc[cells, splits].to_numpy() for label in grids])[None]
     maximize = h.goal_for() == "max"
-    evidence = {k: v[0] for k, v in best_evidence(values, edge, maximize, h.significance).items()}
+    evidence = {k: v[0] for k, v in best_evidence(values, edge, maximize, h.significance, test).items()}
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
                "n_configurations": len(grids), "n_units": len(splits), "n_cells": len(cells),
                "n_edge_cells": int(edge.sum())}
     text = (f"best interior minus best edge {metric} (oriented: positive = interior better, goal {h.goal_for()}) "
-            f"of the split-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
+            f"of the {unit}-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
             f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}, not adjusted for the choice) over "
             f"{len(grids)} configuration(s) and {_unit_word(unit, len(splits))}; {len(cells) - int(edge.sum())} "
             f"interior and {int(edge.sum())} edge cells")
@@ -261,7 +300,8 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str) -> dict:
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": _too_few(evidence["smallest_p"], h, _unit_word(unit, len(splits))) + "; " + text}
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
-                     "reason": text + f"; sign-flip test against a flat surface p = {_p(evidence['p'])}"}
+                     "reason": text + f"; {'t-scaled multiplier' if test == 't' else 'sign-flip'} test against "
+                               f"a flat surface carrying the {unit}s' noise p = {_p(evidence['p'])}"}
 
 
 def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) -> str:

@@ -38,7 +38,8 @@ def evaluate_hypotheses(hypotheses: list[Hypothesis], results, splits, axes: lis
                         seed: int = 0) -> list[Verdict]:
     """Test each hypothesis with :func:`gbreg.judgement.judge`. ``results``: one row per trial (for metrics
     computed after the sweep); ``splits``: one row per (trial, split) with ``repeat`` and ``fold``
-    columns. ``seed`` is accepted for compatibility: the exact tests draw nothing at random."""
+    columns. ``seed`` is accepted for compatibility and unused: the one test that resamples (the best
+    point's multiplier bootstrap) uses a fixed seed of its own, so a verdict is the same on every run."""
     from gbreg.judgement import judge
 
     return list(judge(splits, hypotheses, axes, trials=results))

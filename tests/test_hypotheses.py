@@ -127,17 +127,17 @@ def test_gbreg_validate_reports_every_hypothesis_problem_and_exits_2(tmp_path):
 # statistics on tables with a known answer
 
 
-def grid(metric_of, *, alphas=(0, 1, 10, 100), lambdas=(0, 1, 10), splits=6, seed=0) -> pd.DataFrame:
-    """A per-split table: two models, a reg_alpha x reg_lambda grid, ``splits`` splits (repeats of 3 folds
-    when divisible by 3). ``metric_of(model, a, b, rng, split)`` or ``metric_of(model, a, b, rng)``."""
+def grid(metric_of, *, alphas=(0, 1, 10, 100), lambdas=(0, 1, 10), repeats=4, folds=3, seed=0) -> pd.DataFrame:
+    """A per-split table: two models, a reg_alpha x reg_lambda grid, ``repeats`` x ``folds`` splits (split
+    index ``repeat * folds + fold``). ``metric_of(model, a, b, rng, split)`` or ``metric_of(model, a, b, rng)``.
+    With several folds judge's unit is the repeat (a t-test needs >= 3); with folds=1 it is the split."""
     import inspect
 
     rng = np.random.default_rng(seed)
     with_split = len(inspect.signature(metric_of).parameters) == 5
-    folds = 3 if splits % 3 == 0 else 1
     rows = []
     for model in ("xgboost", "lightgbm"):
-        for split in range(splits):
+        for split in range(repeats * folds):
             for a in alphas:
                 for b in lambdas:
                     value = metric_of(model, a, b, rng, split) if with_split else metric_of(model, a, b, rng)
@@ -150,18 +150,20 @@ def grid(metric_of, *, alphas=(0, 1, 10, 100), lambdas=(0, 1, 10), splits=6, see
 AXES = ["reg_alpha", "reg_lambda"]
 
 
-def verdict_of(hypothesis: dict, table: pd.DataFrame, seed: int = 0):
-    h = Hypothesis.model_validate(hypothesis)
-    return evaluate_hypotheses([h], table, table, AXES, seed=seed)[0]
+def verdict_of(hypothesis: dict, table: pd.DataFrame, **options):
+    """One hypothesis judged alone; ``options``: judge's ``unit`` and ``test``."""
+    from gbreg import judge
+
+    return judge(table, [hypothesis], AXES, trials=table, **options)[0]
 
 
 def test_a_monotone_trend_is_supported_and_the_opposite_claim_contradicted():
     table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3))
     supported = verdict_of({"metric": "m", "trend": "decreasing", "along": "reg_lambda"}, table)
     assert supported.verdict == "supported"
-    # every one of the 6 splits has a negative mean rho: the exact two-sided p is 2 / 2^6
-    assert supported.effect < -0.7 and supported.p_value == pytest.approx(2 / 64)
-    assert supported.unit == "split" and supported.n_units == 6
+    # 4 repeats x 3 folds: the folds of a repeat share its rows, so the unit is the repeat (t-test, 3 df)
+    assert supported.effect < -0.7 and supported.p_value < 1e-3
+    assert supported.unit == "repeat" and supported.n_units == 4
     assert supported.numbers["n_configurations"] == 2 * 4  # model x reg_alpha, averaged within each split
     assert supported.ci_low <= supported.effect <= supported.ci_high < 0
     contradicted = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
@@ -170,13 +172,25 @@ def test_a_monotone_trend_is_supported_and_the_opposite_claim_contradicted():
     assert none.verdict == "contradicted" and none.ci_high < -0.3  # significantly beyond the tolerance
 
 
+def test_the_exact_sign_flip_path_over_holdout_splits():
+    """test='sign_flip': every one of 6 holdout splits has a negative mean rho, the exact two-sided p is 2 / 2^6."""
+    table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3), repeats=6, folds=1)
+    exact = verdict_of({"metric": "m", "trend": "decreasing", "along": "reg_lambda"}, table, test="sign_flip")
+    assert exact.verdict == "supported" and exact.p_value == pytest.approx(2 / 64)
+    assert exact.unit == "split" and exact.n_units == 6 and "exact sign-flip" in exact.reason
+    by_split = verdict_of({"metric": "m", "trend": "decreasing", "along": "reg_lambda"},
+                          grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3)), unit="split",
+                          test="sign_flip")
+    assert by_split.unit == "split" and by_split.n_units == 12 and by_split.p_value == pytest.approx(2 / 4096)
+
+
 def test_a_split_level_slope_is_not_a_trend():
-    """Each split has its own slope, shared by every configuration on it (the issue's null): half the
-    splits go up, half down. Cell-level permutation called this significant; the split-level test does not."""
-    slopes = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
-    table = grid(lambda model, a, b, rng, split: slopes[split] * np.log1p(b) + rng.normal(0, 0.1))
+    """Each repeat has its own slope, shared by every configuration and fold on it (the issue's null): half
+    the repeats go up, half down. Cell-level permutation called this significant; the repeat-level test does not."""
+    slopes = [1.0, -1.0, 1.0, -1.0]
+    table = grid(lambda model, a, b, rng, split: slopes[split // 3] * np.log1p(b) + rng.normal(0, 0.1))
     verdict = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
-    assert verdict.verdict == "inconclusive" and verdict.p_value == 1.0
+    assert verdict.verdict == "inconclusive" and verdict.p_value > 0.9
     assert abs(verdict.effect) < 0.05 and verdict.ci_low < -0.5 and verdict.ci_high > 0.5
 
 
@@ -196,7 +210,7 @@ def test_a_constant_metric_supports_no_trend_and_no_direction():
     none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
     assert none.verdict == "supported"
     assert none.effect == 0.0 and none.ci_low == 0.0 and none.ci_high == 0.0
-    assert none.numbers["n_constant"] == 2 * 4 * 6
+    assert none.numbers["n_constant"] == 2 * 4 * 12
     increasing = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
     assert increasing.verdict == "inconclusive" and increasing.p_value == 1.0
 
@@ -208,16 +222,24 @@ def test_constant_configurations_are_reported_not_averaged_in_as_zero():
                  (("xgboost", 0), ("lightgbm", 0)) else 1.0)
     none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
     assert none.verdict == "contradicted" and none.effect > 0.8
-    assert none.numbers["n_constant"] == 6 * 6 and "constant" in none.reason
+    assert none.numbers["n_constant"] == 6 * 12 and "constant" in none.reason
 
 
 def test_too_few_splits_is_inconclusive_with_the_reason():
-    table = grid(lambda model, a, b, rng: float(b), splits=1)  # one holdout split: a perfect trend
-    verdict = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
+    trend = {"metric": "m", "trend": "increasing", "along": "reg_lambda"}
+    table = grid(lambda model, a, b, rng: float(b), repeats=1, folds=1)  # one holdout split: a perfect trend
+    verdict = verdict_of(trend, table)
     assert verdict.verdict == "inconclusive" and np.isnan(verdict.p_value)
-    assert "1 split" in verdict.reason and "smallest p-value an exact test can give here is 1" in verdict.reason
-    five = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"},
-                      grid(lambda model, a, b, rng: float(b) + rng.normal(), splits=5))
+    assert "only 1 split: a test needs at least 3 independent splits" in verdict.reason
+    # 2 repeats x 3 folds: 6 splits but 2 independent repeats, whatever the data
+    two = verdict_of(trend, grid(lambda model, a, b, rng: float(b) + rng.normal(0, 0.1), repeats=2))
+    assert two.verdict == "inconclusive" and np.isnan(two.p_value) and two.n_units == 2
+    assert "only 2 repeats" in two.reason and "add repeats" in two.reason
+    sign = verdict_of({"metric": "m", "sign": "positive"}, grid(lambda model, a, b, rng: 1.0 + rng.random(), repeats=2))
+    best = verdict_of({"best": "m", "interior": ["reg_alpha"]}, grid(lambda model, a, b, rng: rng.normal(), repeats=2))
+    assert "only 2 repeats" in sign.reason and "only 2 repeats" in best.reason
+    five = verdict_of(trend, grid(lambda model, a, b, rng: float(b) + rng.normal(), repeats=5, folds=1),
+                      test="sign_flip")
     assert five.verdict == "inconclusive" and "0.0625" in five.reason  # 2 / 2^5: never below 0.05
 
 
@@ -225,7 +247,7 @@ def test_sign_test_counts_configurations_and_reports_zeros():
     positive = grid(lambda model, a, b, rng: 0.2 + rng.normal(0, 0.1))
     verdict = verdict_of({"metric": "m", "sign": "positive", "where": {"reg_alpha": {"ge": 10}}}, positive)
     assert verdict.verdict == "supported" and verdict.numbers["n_configurations"] == 2 * 2 * 3
-    assert verdict.numbers["n_positive"] == 12 and verdict.n_units == 6
+    assert verdict.numbers["n_positive"] == 12 and verdict.n_units == 4 and verdict.unit == "repeat"
     assert verdict_of({"metric": "m", "sign": "negative"}, positive).verdict == "contradicted"
     # a 0/1 metric that is 1 in a few cells: zeros are neither sign and count against "positive"
     rare = grid(lambda model, a, b, rng: float(rng.random() < 0.03))
@@ -235,20 +257,29 @@ def test_sign_test_counts_configurations_and_reports_zeros():
 
 
 def test_a_split_effect_shared_by_every_configuration_is_not_a_sign():
-    """Every configuration is positive on average only because three splits are far above zero and three
-    slightly below: the sign test over configurations alone would say 'positive'."""
-    shift = [3.0, 3.0, 3.0, -1.0, -1.0, -1.0]
-    table = grid(lambda model, a, b, rng, split: shift[split] + rng.normal(0, 0.1))
+    """Every configuration is positive on average only because some repeats are far above zero and the
+    others slightly below: the sign test over configurations alone would say 'positive'."""
+    shift = [3.0, 3.0, 3.0, -1.0]
+    table = grid(lambda model, a, b, rng, split: shift[split // 3] + rng.normal(0, 0.1))
     verdict = verdict_of({"metric": "m", "sign": "positive"}, table)
-    assert verdict.numbers["n_positive"] == 24 and verdict.numbers["p_configurations"] < 1e-6
-    assert verdict.verdict == "inconclusive" and verdict.numbers["p_splits"] > 0.2  # 3 of 6 splits below 0
+    assert verdict.numbers["n_positive"] == 24 and verdict.effect == pytest.approx(0.5)
+    assert verdict.verdict == "inconclusive" and verdict.p_value > 0.2  # crossed t-test: the repeats disagree
+    holdout = grid(lambda model, a, b, rng, split: [3.0, 3.0, 3.0, -1.0, -1.0, -1.0][split] + rng.normal(0, 0.1),
+                   repeats=6, folds=1)
+    exact = verdict_of({"metric": "m", "sign": "positive"}, holdout, test="sign_flip")
+    assert exact.numbers["n_positive"] == 24 and exact.numbers["p_configurations"] < 1e-6
+    assert exact.verdict == "inconclusive" and exact.numbers["p_splits"] > 0.2  # 3 of 6 splits below 0
 
 
 def test_best_interior():
     bowl = grid(lambda model, a, b, rng: (np.log1p(a) - np.log1p(10)) ** 2 + (b - 1) ** 2 + rng.normal(0, 0.05),
                 alphas=(0, 1, 10, 100), lambdas=(0, 1, 10))
     supported = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, bowl)
-    assert supported.verdict == "supported" and supported.effect > 0 and supported.p_value == pytest.approx(2 / 64)
+    assert supported.verdict == "supported" and supported.effect > 0 and supported.p_value < 0.01
+    holdout = grid(lambda model, a, b, rng: (np.log1p(a) - np.log1p(10)) ** 2 + (b - 1) ** 2 + rng.normal(0, 0.05),
+                   repeats=6, folds=1)
+    exact = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, holdout, test="sign_flip")
+    assert exact.verdict == "supported" and exact.p_value == pytest.approx(2 / 64)
     slope = grid(lambda model, a, b, rng: a + b + rng.normal(0, 0.05))
     edge = verdict_of({"best": "m", "interior": ["reg_alpha", "reg_lambda"]}, slope)
     assert edge.verdict == "contradicted" and edge.effect < 0
@@ -265,12 +296,13 @@ def test_best_interior():
 def test_holm_adjusts_across_the_hypotheses_and_the_verdict_uses_the_adjusted_p():
     from gbreg import judge
 
-    table = grid(lambda model, a, b, rng: np.log1p(a) + np.log1p(b) + rng.normal(0, 0.1))
+    # 6 holdout splits and the exact test: each p is 2 / 64, so Holm over two makes both 4 / 64 > 0.05
+    table = grid(lambda model, a, b, rng: np.log1p(a) + np.log1p(b) + rng.normal(0, 0.1), repeats=6, folds=1)
     expect = [{"metric": "m", "trend": "increasing", "along": "reg_alpha"},
               {"metric": "m", "trend": "increasing", "along": "reg_lambda"}]
-    alone = judge(table, expect[:1], AXES)
+    alone = judge(table, expect[:1], AXES, test="sign_flip")
     assert alone[0].verdict == "supported" and alone[0].p_adjusted == alone[0].p_value == pytest.approx(2 / 64)
-    both = judge(table, expect, AXES)
+    both = judge(table, expect, AXES, test="sign_flip")
     assert [v.p_value for v in both] == [pytest.approx(2 / 64)] * 2
     assert [v.p_adjusted for v in both] == [pytest.approx(4 / 64)] * 2  # Holm: 2 x 0.031, then max(…, 0.031)
     assert [v.verdict for v in both] == ["inconclusive"] * 2 and "after Holm over 2" in both[0].reason
@@ -282,16 +314,19 @@ def test_holm_adjusts_across_the_hypotheses_and_the_verdict_uses_the_adjusted_p(
 def test_judge_is_what_evaluate_hypotheses_uses_and_checks_its_input():
     from gbreg import judge
 
-    table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3), splits=18)
+    table = grid(lambda model, a, b, rng: -np.log1p(b) + rng.normal(0, 0.3), repeats=6)
     expect = [{"metric": "m", "trend": "decreasing", "along": "reg_lambda"}, {"best": "m", "interior": ["reg_alpha"]}]
     ours = judge(table, expect, AXES)
     study = evaluate_hypotheses([Hypothesis.model_validate(e) for e in expect], table, table, AXES)
     assert [(v.verdict, v.p_value, v.p_adjusted) for v in ours] == [(v.verdict, v.p_value, v.p_adjusted)
                                                                     for v in study]
-    by_repeat = judge(table, expect[:1], AXES, unit="repeat")[0]
-    assert by_repeat.unit == "repeat" and by_repeat.n_units == 6 and by_repeat.verdict == "supported"
+    assert ours[0].unit == "repeat" and ours[0].n_units == 6  # unit='auto': the repeat of k-fold splits
+    by_split = judge(table, expect[:1], AXES, unit="split")[0]
+    assert by_split.unit == "split" and by_split.n_units == 18 and by_split.verdict == "supported"
     with pytest.raises(ValueError, match="unit must be one of"):
         judge(table, expect, AXES, unit="fold")
+    with pytest.raises(ValueError, match="test must be one of"):
+        judge(table, expect, AXES, test="wilcoxon")
     with pytest.raises(TypeError, match="pandas DataFrame"):
         judge(table.to_dict("records"), expect, AXES)
 
@@ -341,8 +376,8 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
     shown = CliRunner().invoke(app, ["results", "small", "--findings"])
     assert shown.exit_code == 0
     assert "# Findings: small" in shown.output and "## H1 · zero_leaf_fraction" in shown.output
-    assert "sign-flip" in shown.output and "held fixed: model, reg_lambda)" in shown.output
-    assert "| p (Holm) |" in shown.output and "over 12 splits" in shown.output
+    assert "t-test over repeats" in shown.output and "held fixed: model, reg_lambda)" in shown.output
+    assert "| p (Holm) |" in shown.output and "over 4 repeats" in shown.output
 
 
 @pytest.mark.slow

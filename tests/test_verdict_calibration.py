@@ -1,7 +1,7 @@
 """Calibration, measured: null data sets in the design of studies/l1_l2_claims.yaml (2 models x 4 reg_alpha x
-4 reg_lambda, 2 repeats x 3 folds) through the functions gbreg.judge uses; each test's false
-supported-or-contradicted rate at alpha = 0.05 (benchmarks/verdict_calibration.py prints the full table,
-docs/hypotheses.md has the figures)."""
+4 reg_lambda, 4 repeats x 3 folds) through the functions gbreg.judge uses, with judge's defaults (the repeat
+as the unit, t-tests); each test's false supported-or-contradicted rate at alpha = 0.05 under four nulls
+(benchmarks/verdict_calibration.py prints the full table, docs/hypotheses.md has the figures)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-SETS = 1000
+SETS = 4000  # per scenario and test: Monte Carlo standard error 0.0034 at a true rate of 0.05
+EXACT_SETS = 1000
 
 
 def calibration():
@@ -24,20 +25,25 @@ def calibration():
 
 
 def test_the_batched_path_is_what_judge_computes():
-    """The calibration's arrays and judge's table give the same p-values on the same data sets."""
+    """The calibration's arrays and judge's table give the same verdicts and p-values on the same data sets
+    (judge's defaults: unit 'repeat' for 4 repeats x 3 folds, test 't')."""
     from gbreg import judge
 
     bench = calibration()
     rng = np.random.default_rng(5)
-    cells = bench.draw(rng, 3, 2, "split", (1,)) + 0.2 * bench._Z[:, None]
-    for test, hypothesis in (("trend", {"metric": "m", "trend": "increasing", "along": "reg_lambda"}),
-                             ("none", {"metric": "m", "trend": "none", "along": "reg_lambda"}),
-                             ("best", {"best": "m", "interior": ["reg_alpha", "reg_lambda"],
-                                       "where": {"model": "m0"}})):
+    cells = bench.draw(rng, 3, 4, "split", (1,)) + 0.2 * bench._Z[:, None]
+    hypotheses = {"trend": {"metric": "m", "trend": "increasing", "along": "reg_lambda"},
+                  "none": {"metric": "m", "trend": "none", "along": "reg_lambda"},
+                  "sign": {"metric": "m", "sign": "positive"},
+                  "best": {"best": "m", "interior": ["reg_alpha", "reg_lambda"], "where": {"model": "m0"}}}
+    codes = {"supported": 1, "contradicted": -1, "inconclusive": 0}
+    for test, hypothesis in hypotheses.items():
+        evidence = bench.evidence_of(test, cells, 4)
         for k in range(3):
             verdict = judge(as_table(cells[k]), [hypothesis], ["reg_alpha", "reg_lambda"])[0]
-            code = bench.verdict_codes(test, cells[k:k + 1], 2)[0]
-            assert {"supported": 1, "contradicted": -1, "inconclusive": 0}[verdict.verdict] == code, (test, k)
+            assert verdict.unit == "repeat" and verdict.n_units == 4
+            assert verdict.p_value == pytest.approx(evidence["p"][k], abs=1e-12), (test, k)
+            assert codes[verdict.verdict] == bench.verdict_codes(test, cells[k:k + 1], 4)[0], (test, k)
 
 
 def as_table(cells: np.ndarray) -> pd.DataFrame:
@@ -48,38 +54,39 @@ def as_table(cells: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# the false supported-or-contradicted rate each test must keep under every null scenario (alpha = 0.05).
+# trend and none: the issue's [0.035, 0.065]. sign and best are measured, not exact (docs/hypotheses.md):
+# the sign test is conservative when the folds share noise or the cells are iid (0.026-0.035 at 4000 sets),
+# the best-point test somewhat liberal (0.055-0.07).
+BANDS = {"trend": (0.035, 0.065), "none": (0.035, 0.065), "sign": (0.02, 0.065), "best": (0.035, 0.08)}
+
+
 @pytest.mark.slow
-def test_every_test_holds_its_exact_attainable_level_under_realistic_nulls():
-    """With 6 splits an exact sign-flip test can only reject when all 6 splits agree: its largest level
-    below 0.05 is 2/64 = 0.031 (the attainable level; 12 splits reach 0.0498). Each rate must be at most
-    that (within Monte Carlo error) under iid noise, split-level random slopes and configuration-level
-    random effects, and the trend and none tests must not be blind (near it, not near 0). The sign test
-    asks two units to agree, so it sits below its level; the best-point test is approximate (measured
-    0.05-0.068 at 2000 sets) and must stay within [0.03, 0.08]."""
+def test_every_test_holds_its_level_under_realistic_nulls_and_finds_moderate_effects():
+    """4 repeats x 3 folds, SETS null data sets per scenario (iid, split-level random slopes,
+    configuration-level random effects, folds of a repeat sharing noise) through gbreg.inference."""
     bench = calibration()
-    rates = bench.false_rates(SETS, repeats=2, seed=1)
+    rates = bench.false_rates(SETS, repeats=4, seed=1)
+    assert {scenario for _, scenario in rates} == {"iid", "split", "config", "folds"}
     for (test, scenario), rate in rates.items():
-        level = bench.attainable_level(test, 2)
-        margin = 3 * math.sqrt(level * (1 - level) / SETS)
-        if scenario == "folds":
-            continue  # documented: a component shared by a repeat's folds inflates split-level tests
-        if test == "best":  # approximate (the null is a flat surface carrying the data's noise): measured
-            assert 0.03 <= rate <= 0.08, (test, scenario, rate)
-            continue
-        assert rate <= level + margin, (test, scenario, rate)
-        if test != "sign":
-            assert rate >= level - margin - 0.01, (test, scenario, rate)  # - 0.01: ties of discrete rho
-    assert bench.attainable_level("trend", 2) == pytest.approx(2 / 64)
+        low, high = BANDS[test]
+        assert low <= rate <= high, (test, scenario, rate)
+    power = bench.power(SETS // 2, repeats=4, seed=3)
+    assert power["trend"] > 0.9 and power["none"] > 0.7 and power["sign"] > 0.75 and power["best"] > 0.35
 
 
 @pytest.mark.slow
-def test_with_twelve_splits_the_level_is_near_five_percent_and_moderate_effects_are_found():
+def test_the_exact_sign_flip_path_over_twelve_splits_holds_its_attainable_level():
+    """test='sign_flip', unit='split': 12 splits reach 2 * 102 / 4096 = 0.0498. Under nulls that keep the
+    splits independent (iid, split slopes, configuration effects) no rate is above it (3 Monte Carlo
+    standard errors; the best-point test, approximate, at most 0.08); the folds scenario breaks that
+    independence and is why 'auto' uses the repeat."""
     bench = calibration()
-    rates = bench.false_rates(SETS, repeats=4, seed=2)
-    for test in ("trend", "none", "best"):
+    rates = bench.false_rates(EXACT_SETS, repeats=4, seed=4, unit="split", method="sign_flip")
+    level = bench.attainable_level(12, "sign_flip")
+    assert level == pytest.approx(2 * 102 / 4096)
+    margin = 3 * math.sqrt(level * (1 - level) / EXACT_SETS)
+    for test in ("trend", "none", "sign", "best"):
         for scenario in ("iid", "split", "config"):
-            high = 0.08 if test == "best" else 0.065
-            assert 0.025 <= rates[test, scenario] <= high, (test, scenario, rates[test, scenario])
-    assert all(rates["sign", s] <= 0.065 for s in ("iid", "split", "config"))
-    power = bench.power(SETS // 2, repeats=4, seed=3)
-    assert power["trend"] > 0.9 and power["none"] > 0.9 and power["sign"] > 0.9 and power["best"] > 0.35
+            assert rates[test, scenario] <= (0.08 if test == "best" else level + margin), (test, scenario)
+    assert rates["trend", "folds"] > level + margin  # what the repeat as the unit is for
