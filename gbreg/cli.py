@@ -245,8 +245,9 @@ def _terminal_columns(frame, summary, params: dict, metric: str):
 
 def _comparison_summary(frame, metric: str):
     """The comparison's key columns for a terminal (``--all`` or ``--format csv`` give every column)."""
-    keep = ("model", f"test_{metric}", f"gap_{metric}", "zero_leaf_fraction", "zero_coef_fraction",
-            "n_features_used")
+    from gbreg.catalogue import shown_in
+
+    keep = ("model", f"test_{metric}", f"gap_{metric}", *shown_in("comparison-terminal"))
     columns = [c for c in frame.columns if c in ("reg_alpha", "reg_lambda") or c.split(".", 1)[-1] in keep
                and "." in c]
     return frame[columns]

@@ -15,14 +15,14 @@ import json
 
 import pandas as pd
 
+from gbreg.catalogue import METRICS_BY_TASK, PENALTY_AXES, shown_in
 from gbreg.errors import UserInputError
-from gbreg.spec import METRICS_BY_TASK, PENALTY_AXES
 
 COMPARISON_ARTIFACT = "comparison.csv"
 SUPPORT_RECOVERY_ARTIFACT = "support_recovery.csv"
 
-BOOSTER_STATS = ("zero_leaf_fraction", "leaf_l1", "leaf_l2", "n_leaves", "n_features_used", "fit_seconds")
-LINEAR_STATS = ("zero_coef_fraction", "n_nonzero_coef", "coef_l1", "coef_l2", "n_features_used", "fit_seconds")
+BOOSTER_STATS = shown_in("comparison", on="booster")
+LINEAR_STATS = shown_in("comparison", on="linear")
 SUPPORT_COLUMNS = ("support_precision", "support_recall")
 
 

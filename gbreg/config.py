@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from gbreg.errors import TrackingError
 
@@ -82,44 +85,74 @@ def _resolve_local_uri(value: str, base: Path) -> str:
     return (path if path.is_absolute() else (base / path).resolve()).as_uri()
 
 
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class UiSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        if isinstance(value, bool | float):  # int() would quietly turn true into 1 and 5000.5 into 5000
+            raise PydanticCustomError("whole_number", "not a whole number")
+        return value
+
+
+class ExecutorSection(_Section):
+    """``executor: {kind: local | dask, scheduler: tcp://host:8786}``: the one place a project names its
+    Dask cluster (``--executor``/``--scheduler`` override it). A scheduler alone implies ``dask``."""
+
+    kind: Literal["local", "dask"] | None = None
+    scheduler: Annotated[str, Field(strict=True, pattern=r"\S")] | None = None
+
+
+class MlflowYaml(_Section):
+    """The keys of ``mlflow.yaml``; an empty tracking_uri means the default, a null artifact_location
+    lets the server choose."""
+
+    tracking_uri: str | None = None
+    artifact_location: str | None = DEFAULT_ARTIFACT_LOCATION
+    ui: UiSection | None = None
+    executor: ExecutorSection | None = None
+
+
+# What a key must hold, in the words an error shows (pydantic's own wording otherwise)
+EXPECTED = {
+    ("ui", "port"): "must be a whole number from 1 to 65535",
+    ("executor",): "expected a mapping with kind and scheduler",
+    ("executor", "kind"): "expected 'local' or 'dask'",
+    ("executor", "scheduler"): "expected an address like tcp://host:8786",
+    ("ui",): "expected a mapping with host and port",
+    ("ui", "host"): "expected a host name or address",
+    ("tracking_uri",): "expected a URI or a path",
+    ("artifact_location",): "expected a URI or a path (null lets the tracking server choose)",
+}
+
+
 def load_tracking_config(path: Path | None = None) -> TrackingConfig:
     path = path or find_config_file()
-    raw: dict = {}
-    base = Path.cwd()
-    if path is not None:
-        base = path.resolve().parent
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise TrackingError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise TrackingError(f"{path}: expected a mapping with tracking_uri, artifact_location, ui")
-        unknown = set(raw) - {"tracking_uri", "artifact_location", "ui", "executor"}
-        if unknown:
-            raise TrackingError(f"{path}: unknown keys {sorted(unknown)}; expected tracking_uri, "
-                                "artifact_location, ui, executor")
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or raw.get("tracking_uri") or DEFAULT_TRACKING_URI
-    uri_source = ("from MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI")
-                  else f"from {path}" if raw.get("tracking_uri")
+    base = path.resolve().parent if path is not None else Path.cwd()
+    settings = _read_config_file(path) if path is not None else MlflowYaml()
+    env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = env_uri or settings.tracking_uri or DEFAULT_TRACKING_URI
+    uri_source = ("from MLFLOW_TRACKING_URI" if env_uri
+                  else f"from {path}" if settings.tracking_uri
                   else f"the default: no {CONFIG_FILE} in {base} or its parents" if path is None
                   else f"the default: {path} sets no tracking_uri")
-    uri = _resolve_local_uri(str(uri), base)
-    artifact = raw.get("artifact_location", DEFAULT_ARTIFACT_LOCATION)
+    uri = _resolve_local_uri(uri, base)
+    artifact = settings.artifact_location
     is_server = uri.startswith(("http://", "https://"))
-    artifact_uri = None if (is_server or not artifact) else _resolve_local_uri(str(artifact), base)
-    ui = raw.get("ui") or {}
-    try:
-        port = int(ui.get("port", 5000))
-    except (TypeError, ValueError) as exc:
-        raise TrackingError(f"{path}: ui.port must be an integer, got {ui.get('port')!r}") from exc
-    if not 1 <= port <= 65535 or isinstance(ui.get("port"), float | bool):
-        raise TrackingError(f"{path}: ui.port must be a whole number from 1 to 65535, got {ui.get('port')!r}")
-    executor, scheduler = _executor_section(raw.get("executor"), path)
+    artifact_uri = None if (is_server or not artifact) else _resolve_local_uri(artifact, base)
+    ui = settings.ui or UiSection()
+    executor, scheduler = _executor_choice(settings.executor or ExecutorSection(), path)
     return TrackingConfig(
         tracking_uri=uri,
         artifact_location=artifact_uri,
-        ui_host=str(ui.get("host", "127.0.0.1")),
-        ui_port=port,
+        ui_host=ui.host,
+        ui_port=ui.port,
         config_path=path,
         executor=executor,
         scheduler=scheduler,
@@ -127,23 +160,45 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
     )
 
 
-def _executor_section(section: object, path: Path | None) -> tuple[str, str | None]:
-    """``executor: {kind: local | dask, scheduler: tcp://host:8786}``: the one place a project names its
-    Dask cluster (``--executor``/``--scheduler`` override it). A scheduler alone implies ``dask``."""
-    if section is None:
-        return "local", None
-    if not isinstance(section, dict):
-        raise TrackingError(f"{path}: executor: expected a mapping with kind and scheduler, got {section!r}")
-    unknown = set(section) - {"kind", "scheduler"}
-    if unknown:
-        raise TrackingError(f"{path}: executor: unknown keys {sorted(unknown)}; expected kind, scheduler")
-    scheduler = section.get("scheduler")
-    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
-        raise TrackingError(f"{path}: executor.scheduler: expected an address like tcp://host:8786, "
-                            f"got {scheduler!r}")
-    kind = section.get("kind", "dask" if scheduler else "local")
-    if kind not in ("local", "dask"):
-        raise TrackingError(f"{path}: executor.kind: expected 'local' or 'dask', got {kind!r}")
-    if scheduler and kind != "dask":
+def _read_config_file(path: Path) -> MlflowYaml:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TrackingError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TrackingError(f"{path}: expected a mapping with tracking_uri, artifact_location, ui")
+    try:
+        return MlflowYaml.model_validate(raw)
+    except ValidationError as exc:
+        raise TrackingError(f"{path}: " + "; ".join(_problems(exc))) from exc
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """One phrase per mistake, naming the key path; unknown keys of one section are listed together."""
+    unknown: dict[tuple, list[str]] = {}
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            unknown.setdefault(loc[:-1], []).append(loc[-1])
+            continue
+        expected = EXPECTED.get(loc, error["msg"])
+        key = ".".join(loc)
+        problem = f"{key} {expected}" if expected.startswith("must") else f"{key}: {expected}"
+        problems.append(problem + f", got {error['input']!r}")
+    for section, keys in unknown.items():
+        fields = list((_SECTIONS[section] if section else MlflowYaml).model_fields)
+        where = f"{'.'.join(section)}: " if section else ""
+        problems.insert(0, f"{where}unknown keys {sorted(keys)}; expected {', '.join(fields)}")
+    return problems
+
+
+_SECTIONS = {("ui",): UiSection, ("executor",): ExecutorSection}
+
+
+def _executor_choice(section: ExecutorSection, path: Path | None) -> tuple[str, str | None]:
+    """The executor kind and scheduler address: a scheduler alone implies ``dask``."""
+    kind = section.kind or ("dask" if section.scheduler else "local")
+    if section.scheduler and kind != "dask":
         raise TrackingError(f"{path}: executor.scheduler is set but executor.kind is {kind!r}; use kind: dask")
-    return kind, scheduler
+    return kind, section.scheduler

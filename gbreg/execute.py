@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 from collections import Counter, deque
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from gbreg.boosters import declarations
 from gbreg.trial import TrialContext, TrialResult, TrialTask, install_context, install_context_file, run_trial
 
 
@@ -75,8 +77,8 @@ def _start_worker(context_path: str) -> None:
     # The modules live as long as the worker: no full collection while they are imported (each would
     # scan the growing heap again), and none scans them afterwards.
     gc.disable()
-    import lightgbm  # noqa: F401
-    import xgboost  # noqa: F401
+    for library in declarations():
+        importlib.import_module(library.module)
 
     gc.freeze()
     gc.enable()

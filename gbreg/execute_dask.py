@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 
+from gbreg.boosters import library_packages
 from gbreg.errors import UserInputError
 from gbreg.execute import available_cores
 from gbreg.trial import TrialContext, TrialResult, TrialTask, run_trial
@@ -40,7 +41,7 @@ WORKER_DEATHS_ALLOWED = 3  # LocalCluster: a trial is retried until this many mo
 CONTEXT_RESUBMITS = 3  # a trial is resubmitted this often when every worker holding the data set died
 IN_FLIGHT_PER_THREAD = 2  # tasks handed to the cluster per worker thread (keeps Ctrl-C and resume cheap)
 TASK_KEY_PREFIX = "gbreg-trial"
-MATCHED_PACKAGES = ("gbreg", "xgboost", "lightgbm", "scikit-learn", "numpy", "pandas")
+MATCHED_PACKAGES = tuple(dict.fromkeys(("gbreg", *library_packages(), "scikit-learn", "numpy", "pandas")))
 
 TrialFunction = Callable[[TrialTask, TrialContext], TrialResult]
 

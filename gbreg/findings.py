@@ -73,8 +73,9 @@ def numeric_columns(frame):
 def split_table(client, results, folds=None):
     """One row per (trial, split): the trial's parameters with that split's metrics.
 
-    Uses ``folds`` (a per-split table with a ``run_id`` column) when the runner provides it; otherwise
-    reads each child's ``folds.csv`` (present when a study has more than one split). One split: the
+    Uses ``folds`` (a per-split table with a ``run_id`` column: the runner's, of the trials it ran) and
+    reads each other child's ``folds.csv`` (present when a study has more than one split): those of
+    trials an earlier, interrupted run finished, or all of them for a study read back. One split: the
     results table itself, with repeat = fold = 0.
     """
     import os
@@ -88,11 +89,14 @@ def split_table(client, results, folds=None):
 
     if not any(column.endswith("_std") for column in results.columns):
         return results.assign(repeat=0, fold=0)
-    if folds is None:
+    held = set() if folds is None else set(folds["run_id"])
+    finished = results[results["status"] == "FINISHED"] if "status" in results else results  # FAILED: no folds
+    missing = [run_id for run_id in finished["run_id"] if run_id not in held]
+    if missing:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as gbreg.console does
-        frames = []
+        frames = [] if folds is None else [folds]
         with tempfile.TemporaryDirectory(prefix="gbreg-folds-") as folder:
-            for run_id in results["run_id"]:
+            for run_id in missing:
                 target = Path(folder) / run_id
                 target.mkdir()
                 path = retrying(lambda: client.download_artifacts(run_id, FOLDS_ARTIFACT, str(target)))

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gbreg.leaf_analysis import DISTRIBUTION_STAT_NAMES, SHRINKAGE_METRIC_NAMES
-from gbreg.trees import TREE_STAT_NAMES
+from gbreg.catalogue import METRICS_BY_TASK, names
 
 if TYPE_CHECKING:  # the re-exports below, for type checkers and editors
     from gbreg.findings import METHOD_NOTE as METHOD_NOTE
@@ -51,12 +50,11 @@ if TYPE_CHECKING:  # the re-exports below, for type checkers and editors
     from gbreg.verdicts import trend_verdict as trend_verdict
 
 SCORE_PREFIXES = ("train_", "test_", "gap_")
-TASK_METRICS = {"regression": ("rmse", "mae", "r2"), "binary": ("logloss", "auc", "accuracy"),
-                "multiclass": ("logloss", "auc", "accuracy")}
-LINEAR_METRICS = ("n_nonzero_coef", "zero_coef_fraction", "coef_l1", "coef_l2")
-BOOSTER_METRICS = (*TREE_STAT_NAMES, *(n for n in SHRINKAGE_METRIC_NAMES if n.startswith("leaf_")))
-SPLIT_METRICS = (*TREE_STAT_NAMES, *DISTRIBUTION_STAT_NAMES, *LINEAR_METRICS, "fit_seconds")
-POST_SWEEP_METRICS = SHRINKAGE_METRIC_NAMES  # one value per trial, computed after the sweep
+TASK_METRICS = METRICS_BY_TASK
+LINEAR_METRICS = names("linear")
+BOOSTER_METRICS = names("tree", "support", "mechanism", "post-sweep", on="booster")
+SPLIT_METRICS = names("tree", "mechanism", "linear", "support", "timing", "distribution")
+POST_SWEEP_METRICS = names("post-sweep")  # one value per trial, computed after the sweep
 FILTER_COLUMNS = ("library", "model", "kind")
 FINDINGS_ARTIFACT = "findings.md"
 VERDICT_CODES = {"supported": 1, "inconclusive": 0, "contradicted": -1}

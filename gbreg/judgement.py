@@ -15,6 +15,7 @@ are Holm-adjusted across the hypotheses, and the verdict uses the adjusted one (
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from gbreg.hypotheses import Hypothesis
 from gbreg.inference import TESTS
@@ -187,16 +188,21 @@ def _trend_table(data, config: list[str], axis: str, metric: str, rho: dict) -> 
     by_config: dict[str, list[float]] = {}
     for (label, _), value in rho.items():
         by_config.setdefault(label, []).append(value)
-    header = [_fmt(v) for v in pivot.columns]
-    lines = [f"| {', '.join(config) or 'all'} \\ {axis} | " + " | ".join(header) + " | mean ρ |",
-             "|---" * (len(header) + 2) + "|"]
+    header = [f"{', '.join(config) or 'all'} \\ {axis}", *(_fmt(v) for v in pivot.columns), "mean ρ"]
+    rows = []
     for label, row in list(pivot.iterrows())[:40]:
         values = by_config.get(label, [])
         mean = "constant" if values and np.all(np.isnan(values)) else _fmt(np.nanmean(values)) if values else "–"
-        lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in row) + f" | {mean} |")
+        rows.append([label, *(_fmt(v) for v in row), mean])
     if len(pivot) > 40:
-        lines.append(f"| … {len(pivot) - 40} more | " + " | " * len(header) + " |")
-    return f"{metric} (mean over splits):\n\n" + "\n".join(lines)
+        rows.append([f"… {len(pivot) - 40} more"] + [""] * (len(header) - 1))
+    return f"{metric} (mean over splits):\n\n" + _markdown_table(rows, header)
+
+
+def _markdown_table(rows: list[list[str]], header: list[str]) -> str:
+    """A markdown table of cells already formatted as text: kept as they are (no number parsing) and
+    without alignment colons, so it renders as the tables of findings.md always have."""
+    return pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True, stralign=None)
 
 
 # ----------------------------------------------------------------------------------------- sign
@@ -250,14 +256,14 @@ def _sign(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
 def _sign_table(data, config: list[str], metric: str) -> str:
     grouped = data.groupby("_config", sort=False)[metric]
     summary = grouped.agg(["mean", "min", "max", "count"])
-    lines = [f"| {', '.join(config) or 'all'} | mean | min | max | cells | sign of mean |", "|---" * 6 + "|"]
+    header = [", ".join(config) or "all", "mean", "min", "max", "cells", "sign of mean"]
+    rows = []
     for label, row in list(summary.iterrows())[:40]:
         sign = "+" if row["mean"] > 0 else "−" if row["mean"] < 0 else "0"
-        lines.append(f"| {label} | {_fmt(row['mean'])} | {_fmt(row['min'])} | {_fmt(row['max'])} | "
-                     f"{int(row['count'])} | {sign} |")
+        rows.append([label, _fmt(row["mean"]), _fmt(row["min"]), _fmt(row["max"]), str(int(row["count"])), sign])
     if len(summary) > 40:
-        lines.append(f"| … {len(summary) - 40} more | | | | | |")
-    return f"{metric} by configuration:\n\n" + "\n".join(lines)
+        rows.append([f"… {len(summary) - 40} more", "", "", "", "", ""])
+    return f"{metric} by configuration:\n\n" + _markdown_table(rows, header)
 
 
 # ----------------------------------------------------------------------------------------- best
@@ -306,8 +312,8 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
 
 def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) -> str:
     pick = np.argmax if maximize else np.argmin
-    lines = [f"| configuration | best cell ({', '.join(interior)}) | {metric} | best interior cell | best edge cell |",
-             "|---" * 5 + "|"]
+    header = ["configuration", f"best cell ({', '.join(interior)})", metric, "best interior cell", "best edge cell"]
+    rows = []
 
     def name(i: int) -> str:
         cell = cells[i] if isinstance(cells[i], tuple) else (cells[i],)
@@ -318,9 +324,9 @@ def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) ->
         best = int(pick(means))
         inner = np.flatnonzero(~edge)[int(pick(means[~edge]))]
         outer = np.flatnonzero(edge)[int(pick(means[edge]))]
-        lines.append(f"| {label} | {name(best)} ({'edge' if edge[best] else 'interior'}) | {_fmt(means[best])} | "
-                     f"{name(inner)}: {_fmt(means[inner])} | {name(outer)}: {_fmt(means[outer])} |")
-    return "\n".join(lines)
+        rows.append([label, f"{name(best)} ({'edge' if edge[best] else 'interior'})", _fmt(means[best]),
+                     f"{name(inner)}: {_fmt(means[inner])}", f"{name(outer)}: {_fmt(means[outer])}"])
+    return _markdown_table(rows, header)
 
 
 # ----------------------------------------------------------------------------------------- Holm

@@ -21,18 +21,13 @@ import threading
 
 import numpy as np
 
-DISTRIBUTION_STAT_NAMES = (
-    "zero_mass", "n_nonzero_values", "laplace_loc", "laplace_scale", "laplace_loglik", "gaussian_loc",
-    "gaussian_scale", "gaussian_loglik", "laplace_loglik_minus_gaussian", "laplace_wins", "excess_kurtosis",
-    "abs_q50", "abs_q90",
-)
+from gbreg.catalogue import names
+
+DISTRIBUTION_STAT_NAMES = names("distribution")
 
 # post-sweep metrics: mean |value| (and the 50th / 90th percentile of |value|) relative to the same model
 # at reg_alpha = reg_lambda = 0, other axes equal. Boosters get leaf_*, linear counterparts coef_*.
-SHRINKAGE_METRIC_NAMES = (
-    "leaf_shrinkage", "leaf_shrinkage_q50", "leaf_shrinkage_q90", "leaf_shrinkage_q90_minus_q50",
-    "coef_shrinkage", "coef_shrinkage_q50", "coef_shrinkage_q90", "coef_shrinkage_q90_minus_q50",
-)
+SHRINKAGE_METRIC_NAMES = names("post-sweep")
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _NAN = float("nan")

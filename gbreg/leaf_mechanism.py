@@ -51,10 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LEAF_MECHANISM_STAT_NAMES = (
-    "leaf_l1_zeroed_fraction", "leaf_l1_shrinkage_share", "leaf_l2_shrinkage_share",
-    "leaf_closed_form_max_abs_error",
-)
+from gbreg.catalogue import names
+
+LEAF_MECHANISM_STAT_NAMES = names("mechanism")
 
 XGBOOST_HESSIAN_FLOOR = 1e-16
 

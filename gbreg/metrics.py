@@ -2,27 +2,19 @@
 
 Final train/test scores are computed here from predictions (not read back from the libraries), so both
 boosters and the linear models are scored by one definition. Per-round curves come from the libraries'
-own evaluation, under the native names in :data:`NATIVE_CURVE_METRIC`.
+own evaluation, under the native names each booster adapter declares (:data:`CURVE_TRANSFORMS`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-HIGHER_IS_BETTER = {"rmse": False, "mae": False, "r2": True, "logloss": False, "auc": True, "accuracy": True}
+from gbreg.catalogue import HIGHER_IS_BETTER
 
-# metric -> task -> (xgboost eval_metric, lightgbm metric, transform of the native value)
-# r2 per round is 1 - rmse^2 / var(y) of that set; accuracy is 1 - error.
-NATIVE_CURVE_METRIC: dict[str, dict[str, tuple[str, str, str]]] = {
-    "rmse": {"regression": ("rmse", "rmse", "identity")},
-    "mae": {"regression": ("mae", "l1", "identity")},
-    "r2": {"regression": ("rmse", "rmse", "r2_from_rmse")},
-    "logloss": {"binary": ("logloss", "binary_logloss", "identity"),
-                "multiclass": ("mlogloss", "multi_logloss", "identity")},
-    "auc": {"binary": ("auc", "auc", "identity")},
-    "accuracy": {"binary": ("error", "binary_error", "one_minus"),
-                 "multiclass": ("merror", "multi_error", "one_minus")},
-}
+# How a curve of the libraries' per-round evaluation becomes the metric's (each adapter's declaration
+# names the native metric, gbreg.boosters.library.Library.curve_metrics): r2 per round is
+# 1 - rmse^2 / var(y) of that set; accuracy is 1 - error. Other metrics are recorded as evaluated.
+CURVE_TRANSFORMS = {"r2": "r2_from_rmse", "accuracy": "one_minus"}
 
 
 def score(metric: str, y_true: np.ndarray, prediction: np.ndarray, task: str) -> float:
@@ -72,14 +64,13 @@ def score_all(metrics: tuple[str, ...], y_train, p_train, y_test, p_test, task: 
     return out
 
 
-def native_curves(history: dict, library_index: int, metric: str, task: str, y_train: np.ndarray,
+def native_curves(history: dict, native_name: str | None, metric: str, y_train: np.ndarray,
                   y_test: np.ndarray) -> dict[str, np.ndarray]:
     """``curve_train_<metric>``/``curve_test_<metric>`` from a library's per-round evaluation record
-    (``history[part][native name]``; ``library_index`` 0 = XGBoost's name, 1 = LightGBM's)."""
-    curve = NATIVE_CURVE_METRIC[metric].get(task)
-    if not curve:
+    (``history[part][native_name]``); none when the library evaluates no curve for the metric."""
+    if not native_name:
         return {}
-    return {f"curve_{part}_{metric}": transform_curve(history[part][curve[library_index]], curve[2], y)
+    return {f"curve_{part}_{metric}": transform_curve(history[part][native_name], CURVE_TRANSFORMS.get(metric), y)
             for part, y in (("train", y_train), ("test", y_test))}
 
 

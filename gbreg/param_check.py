@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,19 +113,8 @@ def _try(adapter, fold: FoldData, params: dict, metric: str) -> str | None:
             warnings.simplefilter("ignore")
             adapter.train(adapter.prepare(fold, params), fold, params, metric, seed=0, threads=1)
     except Exception as exc:  # noqa: BLE001 - any rejection is reported as the user's mistake
-        return _clean_message(str(exc)) or type(exc).__name__
+        return adapter.declaration.clean_message(str(exc)) or type(exc).__name__
     return None
-
-
-def _clean_message(text: str) -> str:
-    """One line: drop LightGBM's source location, XGBoost's stack trace and its parameter help after the
-    first sentence."""
-    text = " ".join(text.split())
-    text = text.split("Stack trace:", 1)[0].rstrip()  # XGBoost's C++ backtrace: [bt] (0) /.../libxgboost.so ...
-    text = re.sub(r"\s+at \S+\.(cpp|cc|h), line \d+\s*\.?", "", text)
-    text = re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", text)  # XGBoost's [time] file:line: prefix
-    text = re.sub(r"^(value \S+ for Parameter \w+ should be .*?-?\d[\d.e+-]*) .*", r"\1", text)  # its help text
-    return text[:300]
 
 
 @contextlib.contextmanager

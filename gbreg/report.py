@@ -12,15 +12,16 @@ results; they are embedded, not logged.
 from __future__ import annotations
 
 import base64
-import html
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
+from markupsafe import Markup
 
 from gbreg.errors import UserInputError
 
@@ -145,34 +146,38 @@ def _draw_plots(client, parent, results: pd.DataFrame) -> dict[str, bytes]:
 
 
 def render_html(artifacts: StudyArtifacts, runs_address: str) -> str:
-    """The whole page as one string: inline CSS, images as data URIs, nothing fetched at view time."""
+    """The whole page as one string (templates/report.html.j2): inline CSS, images as data URIs."""
     parent = artifacts.parent
-    study = parent.data.tags.get("gbreg.study", parent.info.run_name)
     sections = [
-        ("overview", "Overview", _overview(artifacts, runs_address)),
-        ("summary", "Best grid point per model", _summary(artifacts)),
+        {"key": "overview", "title": "Overview", "kind": "overview", "rows": _overview_rows(artifacts),
+         "runs_address": runs_address},
+        {"key": "summary", "title": "Best grid point per model", "kind": "summary", "table": _summary(artifacts)},
         *_plot_sections(artifacts.plots, exclude_linear=True),
     ]
     linear = _linear_section(artifacts)
-    if linear:
-        sections.append(("linear", "Boosters vs linear counterparts", linear))
+    if linear["table"] or linear["figures"]:
+        sections.append(linear)
     if "findings.md" in artifacts.texts:
-        sections.append(("findings", "Findings", _markdown(artifacts.texts["findings.md"], artifacts.plots)))
-    sections.append(("spec", "Study spec (as run)", _pre(artifacts.texts.get("spec.yaml", "(spec.yaml not logged)"))))
-    sections.append(("trials", "All trials", _trials(artifacts)))
-    toc = "".join(f'<li><a href="#{key}">{html.escape(title)}</a></li>' for key, title, _ in sections)
-    body = "".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>{content}</section>'
-                   for key, title, content in sections)
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>gbreg report: {html.escape(study)}</title><style>{CSS}</style></head><body>"
-            f"<header><h1>{html.escape(study)}</h1><p class=\"muted\">gbreg study report · parent run "
-            f"<code>{parent.info.run_id}</code> · generated {generated}</p><nav><ol>{toc}</ol></nav></header>"
-            f"{body}</body></html>\n")
+        sections.append({"key": "findings", "title": "Findings", "kind": "findings",
+                         "html": Markup(_markdown(artifacts.texts["findings.md"], artifacts.plots))})
+    sections.append({"key": "spec", "title": "Study spec (as run)", "kind": "spec",
+                     "text": artifacts.texts.get("spec.yaml", "(spec.yaml not logged)")})
+    sections.append(_trials(artifacts))
+    return _template().render(
+        study=parent.data.tags.get("gbreg.study", parent.info.run_name), run_id=parent.info.run_id,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), sections=sections)
 
 
-def _overview(artifacts: StudyArtifacts, runs_address: str) -> str:
+@cache
+def _template():
+    from jinja2 import Environment, PackageLoader
+
+    environment = Environment(loader=PackageLoader("gbreg", "templates"), autoescape=True, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True)
+    return environment.get_template("report.html.j2")
+
+
+def _overview_rows(artifacts: StudyArtifacts) -> list[tuple[str, str]]:
     parent = artifacts.parent
     params, tags = parent.data.params, parent.data.tags
     started = datetime.fromtimestamp(parent.info.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -195,10 +200,7 @@ def _overview(artifacts: StudyArtifacts, runs_address: str) -> str:
         ("Versions", ", ".join(f"{k.removeprefix('gbreg.version.')} {v}" for k, v in sorted(tags.items())
                                if k.startswith("gbreg.version."))),
     ]
-    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows if v)
-    link = (f'<p>Runs table in the MLflow UI (start it with <code>gbreg ui</code>): '
-            f'<a href="{html.escape(runs_address)}">{html.escape(runs_address)}</a></p>')
-    return f'<table class="kv">{table}</table>{link}'
+    return [(label, str(value)) for label, value in rows if value]
 
 
 def _spec_field(spec_yaml: str, key: str) -> str:
@@ -211,43 +213,44 @@ def _spec_field(spec_yaml: str, key: str) -> str:
     return str(spec.get(key, "") or "") if isinstance(spec, dict) else ""
 
 
-def _summary(artifacts: StudyArtifacts) -> str:
+def _summary(artifacts: StudyArtifacts) -> dict | None:
     from gbreg.summary import best_per_model
 
     params = artifacts.parent.data.params
     metric = params.get("metric", "rmse")
     axes = tuple(k.removeprefix("sweep.") for k in params if k.startswith("sweep.")) or ("reg_alpha", "reg_lambda")
     best = best_per_model(artifacts.results, metric, axes)
-    if not len(best):
-        return '<p class="muted">No finished trials.</p>'
-    return _table(best)
+    return _table(best) if len(best) else None
 
 
-def _plot_sections(plots: dict[str, bytes], exclude_linear: bool) -> list[tuple[str, str, str]]:
+def _plot_sections(plots: dict[str, bytes], exclude_linear: bool) -> list[dict]:
     sections = []
     for title, prefix, caption in PLOT_SECTIONS:
         names = [n for n in plots if n.startswith(prefix) and not (exclude_linear and n.endswith("_vs_linear.png"))]
         if names:
-            figures = "".join(_figure(name, plots[name]) for name in names)
-            sections.append((prefix.rstrip("_"), title, f'<p class="muted">{html.escape(caption)}</p>{figures}'))
+            sections.append({"key": prefix.rstrip("_"), "title": title, "kind": "plots", "caption": caption,
+                             "figures": [_plot(name, plots[name]) for name in names]})
     return sections
 
 
+def _plot(name: str, png: bytes) -> dict[str, str]:
+    return {"name": name, "stem": name.removesuffix(".png"), "uri": _data_uri(png)}
+
+
 def _figure(name: str, png: bytes) -> str:
-    stem = name.removesuffix(".png")
-    return (f'<figure id="plot-{html.escape(stem)}"><img alt="{html.escape(stem)}" src="{_data_uri(png)}">'
-            f'<figcaption>plots/{html.escape(name)}</figcaption></figure>')
+    """One figure's HTML, as the page shows it."""
+    return str(_template().module.figure(_plot(name, png)))
 
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _linear_section(artifacts: StudyArtifacts) -> str:
-    parts = [_figure(name, png) for name, png in artifacts.plots.items() if name.endswith("_vs_linear.png")]
-    if artifacts.comparison is not None and len(artifacts.comparison):
-        parts.insert(0, _table(artifacts.comparison))
-    return "".join(parts)
+def _linear_section(artifacts: StudyArtifacts) -> dict:
+    table = _table(artifacts.comparison) if artifacts.comparison is not None and len(artifacts.comparison) else None
+    figures = [_plot(name, png) for name, png in artifacts.plots.items() if name.endswith("_vs_linear.png")]
+    return {"key": "linear", "title": "Boosters vs linear counterparts", "kind": "linear", "table": table,
+            "figures": figures}
 
 
 def _markdown(text: str, plots: dict[str, bytes]) -> str:
@@ -268,47 +271,27 @@ def _markdown(text: str, plots: dict[str, bytes]) -> str:
     return re.sub(r'<a href="plots/([^"/]+)\.png">', plot_link, rendered)
 
 
-def _trials(artifacts: StudyArtifacts) -> str:
+def _trials(artifacts: StudyArtifacts) -> dict:
     from gbreg.results import summary_table
 
+    section = {"key": "trials", "title": "All trials", "kind": "trials", "table": None}
     results = artifacts.results
     if not len(results):
-        return '<p class="muted">No trials.</p>'
+        return section
     metric = artifacts.parent.data.params.get("metric", "rmse")
     shown = summary_table(results, metric)
     if "status" in results and (results["status"] != "FINISHED").any():
         shown = shown.assign(status=results["status"])
     note = " (figures drawn for this report: the run has no plots/ artifacts)" if artifacts.plots_drawn_here else ""
-    return (f"<details><summary>{len(results)} trials{html.escape(note)}</summary>{_table(shown)}</details>")
+    return section | {"count": len(results), "note": note, "table": _table(shown)}
 
 
-def _table(frame: pd.DataFrame) -> str:
+def _table(frame: pd.DataFrame) -> dict:
+    """Column names, which columns are numeric (right-aligned), and every cell as the summary shows it."""
     from gbreg.plots._data import numeric_columns
     from gbreg.summary import format_cell
 
     frame = numeric_columns(frame)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    rows = "".join("<tr>" + "".join(f'<td class="{"num" if is_num else ""}">{html.escape(format_cell(v))}</td>'
-                                    for v, is_num in zip(row, numeric)) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f'<div class="scroll"><table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-.muted{color:#666}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
-pre{background:#f6f8fa;padding:1em;overflow:auto;border-radius:4px}
-nav ol{columns:2;padding-left:1.2em}
-table{border-collapse:collapse;font-size:.9em}th,td{padding:.3em .6em;border-bottom:1px solid #eee;text-align:left}
-table.data th{background:#f6f8fa;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.kv th{width:9em;vertical-align:top;color:#555}.scroll{overflow-x:auto;max-height:40em}
-figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#666;font-size:.85em}details summary{cursor:pointer;margin:.5em 0}
-"""
+    return {"columns": [str(c) for c in frame.columns],
+            "numeric": [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns],
+            "rows": [[format_cell(v) for v in row] for row in frame.itertuples(index=False)]}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from gbreg.catalogue import PENALTY_AXES, shown_in
 from gbreg.errors import UserInputError
 
-SUMMARY_COLUMNS = ("run_name", "library", "model", "reg_alpha", "reg_lambda", "test_{m}", "train_{m}", "gap_{m}",
-                   "n_leaves", "leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean", "n_nonzero_coef",
-                   "zero_coef_fraction", "n_features_used", "fit_seconds")
+SUMMARY_COLUMNS = ("run_name", "library", "model", *PENALTY_AXES, "test_{m}", "train_{m}", "gap_{m}",
+                   *shown_in("summary"))
 
 
 def find_parent_run(client, study_or_run: str):

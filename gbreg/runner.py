@@ -21,6 +21,7 @@ from gbreg.errors import GbregError, SpecError, StudyFailed
 from gbreg.limits import check_work_limit, data_size_problems
 from gbreg.plan import Trial, make_plan
 from gbreg.spec import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
+from gbreg.sweep_records import SweepRecords
 from gbreg.track import TAG_ERROR
 
 
@@ -55,6 +56,8 @@ class StudyOutcome:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (run name, error)
     results: pd.DataFrame | None = None
     interrupted: bool = False
+    folds: pd.DataFrame | None = None  # per-split rows (with run_id) of the trials run this time
+    sweep: SweepRecords | None = None  # what this run logged, for the steps after the sweep
 
 
 def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None) -> PreparedStudy:
@@ -249,14 +252,16 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
     def on_submit(task: TrialTask) -> None:
         interrupts.check()
         trial = by_key[task.trial_key]
-        run_ids[task.trial_key] = tracker.start_trial(trial, _trial_params(trial, prepared, threads))
+        start_params[task.trial_key] = _trial_params(trial, prepared, threads)
+        run_ids[task.trial_key] = tracker.start_trial(trial, start_params[task.trial_key])
 
     def on_worker_died(lost: list[TrialTask]) -> None:
         progress.message(f"a worker process died; its pool was restarted and the {len(lost)} trial(s) in "
                          "flight are retried (once)")
 
     progress.start(len(to_run))
-    failed: dict[str, str] = {}  # trial key -> run id of a trial that failed this time
+    start_params: dict[str, dict] = {}  # trial key -> the params its run started with
+    records = SweepRecords()  # what is logged, kept for the steps after the sweep (never read back)
     interrupts = _Interrupts()
     collector.sweep_starts()
     error: Exception | None = None
@@ -267,16 +272,16 @@ def _run_study(spec: Spec, collector: _CollectorPaused, *, jobs, executor, sched
             # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
             # still finds it and marks it KILLED, so a half-logged trial is never counted as done
             tracker.finish_trial(run_ids[result.trial_key], result)
-            run_id = run_ids.pop(result.trial_key)
+            records.add(trial, run_ids.pop(result.trial_key), start_params.pop(result.trial_key), result)
             outcome.n_ran += 1
             if not result.ok:
                 outcome.failures.append((trial.run_name, result.error))
-                failed[result.trial_key] = run_id
             progress.trial_done(trial, result)
         interrupts.check()
         progress.stop()
-        all_done = {**done, **finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)}
-        outcome.results = _results_frame(client, prepared.plan, {**failed, **all_done})
+        outcome.results = records.results_frame(prepared.plan, client, done)
+        outcome.folds = records.folds_frame()
+        outcome.sweep = records
         _after_study(tracker, prepared, outcome, progress, getattr(engine, "call", None))
         engine.close()
         summary = {"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)}

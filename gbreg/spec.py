@@ -18,13 +18,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gbreg.catalogue import METRICS_BY_TASK
+from gbreg.catalogue import PENALTY_AXES as PENALTY_AXES  # imported from here by plan, runner, findings
 from gbreg.errors import SpecError
 from gbreg.params import (
     LIBRARIES,
-    RESERVED,
-    RESERVED_WHY,
     accepted_names,
     accepts,
+    reserved_why,
     shared_name,
     value_problem,
 )
@@ -35,18 +36,12 @@ SKLEARN_DATASETS = {
 }
 SYNTHETIC_GENERATORS = ("regression", "classification", "friedman1")
 TASKS = ("regression", "binary", "multiclass")
-METRICS_BY_TASK = {
-    "regression": ("rmse", "mae", "r2"),
-    "binary": ("logloss", "auc", "accuracy"),
-    "multiclass": ("logloss", "auc", "accuracy"),
-}
 DEFAULT_METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "logloss"}
 COUNTERPARTS_BY_TASK = {
     "regression": ("ols", "lasso", "ridge", "elasticnet"),
     "binary": ("logistic_l1", "logistic_l2", "logistic_elasticnet", "linear_svm_l1", "linear_svm_l2"),
 }
 COUNTERPARTS_BY_TASK["multiclass"] = COUNTERPARTS_BY_TASK["binary"]
-PENALTY_AXES = ("reg_alpha", "reg_lambda")
 DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".tsv", ".txt", ".gz")
 
 Scalar = int | float | bool | str
@@ -74,12 +69,9 @@ class EvaluationSpec(StrictModel):
     metric: Literal["rmse", "mae", "r2", "logloss", "auc", "accuracy"] | None = None
 
 
-class ModelsSpec(StrictModel):
-    xgboost: dict[str, Scalar] | None = None
-    lightgbm: dict[str, Scalar] | None = None
-
-    def libraries(self) -> dict[str, dict[str, Scalar]]:
-        return {lib: getattr(self, lib) for lib in LIBRARIES if getattr(self, lib) is not None}
+# models: library -> its parameters; the library names are checked against the booster registry
+# (gbreg.boosters) in validate_spec, so that a registered library needs no field here.
+Models = dict[str, dict[str, Scalar] | None]
 
 
 class LogSpace(StrictModel):
@@ -120,7 +112,7 @@ class Spec(StrictModel):
     data: DataSpec
     task: Literal["regression", "binary", "multiclass"] | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    models: ModelsSpec
+    models: Models
     sweep: dict[str, Any] = Field(default_factory=dict)
     counterparts: list[str] = Field(default_factory=list)
     expect: list[dict[str, Any]] = Field(default_factory=list)
@@ -144,7 +136,8 @@ class Spec(StrictModel):
         return self.mlflow.experiment or self.name
 
     def libraries(self) -> dict[str, dict[str, Scalar]]:
-        return self.models.libraries()
+        """The libraries in models, in registration order (the order of the study's trials)."""
+        return {lib: self.models[lib] for lib in LIBRARIES if self.models.get(lib) is not None}
 
     def sweep_values(self) -> dict[str, list]:
         """Each axis as its list of values (log spaces expanded), in spec order."""
@@ -303,16 +296,31 @@ def _list_index(part: str, node: list, here: str, source: str) -> int:
 
 
 def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = None) -> Spec:
+    unknown = _unknown_library_problems(raw)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(source, _pydantic_problems(exc)) from None
+        raise SpecError(source, _in_key_order(unknown + _pydantic_problems(exc))) from None
+    if unknown:
+        raise SpecError(source, unknown)
     problems = semantic_problems(spec)
     if problems:
         raise SpecError(source, problems)
     spec._source = source
     spec._base_dir = base_dir or Path.cwd()
     return spec
+
+
+def _unknown_library_problems(raw: dict) -> list[tuple[str, str]]:
+    models = raw.get("models")
+    return [(f"models.{name}", unknown_key_message(str(name), tuple(LIBRARIES), "library"))
+            for name in (models if isinstance(models, dict) else ()) if name not in LIBRARIES]
+
+
+def _in_key_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Problems in the order of the spec's keys, as pydantic reports them (unknown top-level keys last)."""
+    order = {key: i for i, key in enumerate(Spec.model_fields)}
+    return sorted(problems, key=lambda problem: order.get(re.split(r"[.\[]", problem[0], maxsplit=1)[0], len(order)))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -393,8 +401,7 @@ def _pydantic_problems(exc: ValidationError, root: type[BaseModel] | None = None
                              f"got {error['input']!r}"))
             continue
         if kind == "extra_forbidden":
-            what = "library" if loc[:1] == ("models",) and root is None else "key"
-            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1], root), what)
+            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1], root))
         elif kind == "missing":
             message = "required key is missing"
         elif kind == "literal_error":
@@ -428,13 +435,15 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
     problems = _data_problems(spec.data)
     libraries = spec.libraries()
     if not libraries:
-        problems.append(("models", "at least one library is needed: xgboost and/or lightgbm"))
+        *others, last = LIBRARIES
+        problems.append(("models", f"at least one library is needed: {', '.join(others)} and/or {last}"))
+    reserved = reserved_why()
     for library, params in libraries.items():
         valid = accepted_names(library)
         for name, value in params.items():
             path = f"models.{library}.{name}"
-            if name in RESERVED:
-                problems.append((path, f"{name!r} is set by gbreg {RESERVED_WHY[name]}"))
+            if name in reserved:
+                problems.append((path, f"{name!r} is set by gbreg {reserved[name]}"))
             elif name not in valid:
                 problems.append((path, unknown_key_message(name, valid, f"{library} parameter")))
             elif problem := value_problem(library, name, value):  # shared or native name (eta, lambda_l1...)
@@ -522,10 +531,11 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
     if not spec.sweep:
         return [("sweep", "the grid is empty; give at least one axis, e.g. reg_alpha: [0, 1, 10]")]
     every_name = frozenset().union(*(accepted_names(lib) for lib in LIBRARIES))
+    reserved = reserved_why()
     for axis, raw in spec.sweep.items():
         path = f"sweep.{axis}"
-        if axis in RESERVED:
-            problems.append((path, f"{axis!r} is set by gbreg {RESERVED_WHY[axis]}; it cannot be swept"))
+        if axis in reserved:
+            problems.append((path, f"{axis!r} is set by gbreg {reserved[axis]}; it cannot be swept"))
             continue
         if libraries and not any(accepts(lib, axis) for lib in libraries):
             known = every_name if axis not in every_name else frozenset()

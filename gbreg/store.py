@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import random
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+import tenacity
 
 from gbreg.config import TrackingConfig
 from gbreg.errors import TrackingError
@@ -26,17 +27,21 @@ LOCKED_MARKERS = ("database is locked", "database table is locked", "unable to o
 
 
 def retrying(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.2) -> T:
-    """Run ``call``, retrying with jittered backoff while the SQLite file is locked."""
-    wait = first_wait
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as exc:
-            if attempt == attempts - 1 or not any(m in str(exc).lower() for m in LOCKED_MARKERS):
-                raise
-            time.sleep(wait * (1 + random.random()))
-            wait = min(wait * 2, 5.0)
-    raise AssertionError("unreachable")
+    """Run ``call``, retrying with jittered backoff while the SQLite file is locked; any other error, or
+    the lock still held after ``attempts`` tries, is raised as it came."""
+    doubling = tenacity.wait_exponential(multiplier=first_wait, max=5.0)
+    retryer = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_locked),
+        stop=tenacity.stop_after_attempt(attempts),
+        # processes that collided on the lock must not retry in step: each wait is stretched by up to 2x
+        wait=lambda state: doubling(state) * (1 + random.random()),
+        reraise=True,
+    )
+    return retryer(call)
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, Exception) and any(m in str(exc).lower() for m in LOCKED_MARKERS)
 
 
 def check_store(config: TrackingConfig) -> None:

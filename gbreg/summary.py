@@ -10,12 +10,10 @@ import math
 
 import pandas as pd
 
-from gbreg.metrics import HIGHER_IS_BETTER
+from gbreg.catalogue import HIGHER_IS_BETTER, PENALTY_AXES, shown_in
 
 # after the grid point and the scores: tree size, then sparsity (trees: leaves; linear: coefficients)
-SIZE_AND_SPARSITY = ("leaves_per_tree", "depth_mean", "zero_leaf_fraction", "leaf_abs_mean",
-                     "n_nonzero_coef", "zero_coef_fraction", "n_features_used")
-PENALTY_AXES = ("reg_alpha", "reg_lambda")
+SIZE_AND_SPARSITY = shown_in("best")
 
 
 def best_per_model(results: pd.DataFrame | None, metric: str, axes: tuple[str, ...] = PENALTY_AXES) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gbreg.boosters import library_packages
 from gbreg.processes import gbreg_process_alive
 from gbreg.store import retrying
 
@@ -40,7 +41,7 @@ TAG_PLATFORM = "gbreg.platform"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 VERSION_TAG_PREFIX = "gbreg.version."
 TAG_PARENT = "mlflow.parentRunId"
-VERSIONED_PACKAGES = ("xgboost", "lightgbm", "scikit-learn", "mlflow", "numpy", "pandas", "scipy")
+VERSIONED_PACKAGES = tuple(dict.fromkeys((*library_packages(), "scikit-learn", "mlflow", "numpy", "pandas", "scipy")))
 
 # artifacts
 SPEC_ARTIFACT = "spec.yaml"  # resolved: task, metric and every model parameter filled in
@@ -90,7 +91,8 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
-def _param_value(value) -> str:
+def param_value(value) -> str:
+    """A param as MLflow keeps it: text, lists and mappings as JSON (UTF-8), at most 6,000 characters."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return repr(value)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
@@ -215,7 +217,7 @@ class StudyTracker:
         for name, values in (curves or {}).items():
             metric_entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
                                 if _finite(v)]
-        param_entities = [Param(str(k), _param_value(v)) for k, v in (params or {}).items()]
+        param_entities = [Param(str(k), param_value(v)) for k, v in (params or {}).items()]
         tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         while metric_entities or param_entities or tag_entities:
             batch_params, param_entities = param_entities[:100], param_entities[100:]
@@ -299,7 +301,12 @@ def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
             row.update(run.data.params)
             row.update(run.data.metrics)
             rows.append(row)
-    frame = pd.DataFrame(rows)
+    return numbers_where_all_parse(pd.DataFrame(rows))
+
+
+def numbers_where_all_parse(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each column whose every value reads as a number made numeric (MLflow keeps params as text), in
+    place; the ids and names stay text."""
     for column in frame.columns:
         if column not in ("run_id", "run_name", "trial_key") and not pd.api.types.is_numeric_dtype(frame[column]):
             converted = pd.to_numeric(frame[column], errors="coerce")

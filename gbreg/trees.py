@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbreg.leaf_mechanism import LEAF_MECHANISM_STAT_NAMES
+from gbreg.catalogue import names
 
 LEAF_COLUMNS = ("tree", "klass", "leaf", "value", "cover", "depth")
 
-TREE_STAT_NAMES = (
-    "n_trees", "n_leaves", "leaves_per_tree", "depth_mean", "depth_max", "zero_leaf_fraction",
-    "leaf_abs_mean", "leaf_l1", "leaf_l2", "n_features_used", *LEAF_MECHANISM_STAT_NAMES,
-)
+TREE_STAT_NAMES = names("tree", "support", "mechanism", on="booster")
 
 
 class LeafTableBuilder:

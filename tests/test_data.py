@@ -190,9 +190,9 @@ def test_data_a_library_rejects_is_blamed_on_the_data_without_a_stack_trace():
 def test_clean_message_cuts_a_real_xgboost_stack_trace():
     import xgboost
 
-    from gbreg.param_check import _clean_message
+    from gbreg.boosters import declaration
 
     with pytest.raises(xgboost.core.XGBoostError) as error:
         xgboost.train({"tree_method": "exact"}, xgboost.QuantileDMatrix(np.ones((4, 2)), np.arange(4.0)), 1)
     assert "Stack trace:" in str(error.value) and "[bt]" in str(error.value)
-    assert _clean_message(str(error.value)) == "Only `hist` tree method can use `QuantileDMatrix`."
+    assert declaration("xgboost").clean_message(str(error.value)) == "Only `hist` tree method can use `QuantileDMatrix`."

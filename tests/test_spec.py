@@ -20,7 +20,7 @@ def test_input_dict_validates_back_to_the_same_spec_and_trial_keys(tmp_path):
     assert again.sha256() == spec.sha256()
     assert [t.trial_key for t in make_plan(again)] == [t.trial_key for t in make_plan(spec)]
     assert len(make_plan(spec)) == 2 * 2 * 5
-    assert again.models.xgboost["max_depth"] == 5
+    assert again.models["xgboost"]["max_depth"] == 5
     assert "task" not in spec.input_dict() and "metric" not in spec.input_dict()["evaluation"]
 
 

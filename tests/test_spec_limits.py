@@ -13,9 +13,9 @@ from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
 from gbreg.boosters import ADAPTERS
+from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.cli import app
 from gbreg.errors import SpecError
-from gbreg.metrics import NATIVE_CURVE_METRIC
 from gbreg.params import (
     CHOICES,
     DEFAULTS,
@@ -56,9 +56,7 @@ def _written_by_gbreg(library: str) -> set[str]:
     """Every native name native_params() writes that the spec did not, over every task, metric and branch."""
     written = set()
     for task in TASKS:
-        for metric, by_task in NATIVE_CURVE_METRIC.items():
-            if task not in by_task:
-                continue
+        for metric in METRICS_BY_TASK[task]:
             for params in ({}, {"subsample": 0.5}):
                 native = _native_params(library, params, task, metric)
                 given = to_native(library, {k: v for k, v in resolve_params(library, params).items()

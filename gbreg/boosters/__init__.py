@@ -1,12 +1,43 @@
-"""One adapter per library behind :class:`~gbreg.boosters._base.BoosterAdapter`; add a library by adding
-a file and a line here."""
+"""The booster registry: one adapter per library behind :class:`~gbreg.boosters._base.BoosterAdapter`, each
+declaring its library (:class:`~gbreg.boosters.library.Library`). Add a library by adding its adapter
+file and one ``register`` line here: the spec's ``models:``, :mod:`gbreg.params`, the curve names, the
+workers' imports and the version tags read the registry. Registration order is the order of ``LIBRARIES``
+(and of each study's trials)."""
 
 from __future__ import annotations
 
-from gbreg.boosters._base import BoosterAdapter, FoldData, SplitResult
+from gbreg.boosters._base import BoosterAdapter, DeclaredAdapter, FoldData, SplitResult
 from gbreg.boosters.lgbm import LightGBMAdapter
+from gbreg.boosters.library import Library
 from gbreg.boosters.xgb import XGBoostAdapter
 
-ADAPTERS: dict[str, BoosterAdapter] = {"xgboost": XGBoostAdapter(), "lightgbm": LightGBMAdapter()}
+ADAPTERS: dict[str, BoosterAdapter] = {}
+LIBRARIES = ADAPTERS.keys()  # a live view: a library registered later is in it
 
-__all__ = ["ADAPTERS", "BoosterAdapter", "FoldData", "SplitResult"]
+
+def register(adapter: BoosterAdapter) -> None:
+    ADAPTERS[adapter.declaration.name] = adapter
+
+
+def unregister(name: str) -> None:
+    del ADAPTERS[name]
+
+
+def declaration(library: str) -> Library:
+    return ADAPTERS[library].declaration
+
+
+def declarations() -> list[Library]:
+    return [adapter.declaration for adapter in ADAPTERS.values()]
+
+
+def library_packages() -> tuple[str, ...]:
+    """The distributions of the registered libraries, for version tags and the workers' check."""
+    return tuple(dict.fromkeys(adapter.declaration.package for adapter in ADAPTERS.values()))
+
+
+register(XGBoostAdapter())
+register(LightGBMAdapter())
+
+__all__ = ["ADAPTERS", "LIBRARIES", "BoosterAdapter", "DeclaredAdapter", "FoldData", "Library", "SplitResult", "declaration",
+           "declarations", "library_packages", "register", "unregister"]

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from gbreg.boosters.library import Library
+
 
 @dataclass
 class FoldData:
@@ -40,8 +42,22 @@ class SplitResult:
     extra_params: dict[str, Any] = field(default_factory=dict)  # resolved settings worth logging
 
 
+class DeclaredAdapter:
+    """What every adapter takes from its library's declaration (a subclass sets ``declaration``)."""
+
+    declaration: Library
+
+    @property
+    def library(self) -> str:
+        return self.declaration.name
+
+    def dataset_key(self, params: dict) -> tuple:
+        return self.declaration.dataset_key(params)
+
+
 class BoosterAdapter(Protocol):
     library: str
+    declaration: Library  # what gbreg knows about the library without importing it
 
     def dataset_key(self, params: dict) -> tuple:
         """The parameters that shape the training matrix: a prepared matrix is reused while they match."""

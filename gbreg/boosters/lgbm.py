@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 
-from gbreg.boosters._base import FoldData, SplitResult
+from gbreg.boosters._base import DeclaredAdapter, FoldData, SplitResult
+from gbreg.boosters.library import CURVE_METRIC, DART, DETERMINISM, NUM_CLASS, OBJECTIVE, Library
+from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.leaf_mechanism import (
     leaf_mechanism,
     lightgbm_fitted_leaves,
@@ -22,12 +24,62 @@ from gbreg.leaf_mechanism import (
     lightgbm_penalty,
     lightgbm_skip_reason,
 )
-from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
-from gbreg.params import LIGHTGBM_DATASET_PARAMS, to_native
-from gbreg.spec import METRICS_BY_TASK
+from gbreg.metrics import native_curves, score_all
 from gbreg.trees import LeafTableBuilder, tree_stats
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "multiclass": "multiclass"}
+
+# The defaults are LightGBM's own (checked against its resolved config in tests/test_params.py), except
+# n_estimators: lgb.train has no number of rounds of its own, so gbreg uses 100, as LGBMRegressor does.
+LIBRARY = Library(
+    name="lightgbm", package="lightgbm", module="lightgbm",
+    native_names={
+        "n_estimators": "num_boost_round", "learning_rate": "learning_rate", "max_depth": "max_depth",
+        "reg_alpha": "lambda_l1", "reg_lambda": "lambda_l2", "min_child_weight": "min_sum_hessian_in_leaf",
+        "subsample": "bagging_fraction", "colsample_bytree": "feature_fraction", "max_bin": "max_bin",
+        "min_split_gain": "min_gain_to_split", "num_leaves": "num_leaves", "min_data_in_leaf": "min_data_in_leaf",
+    },
+    defaults={
+        "n_estimators": 100, "learning_rate": 0.1, "max_depth": -1, "reg_alpha": 0.0, "reg_lambda": 0.0,
+        "min_child_weight": 1e-3, "min_split_gain": 0.0, "subsample": 1.0, "colsample_bytree": 1.0,
+        "max_bin": 255, "num_leaves": 31, "min_data_in_leaf": 20,
+    },
+    # kept static so that `gbreg validate` needs no ML import; tests/test_params.py checks them against LightGBM
+    native_params=frozenset({
+        "boosting", "num_boost_round", "learning_rate", "num_leaves", "tree_learner", "max_depth",
+        "min_data_in_leaf", "min_sum_hessian_in_leaf", "bagging_fraction", "pos_bagging_fraction",
+        "neg_bagging_fraction", "bagging_freq", "feature_fraction", "feature_fraction_bynode",
+        "extra_trees", "max_delta_step", "lambda_l1", "lambda_l2", "linear_lambda", "min_gain_to_split",
+        "min_split_gain", "drop_rate", "max_drop", "skip_drop", "path_smooth", "max_bin",
+        "min_data_in_bin", "min_data_per_group", "max_cat_threshold", "cat_l2", "cat_smooth",
+        "max_cat_to_onehot", "monotone_constraints", "interaction_constraints",
+        "top_rate", "other_rate", "use_quantized_grad", "num_grad_quant_bins",
+        "feature_pre_filter", "linear_tree", "is_unbalance", "scale_pos_weight", "sigmoid",
+    }),
+    reserved={
+        **dict.fromkeys((
+            "num_threads", "n_jobs", "seed", "random_state", "verbose", "deterministic", "force_row_wise",
+            "force_col_wise", "bagging_seed", "feature_fraction_seed", "data_random_seed"), DETERMINISM),
+        "objective": OBJECTIVE, "num_class": NUM_CLASS, "metric": CURVE_METRIC,
+        "boost_from_average": ("to false: LightGBM's starting score is passed as init_score instead, so that every "
+                               "leaf holds what the trees learned, as with XGBoost's base_score"),
+    },
+    curve_metrics={
+        "rmse": {"regression": "rmse"}, "mae": {"regression": "l1"}, "r2": {"regression": "rmse"},
+        "logloss": {"binary": "binary_logloss", "multiclass": "multi_logloss"}, "auc": {"binary": "auc"},
+        "accuracy": {"binary": "binary_error", "multiclass": "multi_error"},
+    },
+    # Dataset parameters: a sweep over one of these needs one Dataset per value
+    dataset_params=frozenset({
+        "max_bin", "min_data_in_bin", "min_data_in_leaf", "feature_pre_filter", "max_cat_to_onehot",
+        "max_cat_threshold", "cat_l2", "cat_smooth", "min_data_per_group", "linear_tree",
+    }),
+    choices={
+        "boosting": (("gbdt", "gbrt", "goss"), f"'rf' averages trees and takes no init_score; {DART}"),
+        "linear_tree": ((False,), "linear trees add a linear model to each leaf, which the leaf analysis does not see"),
+    },
+    message_cleaning=((r"\s+at \S+\.(cpp|cc|h), line \d+\s*\.?", ""),),  # the C++ source location
+)
 
 
 def starting_score(y: np.ndarray, task: str, n_classes: int) -> np.ndarray:
@@ -41,12 +93,8 @@ def starting_score(y: np.ndarray, task: str, n_classes: int) -> np.ndarray:
     return np.log(np.maximum(priors, 1e-15))
 
 
-class LightGBMAdapter:
-    library = "lightgbm"
-
-    def dataset_key(self, params: dict) -> tuple:
-        native = to_native(self.library, params)
-        return tuple(sorted((k, v) for k, v in native.items() if k in LIGHTGBM_DATASET_PARAMS))
+class LightGBMAdapter(DeclaredAdapter):
+    declaration = LIBRARY
 
     def prepare(self, fold: FoldData, params: dict):
         import lightgbm as lgb
@@ -65,9 +113,9 @@ class LightGBMAdapter:
         return train, test, init
 
     def native_params(self, params: dict, task: str, n_classes: int, metric: str, seed: int, threads: int) -> dict:
-        native = to_native(self.library, {k: v for k, v in params.items() if k != "n_estimators"})
-        curve = NATIVE_CURVE_METRIC[metric].get(task)
-        native.update(objective=OBJECTIVES[task], metric=curve[1] if curve else "None", num_threads=threads,
+        native = LIBRARY.to_native({k: v for k, v in params.items() if k != "n_estimators"})
+        curve = LIBRARY.curve_metric(metric, task)
+        native.update(objective=OBJECTIVES[task], metric=curve or "None", num_threads=threads,
                       seed=seed, deterministic=True, force_row_wise=True, verbose=-1, boost_from_average=False)
         if task == "multiclass":
             native["num_class"] = n_classes
@@ -89,7 +137,7 @@ class LightGBMAdapter:
         p_train = _predictions(booster, 0, fold.X_train, init, fold.task)
         p_test = _predictions(booster, 1, fold.X_test, init, fold.task)
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
-        curves = native_curves(history, 1, metric, fold.task, fold.y_train, fold.y_test)
+        curves = native_curves(history, LIBRARY.curve_metric(metric, fold.task), metric, fold.y_train, fold.y_test)
         model_text = booster.model_to_string()
         # per-row leaf ids of the training set, only while the booster lives (gbreg.leaf_mechanism)
         categorical = any(str(dtype) == "category" for dtype in fold.X_train.dtypes)

@@ -8,7 +8,9 @@ import time
 
 import numpy as np
 
-from gbreg.boosters._base import FoldData, SplitResult
+from gbreg.boosters._base import DeclaredAdapter, FoldData, SplitResult
+from gbreg.boosters.library import CURVE_METRIC, DART, DETERMINISM, NUM_CLASS, OBJECTIVE, Library, Range
+from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.leaf_mechanism import (
     leaf_mechanism,
     xgboost_base_margin,
@@ -16,20 +18,63 @@ from gbreg.leaf_mechanism import (
     xgboost_penalty,
     xgboost_skip_reason,
 )
-from gbreg.metrics import NATIVE_CURVE_METRIC, native_curves, score_all
-from gbreg.params import to_native
-from gbreg.spec import METRICS_BY_TASK
+from gbreg.metrics import native_curves, score_all
 from gbreg.trees import LeafTableBuilder, tree_stats
 
 OBJECTIVES = {"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"}
-DATASET_PARAMS = ("max_bin", "max_cat_to_onehot", "max_cat_threshold")
+
+# The defaults are XGBoost's own (checked against its resolved config in tests/test_params.py), except
+# n_estimators: xgb.train has no number of rounds of its own, so gbreg uses 100, as XGBRegressor does.
+LIBRARY = Library(
+    name="xgboost", package="xgboost", module="xgboost",
+    native_names={
+        "n_estimators": "num_boost_round", "learning_rate": "eta", "max_depth": "max_depth", "reg_alpha": "alpha",
+        "reg_lambda": "lambda", "min_child_weight": "min_child_weight", "subsample": "subsample",
+        "colsample_bytree": "colsample_bytree", "max_bin": "max_bin", "gamma": "gamma", "max_leaves": "max_leaves",
+    },
+    defaults={
+        "n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "reg_alpha": 0.0, "reg_lambda": 1.0,
+        "min_child_weight": 1.0, "gamma": 0.0, "subsample": 1.0, "colsample_bytree": 1.0, "max_bin": 256,
+        "max_leaves": 0,
+    },
+    # kept static so that `gbreg validate` needs no ML import; tests/test_params.py checks them against XGBoost
+    native_params=frozenset({
+        "eta", "gamma", "min_split_loss", "max_depth", "min_child_weight", "max_delta_step", "subsample",
+        "sampling_method", "colsample_bytree", "colsample_bylevel", "colsample_bynode", "lambda", "alpha",
+        "tree_method", "scale_pos_weight", "refresh_leaf", "process_type", "grow_policy", "max_leaves",
+        "max_bin", "num_parallel_tree", "monotone_constraints", "interaction_constraints",
+        "max_cat_to_onehot", "max_cat_threshold", "base_score", "booster", "num_boost_round",
+    }),
+    reserved={
+        **dict.fromkeys(("nthread", "n_jobs", "seed", "random_state", "verbosity", "seed_per_iteration"), DETERMINISM),
+        "objective": OBJECTIVE, "num_class": NUM_CLASS, "eval_metric": CURVE_METRIC,
+        "validate_parameters": "to true, so that a parameter XGBoost does not use is an error",
+    },
+    # r2 per round is 1 - rmse^2 / var(y) of that set; accuracy is 1 - error (gbreg.metrics.CURVE_TRANSFORMS)
+    curve_metrics={
+        "rmse": {"regression": "rmse"}, "mae": {"regression": "mae"}, "r2": {"regression": "rmse"},
+        "logloss": {"binary": "logloss", "multiclass": "mlogloss"}, "auc": {"binary": "auc"},
+        "accuracy": {"binary": "error", "multiclass": "merror"},
+    },
+    dataset_params=frozenset({"max_bin", "max_cat_to_onehot", "max_cat_threshold"}),
+    # gbreg reads every model's trees as sums of leaf weights and trains on a QuantileDMatrix
+    choices={
+        "booster": (("gbtree",), f"gblinear grows no trees to read; {DART}"),
+        "tree_method": (("hist",), "gbreg trains on a QuantileDMatrix, which only 'hist' can use"),
+        "process_type": (("default",), "'update' refreshes an existing model; gbreg trains new ones"),
+    },
+    ranges={"max_depth": Range(True, 0)},  # 0: no limit (XGBoost rejects negative depths)
+    aliases={"min_split_loss": "gamma"},
+    message_cleaning=(
+        (r"\s*Stack trace:.*", ""),  # the C++ backtrace: [bt] (0) /.../libxgboost.so ...
+        (r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", ""),  # the [time] file:line: prefix
+        (r"^(value \S+ for Parameter \w+ should be .*?-?\d[\d.e+-]*) .*", r"\1"),  # the parameter help text
+    ),
+)
 
 
-class XGBoostAdapter:
-    library = "xgboost"
-
-    def dataset_key(self, params: dict) -> tuple:
-        return tuple((name, params[name]) for name in DATASET_PARAMS if name in params)
+class XGBoostAdapter(DeclaredAdapter):
+    declaration = LIBRARY
 
     def prepare(self, fold: FoldData, params: dict):
         import xgboost as xgb
@@ -43,14 +88,14 @@ class XGBoostAdapter:
         return train, test
 
     def native_params(self, params: dict, task: str, n_classes: int, metric: str, seed: int, threads: int) -> dict:
-        native = to_native(self.library, {k: v for k, v in params.items() if k != "n_estimators"})
+        native = LIBRARY.to_native({k: v for k, v in params.items() if k != "n_estimators"})
         native.update(objective=OBJECTIVES[task], tree_method=native.get("tree_method", "hist"), nthread=threads,
                       seed=seed, verbosity=0, validate_parameters=True)
         if task == "multiclass":
             native["num_class"] = n_classes
-        curve = NATIVE_CURVE_METRIC[metric].get(task)
+        curve = LIBRARY.curve_metric(metric, task)
         if curve:
-            native["eval_metric"] = curve[0]
+            native["eval_metric"] = curve
         if native.get("max_leaves") == 0:
             native.pop("max_leaves")
         return native
@@ -68,7 +113,7 @@ class XGBoostAdapter:
         fit_seconds = time.perf_counter() - start
         p_train, p_test = _probabilities(booster.predict(dtrain)), _probabilities(booster.predict(dtest))
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
-        curves = native_curves(history, 0, metric, fold.task, fold.y_train, fold.y_test)
+        curves = native_curves(history, LIBRARY.curve_metric(metric, fold.task), metric, fold.y_train, fold.y_test)
         model = _load_model_json(booster.save_raw("json"))
         # per-row leaf ids of the training set, only while the booster lives (gbreg.leaf_mechanism)
         leaf_index = None if xgboost_skip_reason(native) else booster.predict(dtrain, pred_leaf=True)

@@ -56,24 +56,26 @@ def log_study_plots(tracker, prepared, outcome, submit=None, meanwhile=None) -> 
         return
     context = PlotContext.from_prepared(prepared)
     with tempfile.TemporaryDirectory(prefix="gbreg-plots-") as folder:
-        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder), submit, meanwhile):
+        for path in draw_study_plots(outcome.results, context, tracker.client, Path(folder), submit, meanwhile,
+                                     sweep=getattr(outcome, "sweep", None)):
             tracker.log_file(tracker.parent_run_id, path, PLOTS_DIR)
 
 
 def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder: Path, submit=None,
-                     meanwhile=None) -> list[Path]:
+                     meanwhile=None, sweep=None) -> list[Path]:
     """Write every figure the results allow into ``folder``; returns the PNG paths in reading order.
 
-    ``client`` (an ``MlflowClient``) reads the representative trials' curves and leaf tables. The
-    figures of the results table are handed to ``submit`` first, so they are drawn while ``meanwhile()``
-    runs and the trials' curves and leaves are read.
+    The representative trials' curves and leaf values come from ``sweep`` (the running study's
+    :class:`gbreg.sweep_records.SweepRecords`) when it holds them, else from ``client`` (an
+    ``MlflowClient``). The figures of the results table are handed to ``submit`` first, so they are
+    drawn while ``meanwhile()`` runs and the trials' curves and leaves are gathered.
     """
     results = numeric_columns(results)
     figures = table_figures(results, context)
     drawing = [submit(render_png, figure) for figure in figures] if submit else []
     if meanwhile is not None:
         meanwhile()
-    trial_specs = trial_figures(results, context, client)
+    trial_specs = trial_figures(results, context, client, sweep)
     figures += trial_specs
     drawing += [submit(render_png, figure) for figure in trial_specs] if submit else []
     written = []
@@ -124,14 +126,15 @@ def table_figures(results: pd.DataFrame, context: PlotContext) -> list[FigureSpe
     return figures
 
 
-def trial_figures(results: pd.DataFrame, context: PlotContext, client) -> list[FigureSpec]:
-    """Learning curves and leaf histograms at the representative points: read from their trial runs."""
+def trial_figures(results: pd.DataFrame, context: PlotContext, client, sweep=None) -> list[FigureSpec]:
+    """Learning curves and leaf histograms at the representative points: from ``sweep`` (what the running
+    study holds) or read from their trial runs."""
     figures: list[FigureSpec] = []
     points = representative_points(results, context)
-    curves = learning_curve_data(points, context.metric, metric_history_reader(client))
+    curves = learning_curve_data(points, context.metric, metric_history_reader(client, sweep))
     if curves:
         figures.append(("learning_curves.png", "draw_learning_curves", (curves, context.metric)))
-    histograms = leaf_histogram_data(points, leaf_values_reader(client))
+    histograms = leaf_histogram_data(points, leaf_values_reader(client, sweep))
     if histograms:
         figures.append(("leaf_histograms.png", "draw_leaf_histograms", (histograms,)))
     return figures
@@ -145,23 +148,31 @@ def render_png(figure: FigureSpec) -> bytes:
     return _draw.png_bytes(getattr(_draw, draw_name)(*args))
 
 
-def metric_history_reader(client):
-    """``history(run_id, name)``: a logged per-round curve as an array ordered by step (empty if absent)."""
+def metric_history_reader(client, sweep=None):
+    """``history(run_id, name)``: a per-round curve as an array ordered by step (empty if absent), from
+    ``sweep`` if it holds the trial, else as logged."""
     from gbreg.store import retrying
 
     def history(run_id: str, name: str) -> np.ndarray:
+        held = sweep.curve(run_id, name) if sweep is not None else None
+        if held is not None:
+            return held[np.isfinite(held)]  # as logged: MLflow keeps no NaN step
         entries = retrying(lambda: client.get_metric_history(run_id, name))
         return np.array([m.value for m in sorted(entries, key=lambda m: m.step)], dtype=float)
 
     return history
 
 
-def leaf_values_reader(client):
-    """``leaf_values(run_id)``: the ``value`` column of a trial's leaves.parquet (None if it has none)."""
+def leaf_values_reader(client, sweep=None):
+    """``leaf_values(run_id)``: the ``value`` column of a trial's leaves.parquet (None if it has none),
+    from ``sweep`` if it kept them."""
     from gbreg.store import retrying
     from gbreg.track import LEAVES_ARTIFACT
 
     def leaf_values(run_id: str) -> np.ndarray | None:
+        held = sweep.leaf_values(run_id) if sweep is not None else None
+        if held is not None:
+            return held
         with tempfile.TemporaryDirectory(prefix="gbreg-leaves-") as folder:
             try:
                 path = retrying(lambda: client.download_artifacts(run_id, LEAVES_ARTIFACT, folder))

@@ -21,10 +21,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from gbreg.metrics import HIGHER_IS_BETTER
+from gbreg.catalogue import HIGHER_IS_BETTER, PENALTY_AXES, shown_in
 
-PENALTY_AXES = ("reg_alpha", "reg_lambda")
-TREE_COLUMNS = ("leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean")
+TREE_COLUMNS = shown_in("heatmap")
 LINEAR_EQUIVALENT = {"zero_leaf_fraction": "zero_coef_fraction"}
 # along the pure-L1 axis the L1 norm is the penalized one, along the pure-L2 axis the L2 norm
 NORM_COLUMNS = {"reg_alpha": ("leaf_l1", "coef_l1"), "reg_lambda": ("leaf_l2", "coef_l2")}

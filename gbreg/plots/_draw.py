@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import numpy as np
 from matplotlib.figure import Figure
 
+from gbreg.catalogue import HIGHER_IS_BETTER, SCORE_TITLES, TITLES
 from gbreg.plots._data import (
     ComparisonData,
     HeatmapData,
@@ -37,14 +38,8 @@ STYLE = {"font.size": 12, "axes.titlesize": 12.5, "axes.labelsize": 12, "xtick.l
          "ytick.labelsize": 10.5, "legend.fontsize": 10, "figure.titlesize": 14, "axes.grid": False}
 ROLE_COLOURS = {"no penalty": "#444444", "strongest L1": "#1f77b4", "strongest L2": "#ff7f0e", "best": "#2ca02c"}
 AXIS_NAMES = {"reg_alpha": "reg_alpha (L1)", "reg_lambda": "reg_lambda (L2)"}
-METRIC_NAMES = {"rmse": "RMSE", "mae": "MAE", "r2": "R²", "logloss": "log loss", "auc": "AUC",
-                "accuracy": "accuracy"}
-STAT_NAMES = {
-    "leaves_per_tree": "leaves per tree",
-    "zero_leaf_fraction": "fraction of leaves exactly 0",
-    "zero_coef_fraction": "fraction of coefficients exactly 0",
-    "leaf_abs_mean": "mean |leaf value| (raw score units)",
-}
+METRIC_NAMES = SCORE_TITLES
+STAT_NAMES = TITLES
 
 
 @contextmanager
@@ -62,7 +57,7 @@ def column_title(column: str) -> str:
             return f"{prefix} {METRIC_NAMES.get(column[len(prefix) + 1:], column)}"
     if column.startswith("gap_"):
         metric = column[4:]
-        order = "train − test" if metric in ("r2", "auc", "accuracy") else "test − train"
+        order = "train − test" if HIGHER_IS_BETTER.get(metric) else "test − train"
         return f"generalization gap ({order} {METRIC_NAMES.get(metric, metric)})"
     return STAT_NAMES.get(column, column.replace("_", " "))
 
