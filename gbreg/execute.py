@@ -4,6 +4,8 @@
 - ``local``: spawned worker processes (never forked: forking after XGBoost/LightGBM started their
   OpenMP threads deadlocks), each given the data set once through its initializer.
 - ``dask``: tasks on a Dask ``distributed`` cluster (see :mod:`gbreg.execute_dask`).
+
+All three are :class:`gbreg.execution.TrialExecutor` objects: the study's loop is written once.
 """
 
 from __future__ import annotations
@@ -18,35 +20,22 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from gbreg.boosters import declarations
+from gbreg.execution import TrialExecutor, available_cores, threads_per_job
 from gbreg.trial import TrialContext, TrialResult, TrialTask, install_context, install_context_file, run_trial
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_job(jobs: int) -> int:
-    """Workers x threads = cores."""
-    return max(1, available_cores() // max(1, jobs))
-
-
-class InlineExecutor:
+class InlineExecutor(TrialExecutor):
     name = "inline"
 
     def __init__(self, context: TrialContext):
         install_context(context)
+        self.threads = context.threads
 
     def run(self, tasks: list[TrialTask], on_submit=None, on_worker_died=None) -> Iterator[TrialResult]:
         for task in tasks:
             if on_submit:
                 on_submit(task)
             yield run_trial(task)
-
-    def close(self, cancel: bool = False) -> None:
-        pass
 
 
 WORKER_DIED = ("WorkerDied: the worker process running this trial died (killed, or out of memory); "
@@ -119,7 +108,7 @@ def _modified_at(path) -> float | None:
         return None
 
 
-class LocalExecutor:
+class LocalExecutor(TrialExecutor):
     """A pool of spawned processes; keeps at most ``2 x jobs`` tasks in flight so Ctrl-C stops quickly.
 
     A worker that dies (killed, out of memory) breaks the whole pool: the pool is restarted and each
@@ -151,6 +140,7 @@ class LocalExecutor:
 
         with open(self._context_path, "wb") as handle:
             pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self.threads = context.threads
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -292,3 +282,7 @@ def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | 
     pool = pool or start_local_pool(jobs)
     pool.provide(context)
     return pool
+
+
+__all__ = ["InlineExecutor", "LocalExecutor", "TrialExecutor", "available_cores", "make_executor",
+           "start_local_pool", "threads_per_job", "uses_local_pool"]

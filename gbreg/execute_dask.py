@@ -32,7 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from gbreg.boosters import library_packages
 from gbreg.errors import UserInputError
-from gbreg.execute import available_cores
+from gbreg.execution import TrialExecutor, available_cores
 from gbreg.trial import TrialContext, TrialResult, TrialTask, run_trial
 
 CONNECT_TIMEOUT_S = 10.0  # reaching the scheduler; a refused port fails after this
@@ -50,7 +50,7 @@ class SchedulerError(UserInputError):
     """The Dask scheduler cannot be reached, has no workers, or its workers cannot run gbreg's trials."""
 
 
-class DaskExecutor:
+class DaskExecutor(TrialExecutor):
     """Run trials on a Dask cluster and yield their results in the driver as they complete.
 
     ``scheduler`` is an address (``tcp://host:8786``); ``None`` starts a ``LocalCluster`` with
