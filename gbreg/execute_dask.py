@@ -105,6 +105,10 @@ class DaskExecutor(TrialExecutor):
             if self._resubmitted(future, context, task, completed):
                 continue
             result = self._collect(future, task)
+            if result is None:  # finished, but its result died with its worker before it was fetched
+                if self._resubmit_lost(task, completed):
+                    continue
+                result = _lost_result(task, future, self.address)
             future.release()
             self._submit_more(waiting, completed, on_submit)
             yield result
@@ -138,7 +142,17 @@ class DaskExecutor(TrialExecutor):
         the scheduler cancels the trial though nothing is wrong with it. Ship the context again (once
         for all such trials) and resubmit, a bounded number of times."""
         lost = future.status == "cancelled" and context.status != "finished" and self._client.status == "running"
-        if not lost or self._resubmits.get(task.trial_key, 0) >= CONTEXT_RESUBMITS:
+        return lost and self._resubmit_lost(task, completed)
+
+    def _scatter_context(self) -> None:
+        """Ship the context to every worker now, not once per trial (counted: the tests check)."""
+        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
+        self.context_shipments += 1
+
+    def _resubmit_lost(self, task: TrialTask, completed) -> bool:
+        """Run a trial again whose finished result was lost with its worker (bounded, as for a lost
+        data set); ship the data set again first if no worker holds it any more."""
+        if self._resubmits.get(task.trial_key, 0) >= CONTEXT_RESUBMITS or self._client.status != "running":
             return False
         self._resubmits[task.trial_key] = self._resubmits.get(task.trial_key, 0) + 1
         if self._context.status != "finished":
@@ -146,15 +160,16 @@ class DaskExecutor(TrialExecutor):
         self._submit(task, completed)
         return True
 
-    def _scatter_context(self) -> None:
-        """Ship the context to every worker now, not once per trial (counted: the tests check)."""
-        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
-        self.context_shipments += 1
-
-    def _collect(self, future, task: TrialTask) -> TrialResult:
-        """The trial's result; a trial that killed too many workers, or could not run, is a failed one."""
+    def _collect(self, future, task: TrialTask) -> TrialResult | None:
+        """The trial's result; a trial that killed too many workers, or could not run, is a failed one.
+        None: the trial finished but its result was lost with its worker before it could be fetched."""
         if future.status == "finished":
-            return future.result()
+            from concurrent.futures import CancelledError
+
+            try:
+                return future.result()
+            except CancelledError:  # distributed's FutureCancelledError: "already forgotten"
+                return None
         if future.status == "cancelled" and self._client.status != "running":
             raise SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
                                  "finished trials are logged, `gbreg run` again resumes the rest")
@@ -185,6 +200,12 @@ class DaskExecutor(TrialExecutor):
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _lost_result(task: TrialTask, future, address: str) -> TrialResult:
+    error = (f"KilledWorker: the result of Dask task {future.key} was lost with its worker, again after "
+             f"{CONTEXT_RESUBMITS} reruns")
+    return TrialResult(task.trial_key, error=error, error_detail=f"{error}\nscheduler: {address}")
 
 
 def threads_per_trial(facts: dict[str, dict], nthreads: dict[str, int]) -> int:

@@ -1,7 +1,8 @@
 """Resume after any interruption: nothing lost, nothing duplicated.
 
-``gbreg run`` runs in a subprocess; the test watches the real SQLite store (read-only, with the
-``sqlite3`` module) and kills the runner at a chosen moment, then runs the same spec again and checks
+``gbreg run`` runs in a subprocess that tells the test (one line on a pipe) when it reaches a chosen
+moment and then waits there; the test kills it, reads the real SQLite store (read-only, with the
+``sqlite3`` module) to check the kill landed at that moment, then runs the same spec again and checks
 that the study is complete with exactly one FINISHED child run per trial key, in one parent run, and
 that no run is left RUNNING.
 """
@@ -9,11 +10,11 @@ that no run is left RUNNING.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,69 @@ def resume_spec() -> dict:
                       sweep={"reg_alpha": [0, 10], "reg_lambda": [0, 10]})
 
 
-def start_run(folder: Path, spec_path: Path, *args: str, output: Path | None = None) -> subprocess.Popen:
-    """``gbreg run`` in a subprocess; with ``output``, its stdout and stderr go to that file, not pipes."""
+# ``gbreg run`` that stops at a moment of its real sequence of store calls (argv[1]), writes "reached" to
+# the pipe whose write end is argv[2], and waits there until a signal ends it (an interrupt raises
+# KeyboardInterrupt in the wait, as it would in the library). Only MLflow's public client and the
+# trial function the inline executor calls are wrapped.
+LAUNCHER = """
+import os, sys, threading
+import gbreg.execute
+from mlflow.tracking import MlflowClient
+from gbreg.cli import main
+
+moment, reached_fd = sys.argv[1], int(sys.argv[2])
+sys.argv = ["gbreg", *sys.argv[3:]]
+PARENT = "mlflow.parentRunId"
+
+def reached():
+    os.write(reached_fd, b"reached\\n")
+    threading.Event().wait()
+
+def is_child(client, run_id):
+    return PARENT in client.get_run(run_id).data.tags
+
+if moment == "before-first-trial":  # the parent run exists, no child run yet
+    create_run = MlflowClient.create_run
+    def create_child_run(self, experiment_id, *args, **kwargs):
+        if PARENT in (kwargs.get("tags") or {}):
+            reached()
+        return create_run(self, experiment_id, *args, **kwargs)
+    MlflowClient.create_run = create_child_run
+elif moment == "during-trial":  # a child run RUNNING, its trial function called, nothing logged yet
+    gbreg.execute.run_trial = lambda *args, **kwargs: reached()
+elif moment == "during-logging":  # a child run RUNNING with its first batch of metrics logged
+    log_batch = MlflowClient.log_batch
+    def log_batch_then_stop(self, run_id, *args, **kwargs):
+        log_batch(self, run_id, *args, **kwargs)
+        if (kwargs.get("metrics") or (args[:1] or [()])[0]) and is_child(self, run_id):
+            reached()
+    MlflowClient.log_batch = log_batch_then_stop
+elif moment == "between-trials":  # the second child run FINISHED, the next one not started
+    set_terminated, finished = MlflowClient.set_terminated, []
+    def terminate_then_stop(self, run_id, status=None, *args, **kwargs):
+        set_terminated(self, run_id, status, *args, **kwargs)
+        if status == "FINISHED" and is_child(self, run_id):
+            finished.append(run_id)
+            if len(finished) == 2:
+                reached()
+    MlflowClient.set_terminated = terminate_then_stop
+else:
+    raise SystemExit(f"unknown moment {moment}")
+main()
+"""
+
+
+def start_run(folder: Path, spec_path: Path, *args: str, output: Path | None = None,
+              stop_at: tuple[str, int] | None = None) -> subprocess.Popen:
+    """``gbreg run`` in a subprocess; with ``output``, its stdout and stderr go to that file, not pipes;
+    with ``stop_at`` (moment, pipe write end), it stops at that moment and says so on the pipe."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
     sink = output.open("w") if output else subprocess.PIPE
-    return subprocess.Popen([sys.executable, "-m", "gbreg", "run", str(spec_path), *args], cwd=folder, env=env,
-                            stdout=sink, stderr=sink, text=True)
+    command = [sys.executable, "-m", "gbreg"]
+    if stop_at:
+        command = [sys.executable, "-c", LAUNCHER, stop_at[0], str(stop_at[1])]
+    return subprocess.Popen([*command, "run", str(spec_path), *args], cwd=folder, env=env, stdout=sink,
+                            stderr=sink, text=True, pass_fds=stop_at[1:] if stop_at else ())
 
 
 def children(db: Path) -> list[tuple[str, str, str | None, int]] | None:
@@ -67,12 +125,12 @@ def error_tags(db: Path) -> dict[str, str]:
         return dict(connection.execute("SELECT run_uuid, value FROM tags WHERE key = 'gbreg.error'").fetchall())
 
 
-# moment -> predicate on the child runs that says "now"
+# moment -> what the store holds at that moment (child runs as ``children`` reads them), run with -j 1
 MOMENTS = {
     "before-first-trial": lambda runs, db: runs == [] and _has_parent(db),
-    "during-trial": lambda runs, db: any(status == "RUNNING" and n == 0 for _, status, _, n in runs),
-    "during-logging": lambda runs, db: any(status == "RUNNING" and n > 0 for _, status, _, n in runs),
-    "between-trials": lambda runs, db: sum(status == "FINISHED" for _, status, _, _ in runs) >= 2,
+    "during-trial": lambda runs, db: [(status, n) for _, status, _, n in runs] == [("RUNNING", 0)],
+    "during-logging": lambda runs, db: [(status, n > 0) for _, status, _, n in runs] == [("RUNNING", True)],
+    "between-trials": lambda runs, db: sorted(status for _, status, _, _ in runs) == ["FINISHED"] * 2,
 }
 
 
@@ -83,16 +141,18 @@ def _has_parent(db: Path) -> bool:
         return False
 
 
-def run_until(process: subprocess.Popen, db: Path, moment: str, timeout: float = 120) -> bool:
-    """Poll the store until ``moment`` is observed (True) or the run ends first (False)."""
-    predicate = MOMENTS[moment]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        runs = children(db)
-        if runs is not None and predicate(runs, db):
-            return True
-        time.sleep(0.002)
-    return False
+def run_to(folder: Path, spec_path: Path, moment: str, *args: str, output: Path | None = None,
+           timeout: float = 600) -> subprocess.Popen:
+    """``gbreg run`` started and stopped at ``moment``; the timeout only guards against a hang."""
+    read_end, write_end = os.pipe()
+    process = start_run(folder, spec_path, *args, output=output, stop_at=(moment, write_end))
+    os.close(write_end)  # the process holds the only write end: it ending is an end of file here
+    with os.fdopen(read_end, "rb") as pipe:
+        line = pipe.readline() if select.select([pipe], [], [], timeout)[0] else b""
+    if line != b"reached\n":
+        process.kill()
+        pytest.fail(f"gbreg run never reached {moment!r}: {process.communicate(timeout=60)}")
+    return process
 
 
 def plan_keys(spec_path: Path) -> set[str]:
@@ -114,18 +174,11 @@ def kill_and_resume(tmp_path: Path, moment: str, sig: int) -> tuple[list, int, s
     """Kill a run at ``moment`` with ``sig``; return the child runs then, its exit status and stderr, the rerun."""
     spec_path = write_spec(tmp_path, resume_spec())
     db = tmp_path / "mlflow.db"
-    for _attempt in range(3):  # a moment shorter than a poll can be missed: then start over on a new store
-        process = start_run(tmp_path, spec_path, "-j", "1")
-        caught = run_until(process, db, moment)
-        if caught:
-            process.send_signal(sig)
-            break
-        process.wait(60)
-        for leftover in tmp_path.glob("mlflow.db*"):
-            leftover.unlink()
-    else:
-        pytest.fail(f"never observed the moment {moment!r} in 3 runs")
+    process = run_to(tmp_path, spec_path, moment, "-j", "1")
+    at_moment = children(db)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=60)
+    assert MOMENTS[moment](at_moment, db), (moment, at_moment)  # the signal came at the intended moment
     at_kill = children(db)
     rerun = subprocess.run([sys.executable, "-m", "gbreg", "run", str(spec_path), "-j", "1"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
@@ -176,10 +229,11 @@ def test_interrupt_marks_killed_and_says_how_to_resume(tracking, tmp_path, sig):
 def test_sigkill_with_worker_processes_then_rerun(tracking, tmp_path):
     spec_path = write_spec(tmp_path, resume_spec())
     db = tmp_path / "mlflow.db"
-    process = start_run(tmp_path, spec_path, "-j", "2", output=tmp_path / "killed.log")
-    assert run_until(process, db, "between-trials")
+    process = run_to(tmp_path, spec_path, "between-trials", "-j", "2", output=tmp_path / "killed.log")
+    at_kill = children(db)
     process.kill()
-    process.wait(60)  # its spawned workers may outlive it a little: they hold no lock on the store
+    assert process.wait(60) == -signal.SIGKILL
+    assert sum(status == "FINISHED" for _, status, _, _ in at_kill) == 2, at_kill  # its spawned workers may outlive it a little: they hold no lock on the store
     rerun = subprocess.run([sys.executable, "-m", "gbreg", "run", str(spec_path), "-j", "2"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -210,7 +264,7 @@ def test_objects_an_interrupt_left_half_built_are_freed_without_a_traceback(monk
     it must not print "Exception ignored ..." with a traceback under the "interrupted" message."""
     import gc
 
-    from gbreg.runner import _Interrupts
+    from gbreg.sweep_loop import _Interrupts
 
     class HalfBuilt:
         def __del__(self):

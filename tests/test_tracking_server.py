@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -113,14 +115,33 @@ def test_unreachable_server_stops_the_study_before_training(driver_dir, monkeypa
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     spec = write_spec(driver_dir, small_spec())
-    started = time.monotonic()
-    result = CliRunner().invoke(app, ["run", str(spec), "--executor", "dask",
-                                      "--scheduler", f"tcp://127.0.0.1:{free_port()}"])
+    with socket.create_server(("127.0.0.1", 0)) as scheduler:  # stands in for the scheduler: counts contacts
+        contacts = _record_and_close_connections(scheduler)
+        result = CliRunner().invoke(app, ["run", str(spec), "--executor", "dask",
+                                          "--scheduler", f"tcp://127.0.0.1:{scheduler.getsockname()[1]}"])
+    assert contacts == [], "the scheduler was contacted before the tracking server was checked"
     assert result.exit_code == 2, result.output
     assert f"error: tracking server {url} cannot be reached" in result.output
     assert "gbreg server" in result.output and "Traceback" not in result.output
-    assert time.monotonic() - started < 10  # no scheduler connection attempt, no training
-    assert sorted(p.name for p in driver_dir.iterdir()) == ["spec.yaml"]
+    assert sorted(p.name for p in driver_dir.iterdir()) == ["spec.yaml"]  # nothing trained, nothing written
+
+
+def _record_and_close_connections(server: socket.socket) -> list:
+    """Accepts every connection to ``server`` and closes it at once (a client that reached it fails fast
+    instead of waiting on a handshake); returns the list the peers are added to."""
+    contacts: list = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, peer = server.accept()
+            except OSError:  # the server socket was closed
+                return
+            contacts.append(peer)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return contacts
 
 
 def _wait_for_health(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -140,8 +161,6 @@ def _wait_for_health(url: str, process: subprocess.Popen, timeout: float = 60.0)
 
 def _outward_address() -> str | None:
     """This machine's address on its default route, or None when it has no address but loopback."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             sock.connect(("192.0.2.1", 9))  # TEST-NET-1: a UDP connect sends no packet
