@@ -274,7 +274,7 @@ def test_the_loader_is_still_safe_load_and_allows_merge_overrides(tmp_path):
     path.write_text("name: merged\ndata: {source: sklearn, name: diabetes}\nbase: &base {n_estimators: 3, "
                     "max_depth: 2}\n")
     text = path.read_text()
-    from gbreg.spec import load_yaml
+    from gbreg.spec_yaml import load_yaml
 
     data, duplicates = load_yaml(text + "models:\n  xgboost:\n    <<: *base\n    max_depth: 4\n")
     assert duplicates == [] and data["models"]["xgboost"] == {"n_estimators": 3, "max_depth": 4}

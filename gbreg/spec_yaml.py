@@ -1,0 +1,117 @@
+"""A spec file's YAML: loaded safely, every duplicate key found (with both lines), ``--set`` overrides.
+
+Plain data only: ``yaml.SafeLoader`` never constructs Python objects. A key given twice is an error, not
+"the last one wins" as YAML would silently have it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from gbreg.errors import SpecError
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain data only) that also notes every key repeated within one mapping,
+    which YAML would otherwise resolve silently by keeping the last value."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int, int]] = []  # (key, first line, repeated line)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_nodes: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden on purpose
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = first_nodes.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node:
+                    self.duplicates.append((key, first.start_mark.line + 1, key_node.start_mark.line + 1))
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
+    """The data (as ``yaml.safe_load`` gives it) and every repeated key, with both line numbers."""
+    loader = UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def _duplicate_problems(duplicates: list[tuple[Any, int, int]], where: str = "") -> list[tuple[str, str]]:
+    return [(where, f"line {line}: duplicate key {key!r} (first at line {first}); YAML would silently keep "
+                    "only the last value: remove one or merge them")
+            for key, first, line in sorted(duplicates, key=lambda duplicate: duplicate[2])]
+
+
+def parse_yaml(text: str, source: str) -> dict:
+    try:
+        raw, duplicates = load_yaml(text)  # never constructs Python objects
+    except yaml.constructor.ConstructorError as exc:
+        if "constructor for the tag" not in (exc.problem or ""):
+            raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{exc.problem}")]) from exc
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        tag = re.search(r"tag '([^']*)'", str(exc))
+        raise SpecError(source, [("", f"{where}the YAML tag {tag.group(1) if tag else ''!r} is not allowed: a spec "
+                                  "is plain data (mappings, lists, numbers, text); remove the '!!' tag")]) from exc
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{problem}")]) from exc
+    if duplicates:
+        raise SpecError(source, _duplicate_problems(duplicates))
+    if raw is None:
+        raise SpecError(source, [("", "the spec is empty; expected a mapping with name, data, models, sweep")])
+    if not isinstance(raw, dict):
+        raise SpecError(source, [("", f"expected a mapping at the top level, got {type(raw).__name__}")])
+    return raw
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+
+
+def apply_override(raw: dict, override: str, source: str) -> None:
+    """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value (list items by index)."""
+    key, sep, value_text = override.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
+    try:
+        value, duplicates = load_yaml(value_text)
+    except yaml.YAMLError as exc:
+        raise SpecError(source, [(f"--set {key}", f"value is not valid YAML: {value_text!r}")]) from exc
+    if duplicates:
+        raise SpecError(source, _duplicate_problems(duplicates, f"--set {key}"))
+    parts = key.strip().split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_list_index(part, node, here, source)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise SpecError(source, [(f"--set {key}", f"{here} is not a mapping or list")])
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(last, node, key, source)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError(source, [(f"--set {key}", f"{'.'.join(parts[:-1])} is not a mapping or list")])
+
+
+def _list_index(part: str, node: list, here: str, source: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SpecError(source, [(f"--set {here}", f"expected a list index below {len(node)}")])
+    return int(part)
