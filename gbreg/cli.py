@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gbreg.cli_process import ProcessRunControl
 from gbreg.errors import GbregError, UserInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,8 +132,9 @@ def run(spec: Path, set_: SetOption = None,
         config = load_tracking_config()
         kind, address = _executor_choice(executor.value if executor else None, scheduler, config)
         jobs = _jobs_on_this_machine(jobs, local=address is None)
-        outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                            verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes)
+        with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
+            outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
+                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control)
     except GbregError as exc:
         _fail(exc)
     if outcome.interrupted:
@@ -309,8 +311,9 @@ def reproduce(run_id: str,
     from gbreg.reproduce import reproduce as reproduce_run
 
     try:
-        status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
-                               jobs=_jobs_on_this_machine(jobs, local=True))
+        with ProcessRunControl() as control:
+            status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
+                                   jobs=_jobs_on_this_machine(jobs, local=True), control=control)
     except GbregError as exc:
         _fail(exc)
     raise typer.Exit(status)

@@ -84,7 +84,8 @@ def penalty_points(spec: Spec) -> list[dict]:
 def _iter_penalty_points(spec: Spec) -> Iterator[dict]:
     seen: set[tuple[float, float]] = set()
     for trial in iter_booster_trials(spec):
-        alpha, lam = (float(trial.params[axis]) for axis in PENALTY_AXES)
+        # a library without a penalty (no L1 in HistGradientBoosting) trains at 0 on that axis
+        alpha, lam = (float(trial.params.get(axis, 0.0)) for axis in PENALTY_AXES)
         if (alpha, lam) not in seen:
             seen.add((alpha, lam))
             yield {"reg_alpha": alpha, "reg_lambda": lam}

@@ -67,7 +67,8 @@ class Comparison:
         return not (self.differences or self.status_changes or self.only_original or self.only_reproduced)
 
 
-def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, jobs: int | None = None) -> int:
+def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, jobs: int | None = None,
+              control=None) -> int:
     """Rerun, print the differences, return the exit status (0: all match within rtol)."""
     from gbreg.config import load_tracking_config
     from gbreg.console import make_console
@@ -92,7 +93,8 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     console.print(f"reproducing run {run_id} ({original.info.run_name}) with {jobs or original_jobs} job(s) x "
                   f"{threads or 'default'} thread(s) per trial", markup=False, highlight=False)
     outcome = run_study(spec, jobs=jobs or original_jobs, threads=threads, fresh=True, reproduces=run_id,
-                        prepared=prepared, config=config, allow_large=True)  # the original ran at this size
+                        prepared=prepared, config=config, allow_large=True,  # the original ran at this size
+                        control=control)
     if outcome.interrupted:
         return 130
     before = trial_records(client, original)

@@ -12,7 +12,6 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,11 +25,11 @@ from gbreg.execution import TrialExecutor, available_cores
 from gbreg.limits import check_work_limit, data_size_problems
 from gbreg.plan import Trial, make_plan
 from gbreg.progress import StudyProgress
+from gbreg.run_control import RunControl
 from gbreg.spec import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
 from gbreg.sweep_loop import (
     StudyOutcome,
     Sweep,
-    in_main_thread,
     mark_failed,
     raise_if_failed,
     run_sweep,
@@ -100,33 +99,35 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
 def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
-              raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False) -> StudyOutcome:
+              raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
+              control: RunControl | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
     are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
     A study estimated to run longer than the spec's ``limits.max_hours`` here is refused (a UserInputError)
-    unless ``allow_large`` (``gbreg run --yes``).
+    unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
+    study; the default installs nothing (:mod:`gbreg.run_control`), the command line passes its own.
     """
-    with _CollectorPaused() as collector:
-        started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
-                         prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
-        try:
-            store = _open_store(started, fresh)
-        except BaseException:
-            started.engine.close(cancel=True)
-            raise
-        if store.all_done:
-            return _already_done(started, store)
-        tracker = _start_parent(started, store, reproduces)
-        resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
-        tasks = [task for task in started.tasks if task.trial_key not in store.done]
-        threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
-        sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
-                      threads, lambda trial: _trial_params(trial, started.prepared, threads), resume_command)
-        outcome = StudyOutcome(store.experiment_id, tracker.parent_run_id, len(started.prepared.plan),
-                               len(store.done), 0)
-        run_sweep(sweep, outcome, store.done, on_sweep_start=collector.sweep_starts)
+    control = control or RunControl()
+    started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
+                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
+    try:
+        store = _open_store(started, fresh)
+    except BaseException:
+        started.engine.close(cancel=True)
+        raise
+    if store.all_done:
+        return _already_done(started, store)
+    tracker = _start_parent(started, store, reproduces)
+    resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
+    tasks = [task for task in started.tasks if task.trial_key not in store.done]
+    threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
+    sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
+                  threads, lambda trial: _trial_params(trial, started.prepared, threads), resume_command)
+    outcome = StudyOutcome(store.experiment_id, tracker.parent_run_id, len(started.prepared.plan),
+                           len(store.done), 0)
+    run_sweep(sweep, outcome, store.done, control)
     if raise_on_failure and not outcome.interrupted:
         raise_if_failed(outcome)
     return outcome
@@ -264,37 +265,6 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None) 
             mark_failed(tracker, [], started.progress, exc)
         raise
     return tracker
-
-
-class _CollectorPaused:
-    """Python's garbage collector, kept off the objects that live as long as the study.
-
-    A full collection scans every object the process holds. While MLflow, SQLAlchemy, pandas and
-    scikit-learn are imported the heap grows fast and a full collection runs at every 25% of growth
-    (about 0.6 s of CPU in all); during the sweep they recur and scan it all again (about 1.5 s over a
-    72-trial study). That CPU is taken from the workers' cores. So collection is off while the study
-    starts, and when the sweep starts everything alive is frozen (left out of collections) and
-    collection resumes for the objects made after; both are undone when the study ends.
-    """
-
-    def __enter__(self):
-        self.active = in_main_thread()  # from another thread the process's collector is not ours to tune
-        self.was_enabled = gc.isenabled()
-        if self.active:
-            gc.disable()
-        return self
-
-    def sweep_starts(self) -> None:
-        if self.active:
-            gc.freeze()
-            if self.was_enabled:
-                gc.enable()
-
-    def __exit__(self, *exc_info) -> None:
-        if self.active:
-            gc.unfreeze()
-            if self.was_enabled:
-                gc.enable()
 
 
 def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFrame:

@@ -8,16 +8,13 @@ progress and the parent KILLED, the command says how to resume), or stopped by a
 
 from __future__ import annotations
 
-import gc
-import signal
-import sys
-import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from gbreg.errors import GbregError, StudyFailed
 from gbreg.plan import Trial
+from gbreg.run_control import RunControl
 from gbreg.sweep_records import SweepRecords
 from gbreg.track import RESULTS_ARTIFACT, TAG_ERROR
 from gbreg.trial import TrialTask
@@ -53,8 +50,9 @@ class Sweep:
     resume_command: str  # what resumes the study: `gbreg run SPEC` (or `gbreg reproduce RUN_ID`)
 
 
-def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], on_sweep_start=None) -> StudyOutcome:
-    """Run the trials, log them, make the parent's artifacts; ``done``: trials finished by an earlier run."""
+def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control: RunControl) -> StudyOutcome:
+    """Run the trials, log them, make the parent's artifacts; ``done``: trials finished by an earlier run;
+    ``control``: how the process's signals reach the loop (:mod:`gbreg.run_control`)."""
     by_key = {t.trial_key: t for t in sweep.to_run}
     run_ids: dict[str, str] = {}  # trial key -> its run, until the run is FINISHED or FAILED
     start_params: dict[str, dict] = {}  # trial key -> the params its run started with
@@ -62,7 +60,7 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], on_swee
     tracker, progress, engine = sweep.tracker, sweep.progress, sweep.engine
 
     def on_submit(task: TrialTask) -> None:
-        interrupts.check()
+        control.check()
         trial = by_key[task.trial_key]
         start_params[task.trial_key] = sweep.trial_params(trial)
         run_ids[task.trial_key] = tracker.start_trial(trial, start_params[task.trial_key])
@@ -72,13 +70,11 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], on_swee
                          "flight are retried (once)")
 
     progress.start(len(sweep.to_run))
-    interrupts = _Interrupts()
-    if on_sweep_start is not None:
-        on_sweep_start()
+    control.sweep_starts()
     error: Exception | None = None
     try:
         for result in engine.run(sweep.tasks, on_submit, on_worker_died):
-            interrupts.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
+            control.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
             trial = by_key[result.trial_key]
             # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
             # still finds it and marks it KILLED, so a half-logged trial is never counted as done
@@ -88,25 +84,25 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], on_swee
             if not result.ok:
                 outcome.failures.append((trial.run_name, result.error))
             progress.trial_done(trial, result)
-        interrupts.check()
+        control.check()
         progress.stop()
         _finish(sweep, outcome, records, done)
     except KeyboardInterrupt:
         outcome.interrupted = True
     except Exception as exc:
-        if interrupts.requested:
+        if control.requested:
             outcome.interrupted = True  # Ctrl-C inside SQLite or a library can surface as its error: still Ctrl-C
         else:
             error = exc
     finally:
-        interrupts.restore()
+        control.sweep_ends()
         progress.stop()
     if error is not None:
         engine.close(cancel=True)
         mark_failed(tracker, list(run_ids.values()), progress, error)
         raise study_stopped(error, sweep.resume_command) from error
     if outcome.interrupted:
-        _stop_cleanly(engine, tracker, list(run_ids.values()), progress)
+        _stop_cleanly(engine, tracker, list(run_ids.values()), progress, control)
         progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time, {len(run_ids)} in progress "
                          f"abandoned (marked KILLED); {_again(sweep.resume_command)}")
     return outcome
@@ -145,78 +141,24 @@ def worker_answer(future):
         return None
 
 
-class _Interrupts:
-    """Ctrl-C and SIGTERM stop a study; the request is also remembered.
-
-    A KeyboardInterrupt raised while a library runs a Python callback (XGBoost's data iterator is
-    called through ctypes) is swallowed there, and the library then fails with an unrelated error.
-    The remembered request turns that into a clean stop at the next check instead of a bogus FAILED
-    trial and a study that carries on.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict = {}
-        self._previous_hook = sys.unraisablehook
-        if not in_main_thread():  # signals reach the main thread only; its owner decides what they do
-            return
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        sys.unraisablehook = self._unraisable
-
-    def _unraisable(self, unraisable) -> None:
-        """The swallowed KeyboardInterrupt would print "Exception ignored ..." and a traceback: it is handled.
-        So would an object the interrupt left half-built when it is freed (XGBoost's data iterator fails
-        in ``__del__`` then): noise once a stop was requested."""
-        if not (isinstance(unraisable.exc_value, KeyboardInterrupt) or self.requested):
-            self._previous_hook(unraisable)
-
-    def _handle(self, signum, frame):
-        self.requested = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-
-    def restore(self) -> None:
-        if self.requested:  # half-built objects caught in reference cycles are freed now, under this hook
-            gc.collect()
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        if self._previous:
-            sys.unraisablehook = self._previous_hook
-
-
-def in_main_thread() -> bool:
-    """Signal handlers can only be set from the main thread; a study run from another thread (a notebook's
-    background task, a service) leaves the process's signals and collector alone."""
-    return threading.current_thread() is threading.main_thread()
-
-
-def _stop_cleanly(engine, tracker, in_flight: list[str], progress) -> None:
+def _stop_cleanly(engine, tracker, in_flight: list[str], progress, control: RunControl) -> None:
     """After Ctrl-C/SIGTERM: stop the workers, mark the abandoned trials and the parent KILLED.
 
-    A second Ctrl-C is ignored meanwhile so that the marking is not cut short; if the store cannot be
-    written, the runs stay RUNNING and the next ``gbreg run`` marks them FAILED.
+    Under the control's shield (the CLI ignores a second Ctrl-C meanwhile, so that the marking is not cut
+    short); if the store cannot be written, the runs stay RUNNING and the next ``gbreg run`` marks them
+    FAILED.
     """
     progress.stop()
-    ignoring = in_main_thread()
-    if ignoring:
-        previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        previous_sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        if engine is not None:
-            engine.close(cancel=True)
-        for run_id in in_flight:
-            tracker.kill_trial(run_id)
-        tracker.kill_running_trials()
-        tracker.finish_parent("KILLED")
-    except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
-        progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
-    finally:
-        if ignoring:
-            signal.signal(signal.SIGINT, previous_sigint)
-            signal.signal(signal.SIGTERM, previous_sigterm)
+    with control.shielded():
+        try:
+            if engine is not None:
+                engine.close(cancel=True)
+            for run_id in in_flight:
+                tracker.kill_trial(run_id)
+            tracker.kill_running_trials()
+            tracker.finish_parent("KILLED")
+        except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
+            progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
 
 
 def mark_failed(tracker, in_flight: list[str], progress, error: BaseException) -> None:

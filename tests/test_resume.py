@@ -264,7 +264,7 @@ def test_objects_an_interrupt_left_half_built_are_freed_without_a_traceback(monk
     it must not print "Exception ignored ..." with a traceback under the "interrupted" message."""
     import gc
 
-    from gbreg.sweep_loop import _Interrupts
+    from gbreg.cli_process import ProcessRunControl
 
     class HalfBuilt:
         def __del__(self):
@@ -272,14 +272,15 @@ def test_objects_an_interrupt_left_half_built_are_freed_without_a_traceback(monk
 
     printed = []
     monkeypatch.setattr(sys, "unraisablehook", printed.append)
-    interrupts = _Interrupts()
-    interrupts.requested = True  # what Ctrl-C sets
-    freed_at_once = object.__new__(HalfBuilt)
-    del freed_at_once
-    in_a_cycle = object.__new__(HalfBuilt)
-    in_a_cycle.itself = in_a_cycle
-    del in_a_cycle
-    interrupts.restore()
+    with ProcessRunControl() as control:
+        control.sweep_starts()
+        control.requested = True  # what Ctrl-C sets
+        freed_at_once = object.__new__(HalfBuilt)
+        del freed_at_once
+        in_a_cycle = object.__new__(HalfBuilt)
+        in_a_cycle.itself = in_a_cycle
+        del in_a_cycle
+        control.sweep_ends()
     gc.collect()
     assert printed == []
     assert sys.unraisablehook == printed.append  # the hook before the study is back

@@ -201,3 +201,24 @@ def test_run_study_from_a_thread_completes_and_leaves_the_process_alone(tracking
     assert _client(tracking).get_run(result.parent_run_id).info.status == "FINISHED"
     assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_the_cli_process_control_restores_the_process_as_it_found_it():
+    """What `gbreg run` does to its process (signal handlers, the unraisable hook, the collector) is
+    undone when the study ends, however it ends."""
+    import gc
+    import sys
+
+    from gbreg.cli_process import ProcessRunControl
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    with pytest.raises(RuntimeError), ProcessRunControl() as control:
+        assert not gc.isenabled()  # paused while the study starts
+        control.sweep_starts()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert signal.getsignal(signal.SIGINT) == control._handle
+        raise RuntimeError("the study failed")
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
+    assert sys.unraisablehook is hook
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -7,8 +7,10 @@ workers' imports and the version tags read the registry. Registration order is t
 from __future__ import annotations
 
 from gbreg.boosters._base import BoosterAdapter, DeclaredAdapter, FoldData, SplitResult
+from gbreg.boosters.catboost_adapter import CatBoostAdapter
 from gbreg.boosters.lgbm import LightGBMAdapter
 from gbreg.boosters.library import Library
+from gbreg.boosters.sklearn_hgb import SklearnHGBAdapter
 from gbreg.boosters.xgb import XGBoostAdapter
 
 ADAPTERS: dict[str, BoosterAdapter] = {}
@@ -38,6 +40,8 @@ def library_packages() -> tuple[str, ...]:
 
 register(XGBoostAdapter())
 register(LightGBMAdapter())
+register(CatBoostAdapter())
+register(SklearnHGBAdapter())
 
 __all__ = ["ADAPTERS", "LIBRARIES", "BoosterAdapter", "DeclaredAdapter", "FoldData", "Library", "SplitResult", "declaration",
            "declarations", "library_packages", "register", "unregister"]
