@@ -81,3 +81,16 @@ def transform_curve(values: list[float], transform: str, y: np.ndarray) -> np.nd
     if transform == "r2_from_rmse":
         return 1.0 - curve**2 / np.var(y)
     return curve
+
+
+def probabilities_from_margin(raw, task: str) -> np.ndarray:
+    """The model's raw score as what gbreg scores: itself (regression), the sigmoid (binary) or the
+    softmax over classes (multiclass), in float64."""
+    raw = np.asarray(raw, dtype="float64")
+    if task == "regression":
+        return raw
+    if task == "binary":
+        return 1.0 / (1.0 + np.exp(-raw))
+    raw = raw - raw.max(axis=1, keepdims=True)
+    expo = np.exp(raw)
+    return expo / expo.sum(axis=1, keepdims=True)

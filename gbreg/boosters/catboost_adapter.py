@@ -40,7 +40,7 @@ from gbreg.boosters.lgbm import starting_score
 from gbreg.boosters.library import CURVE_METRIC, DETERMINISM, NUM_CLASS, OBJECTIVE, Library, Range
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.leaf_mechanism import LEAF_MECHANISM_STAT_NAMES
-from gbreg.metrics import native_curves, score_all
+from gbreg.metrics import native_curves, probabilities_from_margin, score_all
 from gbreg.trees import LeafTableBuilder, tree_stats
 
 OBJECTIVES = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
@@ -187,15 +187,7 @@ def model_json(model) -> dict:
             return json.load(handle)
 
 
-def _probabilities(raw: np.ndarray, task: str) -> np.ndarray:
-    raw = np.asarray(raw, dtype="float64")
-    if task == "regression":
-        return raw
-    if task == "binary":
-        return 1.0 / (1.0 + np.exp(-raw))
-    raw = raw - raw.max(axis=1, keepdims=True)
-    expo = np.exp(raw)
-    return expo / expo.sum(axis=1, keepdims=True)
+_probabilities = probabilities_from_margin
 
 
 def split_features(features_info: dict) -> tuple[dict[int, int], list[set[int]]]:

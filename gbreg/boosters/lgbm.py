@@ -24,7 +24,7 @@ from gbreg.leaf_mechanism import (
     lightgbm_penalty,
     lightgbm_skip_reason,
 )
-from gbreg.metrics import native_curves, score_all
+from gbreg.metrics import native_curves, probabilities_from_margin, score_all
 from gbreg.trees import LeafTableBuilder, tree_stats
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "multiclass": "multiclass"}
@@ -180,14 +180,8 @@ def _predictions(booster, data_index: int, X, init: np.ndarray, task: str) -> np
 
 
 def _predict(booster, X, init: np.ndarray, task: str) -> np.ndarray:
-    raw = booster.predict(X, raw_score=True) + (init if task == "multiclass" else init[0])
-    if task == "regression":
-        return raw
-    if task == "binary":
-        return 1.0 / (1.0 + np.exp(-raw))
-    raw = raw - raw.max(axis=1, keepdims=True)
-    expo = np.exp(raw)
-    return expo / expo.sum(axis=1, keepdims=True)
+    return probabilities_from_margin(booster.predict(X, raw_score=True) + (init if task == "multiclass" else init[0]),
+                                     task)
 
 
 def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np.ndarray], int, set[int]]:
