@@ -202,3 +202,17 @@ def test_pngs_are_logged_on_the_parent_run_and_are_readable_images(study, result
     save(draw_comparison(comparison_data(_with_lasso(results), "reg_alpha", CONTEXT)), tmp_path / "vs_linear.png")
     with Image.open(io.BytesIO((tmp_path / "vs_linear.png").read_bytes())) as image:
         assert image.format == "PNG" and image.size[0] >= 800
+
+
+def test_a_one_axis_grid_is_drawn_as_paths_not_as_a_one_column_heatmap(results):
+    """A sweep over reg_lambda alone (reg_alpha at one value) has no heatmap, and its paths along
+    reg_lambda are there."""
+    from gbreg.plots import table_figures
+
+    one_axis = results[results["reg_alpha"] == 0.0]
+    assert one_axis["reg_lambda"].nunique() > 1 and one_axis["reg_alpha"].nunique() == 1
+    assert heatmap_data(one_axis, "test_rmse", CONTEXT) is None
+    names = {name for name, _, _ in table_figures(one_axis, CONTEXT)}
+    assert not [name for name in names if name.startswith("heatmap_")]
+    assert path_name("reg_lambda", "test_rmse") in names
+    assert heatmap_data(results, "test_rmse", CONTEXT) is not None  # the two-axis grid keeps its heatmap

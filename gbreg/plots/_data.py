@@ -171,7 +171,8 @@ class HeatmapData(NamedTuple):
 
 
 def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> HeatmapData | None:
-    """``column`` on the (reg_alpha, reg_lambda) grid, one panel per model; None if no model has it."""
+    """``column`` on the (reg_alpha, reg_lambda) grid, one panel per model; None if no model has it, or if
+    the grid has a single value on either penalty: a one-axis grid is a line, drawn as a path."""
     results = _finished(results)
     panels: list[HeatmapPanel] = []
     sliced = {}
@@ -185,6 +186,8 @@ def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> Heatma
         return None
     alphas = sorted({float(a) for _, _, rows, _ in sliced.values() for a in rows["reg_alpha"]})
     lambdas = sorted({float(b) for _, _, rows, _ in sliced.values() for b in rows["reg_lambda"]})
+    if len(alphas) < 2 or len(lambdas) < 2:
+        return None
     for label, (_kind, shown, rows, held) in sliced.items():
         values = np.full((len(lambdas), len(alphas)), np.nan)
         for _, row in rows.iterrows():
