@@ -220,7 +220,7 @@ def results(study: str,
         shown.to_csv(sys.stdout, index=False)
         return
     from gbreg.console import make_console
-    from gbreg.plots._data import numeric_columns
+    from gbreg.run_table import numeric_columns
     from gbreg.summary import fit_table
 
     console = make_console()
@@ -281,7 +281,7 @@ def _study_experiments(config, study: str | None) -> dict[str, str]:
     if study is not None:
         if study not in experiments:
             from gbreg.errors import UserInputError
-            from gbreg.spec import unknown_key_message
+            from gbreg.spec_messages import unknown_key_message
 
             raise UserInputError(unknown_key_message(study, list(experiments) or ["(none yet)"], "study"))
         experiments = {study: experiments[study]}

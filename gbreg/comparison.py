@@ -17,6 +17,7 @@ import pandas as pd
 
 from gbreg.catalogue import METRICS_BY_TASK, PENALTY_AXES, shown_in
 from gbreg.errors import UserInputError
+from gbreg.run_table import numeric_columns
 
 COMPARISON_ARTIFACT = "comparison.csv"
 SUPPORT_RECOVERY_ARTIFACT = "support_recovery.csv"
@@ -75,7 +76,7 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...], other_axes
     one library accepts applies to it alone: the other library's rows leave it empty); a linear block
     joins on the penalties only.
     """
-    results = as_numbers(results)
+    results = numeric_columns(results)
     results["block"] = [block_of(kind, model) for kind, model in zip(results["kind"], results["model"])]
     if support is not None:
         results = results.merge(support[["run_id", *SUPPORT_COLUMNS]], on="run_id", how="left")
@@ -91,21 +92,6 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...], other_axes
         table = _join_block(table, rows, block, list(PENALTY_AXES),
                             ["model", *score_columns, *LINEAR_STATS, *SUPPORT_COLUMNS])
     return table.sort_values(list(index.columns), kind="stable").reset_index(drop=True)
-
-
-def as_numbers(results: pd.DataFrame) -> pd.DataFrame:
-    """Columns whose every value reads as a number, as numbers (params come back from MLflow as text;
-    with pandas 3 their dtype is ``str``, not ``object``), so "1" and "1.0" join as one grid value."""
-    out = results.copy()
-    for column in out.columns:
-        if column in ("run_id", "run_name", "trial_key") or pd.api.types.is_numeric_dtype(out[column]):
-            continue
-        if pd.api.types.is_bool_dtype(out[column]):
-            continue
-        converted = pd.to_numeric(out[column], errors="coerce")
-        if converted.notna().sum() == out[column].notna().sum():
-            out[column] = converted
-    return out
 
 
 def _keys_with_values(rows: pd.DataFrame, other_axes: list[str]) -> list[str]:
@@ -138,7 +124,7 @@ def support_recovery(results: pd.DataFrame, informative: list[str]) -> pd.DataFr
     Precision is |used ∩ true| / |used| (NaN when nothing is used), recall |used ∩ true| / |true|.
     """
     true = set(informative)
-    results = as_numbers(results)
+    results = numeric_columns(results)
     rows = []
     for _, trial in results.iterrows():
         used = _features_used(trial.get("features_used"))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 
 from gbreg.hypotheses import FINDINGS_ARTIFACT, POST_SWEEP_METRICS, VERDICT_CODES, Hypothesis
+from gbreg.judgement import evaluate_hypotheses
 from gbreg.leaf_analysis import SHRINKAGE_METRIC_NAMES
-from gbreg.verdicts import Verdict, _fmt, evaluate_hypotheses
+from gbreg.run_table import numeric_columns
+from gbreg.verdicts import Verdict, format_number
 
 
 def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
@@ -53,21 +55,6 @@ def log_findings(tracker, prepared, outcome) -> None:
     tracker.log_text(tracker.parent_run_id, text, FINDINGS_ARTIFACT)
     metrics, tags = verdict_metrics(verdicts)
     tracker.log_child_metrics(tracker.parent_run_id, metrics, tags)
-
-
-def numeric_columns(frame):
-    """A copy with every column whose values all parse as numbers made numeric (params come back from
-    MLflow as strings: sorting '10' before '2' would scramble an axis)."""
-    import pandas as pd
-
-    frame = frame.copy()
-    for column in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[column]) or column in ("run_id", "run_name", "trial_key"):
-            continue
-        converted = pd.to_numeric(frame[column], errors="coerce")
-        if converted.notna().sum() == frame[column].notna().sum():
-            frame[column] = converted
-    return frame
 
 
 def split_table(client, results, folds=None):
@@ -143,10 +130,10 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
              "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
              "| # | hypothesis | verdict | effect (interval) | unit | p | p (Holm) |", "|---" * 7 + "|"]
     for v in verdicts:
-        effect = f"{_fmt(v.effect)} ({_fmt(v.ci_low)} to {_fmt(v.ci_high)})" if math.isfinite(v.effect) else "–"
+        effect = f"{format_number(v.effect)} ({format_number(v.ci_low)} to {format_number(v.ci_high)})" if math.isfinite(v.effect) else "–"
         units = f"{v.n_units} {v.unit}s" if v.n_units else "–"
         lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {effect} | {units} | "
-                     f"{_fmt(v.p_value)} | {_fmt(v.p_adjusted)} |")
+                     f"{format_number(v.p_value)} | {format_number(v.p_adjusted)} |")
     for v in verdicts:
         lines += ["", f"## H{v.index} · {v.hypothesis.describe()}", "", f"**{v.verdict.capitalize()}.** {v.reason}.", ""]
         links = _links_for(v.hypothesis, plots)
@@ -204,16 +191,16 @@ def _shrinkage_pivot(rows, prefix: str) -> str:
     means = rows.groupby(["reg_alpha", "reg_lambda"])[columns].mean()
     alphas = sorted(rows["reg_alpha"].unique())
     lambdas = sorted(rows["reg_lambda"].unique())
-    lines = ["| α \\ λ | " + " | ".join(_fmt(b) for b in lambdas) + " |", "|---" * (len(lambdas) + 1) + "|"]
+    lines = ["| α \\ λ | " + " | ".join(format_number(b) for b in lambdas) + " |", "|---" * (len(lambdas) + 1) + "|"]
     for a in alphas:
         cells = []
         for b in lambdas:
             if (a, b) in means.index:
                 mean, q50, q90 = means.loc[(a, b)]
-                cells.append(f"{_fmt(mean)} ({_fmt(q50)}/{_fmt(q90)})")
+                cells.append(f"{format_number(mean)} ({format_number(q50)}/{format_number(q90)})")
             else:
                 cells.append("")
-        lines.append(f"| {_fmt(a)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {format_number(a)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

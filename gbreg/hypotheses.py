@@ -19,35 +19,16 @@ The p-values are Holm-adjusted across a study's hypotheses; the verdict uses the
 Verdicts are ``supported``, ``contradicted`` or ``inconclusive`` (with the reason); :mod:`gbreg.findings`
 writes them after the sweep (findings.md, parent-run metrics and tags). Validation
 (:func:`expectation_problems`) is pure Python; the tests import numpy/scipy/pandas when they run.
-
-The names that moved to :mod:`gbreg.verdicts` and :mod:`gbreg.findings` are still importable from here
-(loaded when first asked for, so importing this module stays light and free of import cycles).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.catalogue import METRICS_BY_TASK, names
-
-if TYPE_CHECKING:  # the re-exports below, for type checkers and editors
-    from gbreg.findings import METHOD_NOTE as METHOD_NOTE
-    from gbreg.findings import add_shrinkage_columns as add_shrinkage_columns
-    from gbreg.findings import findings_markdown as findings_markdown
-    from gbreg.findings import findings_text as findings_text
-    from gbreg.findings import log_findings as log_findings
-    from gbreg.findings import log_shrinkage_metrics as log_shrinkage_metrics
-    from gbreg.findings import numeric_columns as numeric_columns
-    from gbreg.findings import split_table as split_table
-    from gbreg.findings import verdict_metrics as verdict_metrics
-    from gbreg.verdicts import Verdict as Verdict
-    from gbreg.verdicts import best_verdict as best_verdict
-    from gbreg.verdicts import evaluate_hypotheses as evaluate_hypotheses
-    from gbreg.verdicts import filter_rows as filter_rows
-    from gbreg.verdicts import sign_verdict as sign_verdict
-    from gbreg.verdicts import trend_verdict as trend_verdict
+from gbreg.spec_messages import format_path, unknown_key_message
 
 SCORE_PREFIXES = ("train_", "test_", "gap_")
 TASK_METRICS = METRICS_BY_TASK
@@ -142,24 +123,11 @@ def describe_where(where: dict) -> str:
 
 def valid_metrics(spec) -> set[str]:
     """Every metric a hypothesis may name for this spec (task-suffixed ones match the task if known)."""
-    task = known_task(spec)
+    task = spec.known_task()
     suffixes = TASK_METRICS[task] if task else tuple({m for ms in TASK_METRICS.values() for m in ms})
     scored = {f"{prefix}{m}" for prefix in SCORE_PREFIXES for m in suffixes}
     per_split = scored | set(SPLIT_METRICS)
     return per_split | {f"{name}_std" for name in per_split} | set(POST_SWEEP_METRICS)
-
-
-def known_task(spec) -> str | None:
-    """The task when it is known before loading data: stated, a bundled data set's, or a generator's."""
-    from gbreg.spec import SKLEARN_DATASETS
-
-    if spec.task:
-        return spec.task
-    if spec.data.source == "sklearn":
-        return SKLEARN_DATASETS.get(spec.data.name or "")
-    if spec.data.source == "synthetic":
-        return "binary" if spec.data.generator == "classification" else "regression"  # same metric names
-    return None
 
 
 def expectation_problems(spec) -> list[tuple[str, str]]:
@@ -181,7 +149,6 @@ def expectation_problems(spec) -> list[tuple[str, str]]:
 
 
 def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    from gbreg.spec import format_path, unknown_key_message
 
     problems = []
     for error in exc.errors():
@@ -250,7 +217,6 @@ def _forbidden(h: Hypothesis, path: str, keys: tuple[str, ...], what: str) -> li
 
 
 def _metric_problems(name: str, spec, path: str) -> list[tuple[str, str]]:
-    from gbreg.spec import unknown_key_message
 
     valid = valid_metrics(spec)
     if name in valid:
@@ -259,7 +225,7 @@ def _metric_problems(name: str, spec, path: str) -> list[tuple[str, str]]:
                 return [(path, f"{name!r} is measured on linear counterparts and the spec has none")]
         return []
     prefix, _, suffix = name.partition("_")
-    task = known_task(spec)
+    task = spec.known_task()
     if f"{prefix}_" in SCORE_PREFIXES and task and any(suffix in ms for ms in TASK_METRICS.values()):
         return [(path, f"{name!r} does not fit task {task!r}; the task's metrics are "
                        f"{', '.join(TASK_METRICS[task])}")]
@@ -267,7 +233,6 @@ def _metric_problems(name: str, spec, path: str) -> list[tuple[str, str]]:
 
 
 def _axis_problems(axis: str, spec, path: str, minimum: int) -> list[tuple[str, str]]:
-    from gbreg.spec import unknown_key_message
 
     axes = spec.sweep_values()
     if axis not in axes:
@@ -284,7 +249,6 @@ def _axis_problems(axis: str, spec, path: str, minimum: int) -> list[tuple[str, 
 
 def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
     from gbreg.params import accepted_names, accepts
-    from gbreg.spec import unknown_key_message
 
     libraries = list(spec.libraries())
     axes = spec.sweep_values()
@@ -324,7 +288,6 @@ def _condition_problems(key: str, condition: Condition, spec, here: str) -> list
     for op in ("eq", "ne"):
         value = getattr(condition, op)
         if known is not None and value is not None and value not in known:
-            from gbreg.spec import unknown_key_message
 
             problems.append((f"{here}.{op}" if op != "eq" else here, unknown_key_message(str(value), known, key)))
     lows = [v for v in (condition.gt, condition.ge) if v is not None]
@@ -345,31 +308,3 @@ def _matches_condition(value: Any, condition: Condition) -> bool:
         if bound is not None and not check(value, bound):
             return False
     return condition.in_ is None or value in condition.in_
-
-
-# ----------------------------------------------------------------------------------------------------
-# re-exports: the statistics (gbreg.verdicts) and the after-sweep work (gbreg.findings) used to live here
-
-_MOVED = {
-    **dict.fromkeys(("Verdict", "evaluate_hypotheses", "filter_rows", "trend_verdict", "sign_verdict",
-                     "best_verdict"), "gbreg.verdicts"),
-    **dict.fromkeys(("add_shrinkage_columns", "log_shrinkage_metrics", "log_findings", "numeric_columns",
-                     "split_table", "verdict_metrics", "findings_markdown", "METHOD_NOTE", "findings_text"),
-                    "gbreg.findings"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    """``from gbreg.hypotheses import evaluate_hypotheses`` and the like: imported on first use, since
-    gbreg.verdicts and gbreg.findings import this module."""
-    if name in _MOVED:
-        import importlib
-
-        value = getattr(importlib.import_module(_MOVED[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MOVED})

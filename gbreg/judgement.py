@@ -7,7 +7,7 @@
 
 ``cells`` has the columns ``library`` and/or ``model``, every axis in ``axes``, ``repeat``, ``fold`` and the
 metric columns (a table without ``repeat``/``fold`` is one split). Studies call this through
-:func:`gbreg.verdicts.evaluate_hypotheses`. The statistics (gbreg.inference) work at the level of
+:func:`evaluate_hypotheses`. The statistics (gbreg.inference) work at the level of
 independent replicates: the split (or the repeat), and for sign claims also the configuration; the p-values
 are Holm-adjusted across the hypotheses, and the verdict uses the adjusted one (docs/hypotheses.md).
 """
@@ -19,7 +19,7 @@ import pandas as pd
 
 from gbreg.hypotheses import Hypothesis
 from gbreg.inference import TESTS
-from gbreg.verdicts import Verdict, _fmt, _stratum_labels, filter_rows
+from gbreg.verdicts import Verdict, filter_rows, format_number, stratum_labels
 
 UNITS = ("auto", "split", "repeat")
 
@@ -57,6 +57,15 @@ def judge(cells, expect, axes, *, trials=None, unit: str = "auto", test: str = "
     unit = _resolve_unit(cells, unit)
     drafts = [_judge_one(index, h, cells, trials, list(axes), unit, test) for index, h in enumerate(hypotheses, 1)]
     return Judgement(_holm_verdicts(drafts))
+
+
+def evaluate_hypotheses(hypotheses: list[Hypothesis], results, splits, axes: list[str],
+                        seed: int = 0) -> list[Verdict]:
+    """A study's verdicts: :func:`judge` on its tables. ``results``: one row per trial (for metrics
+    computed after the sweep); ``splits``: one row per (trial, split) with ``repeat`` and ``fold``
+    columns. ``seed`` is accepted for compatibility and unused: the one test that resamples (the best
+    point's multiplier bootstrap) uses a fixed seed of its own, so a verdict is the same on every run."""
+    return list(judge(splits, hypotheses, axes, trials=results))
 
 
 def _resolve_unit(cells, unit: str) -> str:
@@ -128,7 +137,7 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     axis, metric = h.along, h.metric
     config = _config_columns(rows, axes, {axis})
     data = _numeric(rows, axis, metric)
-    data = data.assign(_config=_stratum_labels(data, config))
+    data = data.assign(_config=stratum_labels(data, config))
     wide = data.groupby(["_config", "_split", axis], sort=False)[metric].mean().unstack(axis).sort_index(axis=1)
     rho = {key: _spearman(values[~np.isnan(values)], spearman_rows) for key, values in zip(wide.index, wide.to_numpy())}
     usable = {key: value for key, value in rho.items() if value is not None}
@@ -188,12 +197,12 @@ def _trend_table(data, config: list[str], axis: str, metric: str, rho: dict) -> 
     by_config: dict[str, list[float]] = {}
     for (label, _), value in rho.items():
         by_config.setdefault(label, []).append(value)
-    header = [f"{', '.join(config) or 'all'} \\ {axis}", *(_fmt(v) for v in pivot.columns), "mean ρ"]
+    header = [f"{', '.join(config) or 'all'} \\ {axis}", *(format_number(v) for v in pivot.columns), "mean ρ"]
     rows = []
     for label, row in list(pivot.iterrows())[:40]:
         values = by_config.get(label, [])
-        mean = "constant" if values and np.all(np.isnan(values)) else _fmt(np.nanmean(values)) if values else "–"
-        rows.append([label, *(_fmt(v) for v in row), mean])
+        mean = "constant" if values and np.all(np.isnan(values)) else format_number(np.nanmean(values)) if values else "–"
+        rows.append([label, *(format_number(v) for v in row), mean])
     if len(pivot) > 40:
         rows.append([f"… {len(pivot) - 40} more"] + [""] * (len(header) - 1))
     return f"{metric} (mean over splits):\n\n" + _markdown_table(rows, header)
@@ -214,7 +223,7 @@ def _sign(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     metric = h.metric
     config = _config_columns(rows, axes, set())
     data = _numeric(rows, metric)
-    data = data.assign(_config=_stratum_labels(data, config))
+    data = data.assign(_config=stratum_labels(data, config))
     wide = data.pivot_table(index="_config", columns="_unit", values=metric, aggfunc="mean", sort=False)
     complete = wide.dropna(axis=0, thresh=max(1, wide.shape[1] // 2)).dropna(axis=1)  # drop sparse rows, then units
     dropped = len(wide) - len(complete)
@@ -260,7 +269,7 @@ def _sign_table(data, config: list[str], metric: str) -> str:
     rows = []
     for label, row in list(summary.iterrows())[:40]:
         sign = "+" if row["mean"] > 0 else "−" if row["mean"] < 0 else "0"
-        rows.append([label, _fmt(row["mean"]), _fmt(row["min"]), _fmt(row["max"]), str(int(row["count"])), sign])
+        rows.append([label, format_number(row["mean"]), format_number(row["min"]), format_number(row["max"]), str(int(row["count"])), sign])
     if len(summary) > 40:
         rows.append([f"… {len(summary) - 40} more", "", "", "", "", ""])
     return f"{metric} by configuration:\n\n" + _markdown_table(rows, header)
@@ -275,7 +284,7 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     metric, interior = h.best, list(h.interior or [])
     config = _config_columns(rows, axes, set(interior))
     data = _numeric(rows, metric, *interior)
-    data = data.assign(_config=_stratum_labels(data, config))
+    data = data.assign(_config=stratum_labels(data, config))
     grids = {label: group.pivot_table(index=interior, columns="_unit", values=metric, aggfunc="mean")
              for label, group in data.groupby("_config", sort=False)}
     cells = sorted(set.intersection(*(set(g.dropna(axis=1).index) for g in grids.values())))
@@ -317,15 +326,15 @@ def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) ->
 
     def name(i: int) -> str:
         cell = cells[i] if isinstance(cells[i], tuple) else (cells[i],)
-        return ", ".join(f"{a}={_fmt(v)}" for a, v in zip(interior, cell))
+        return ", ".join(f"{a}={format_number(v)}" for a, v in zip(interior, cell))
 
     for label, grid in list(grids.items())[:40]:
         means = grid.loc[cells, splits].mean(axis=1).to_numpy()
         best = int(pick(means))
         inner = np.flatnonzero(~edge)[int(pick(means[~edge]))]
         outer = np.flatnonzero(edge)[int(pick(means[edge]))]
-        rows.append([label, f"{name(best)} ({'edge' if edge[best] else 'interior'})", _fmt(means[best]),
-                     f"{name(inner)}: {_fmt(means[inner])}", f"{name(outer)}: {_fmt(means[outer])}"])
+        rows.append([label, f"{name(best)} ({'edge' if edge[best] else 'interior'})", format_number(means[best]),
+                     f"{name(inner)}: {format_number(means[inner])}", f"{name(outer)}: {format_number(means[outer])}"])
     return _markdown_table(rows, header)
 
 

@@ -288,7 +288,7 @@ def _trials(artifacts: StudyArtifacts) -> dict:
 
 def _table(frame: pd.DataFrame) -> dict:
     """Column names, which columns are numeric (right-aligned), and every cell as the summary shows it."""
-    from gbreg.plots._data import numeric_columns
+    from gbreg.run_table import numeric_columns
     from gbreg.summary import format_cell
 
     frame = numeric_columns(frame)

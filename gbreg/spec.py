@@ -6,12 +6,10 @@ one. Nothing here imports an ML library, so ``gbreg validate`` stays quick.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.catalogue import PENALTY_AXES as PENALTY_AXES  # imported from here by plan, runner, findings
 from gbreg.errors import SpecError
+from gbreg.hypotheses import expectation_problems
 from gbreg.params import (
     LIBRARIES,
     accepted_names,
@@ -28,6 +27,7 @@ from gbreg.params import (
     shared_name,
     value_problem,
 )
+from gbreg.spec_messages import pydantic_problems, unknown_key_message
 from gbreg.spec_yaml import apply_override, parse_yaml
 
 SKLEARN_DATASETS = {
@@ -135,6 +135,16 @@ class Spec(StrictModel):
     def experiment_name(self) -> str:
         return self.mlflow.experiment or self.name
 
+    def known_task(self) -> str | None:
+        """The task when it is known before loading data: stated, a bundled data set's, or a generator's."""
+        if self.task:
+            return self.task
+        if self.data.source == "sklearn":
+            return SKLEARN_DATASETS.get(self.data.name or "")
+        if self.data.source == "synthetic":
+            return "binary" if self.data.generator == "classification" else "regression"  # same metric names
+        return None
+
     def libraries(self) -> dict[str, dict[str, Scalar]]:
         """The libraries in models, in registration order (the order of the study's trials)."""
         return {lib: self.models[lib] for lib in LIBRARIES if self.models.get(lib) is not None}
@@ -197,7 +207,7 @@ def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = Non
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(source, _in_key_order(unknown + _pydantic_problems(exc))) from None
+        raise SpecError(source, _in_key_order(unknown + pydantic_problems(exc, Spec))) from None
     if unknown:
         raise SpecError(source, unknown)
     problems = semantic_problems(spec)
@@ -218,110 +228,6 @@ def _in_key_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Problems in the order of the spec's keys, as pydantic reports them (unknown top-level keys last)."""
     order = {key: i for i, key in enumerate(Spec.model_fields)}
     return sorted(problems, key=lambda problem: order.get(re.split(r"[.\[]", problem[0], maxsplit=1)[0], len(order)))
-
-
-# ----------------------------------------------------------------------------------------------------
-# error messages
-
-
-def format_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _fields_at(loc: tuple, root: type[BaseModel] | None = None) -> list[str]:
-    """The valid keys of the model found by walking ``loc`` from ``root`` (for did-you-mean)."""
-    annotation: Any = root or Spec
-    for part in loc:
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(part)
-            if field is None:
-                return []
-            annotation = field.annotation
-        elif typing.get_origin(annotation) in (dict, list):
-            annotation = typing.get_args(annotation)[-1]
-        else:
-            return []
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
-        return args[0]
-    return annotation
-
-
-def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset[str], what: str = "key") -> str:
-    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(valid))}"
-    return f"unknown {what} {key!r}{hint}"
-
-
-# pydantic error type -> what a first-time user should read (``{ctx}`` fields filled from the error)
-TYPE_MESSAGES = {
-    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number", "float_type": "must be a number",
-    "float_parsing": "must be a number", "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false", "string_type": "must be text (a string)",
-    "dict_type": "must be a mapping (indented key: value lines)",
-    "model_type": "must be a mapping (indented key: value lines)", "model_attributes_type":
-    "must be a mapping (indented key: value lines)", "list_type": "must be a list, e.g. [a, b]",
-    "tuple_type": "must be a list, e.g. [a, b]", "too_short": "must have at least {min_length} item(s)",
-    "too_long": "must have at most {max_length} item(s)", "string_too_short": "must not be empty",
-    "string_too_long": "must be at most {max_length} characters",
-    "greater_than": "must be greater than {gt}", "greater_than_equal": "must be ≥ {ge}",
-    "less_than": "must be less than {lt}", "less_than_equal": "must be ≤ {le}",
-    "finite_number": "must be a finite number",
-}
-UNION_MEMBERS = {"int", "float", "bool", "str"}  # how pydantic labels the members of ``Scalar``
-
-
-def _pydantic_problems(exc: ValidationError, root: type[BaseModel] | None = None) -> list[tuple[str, str]]:
-    """One ``(key path, message)`` per mistake; a value no member of ``Scalar`` accepts is one mistake."""
-    problems = []
-    seen_unions: set[tuple] = set()
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        kind = error["type"]
-        if len(loc) > 1 and loc[-1] in UNION_MEMBERS:
-            if loc[:-1] in seen_unions:
-                continue
-            seen_unions.add(loc[:-1])
-            problems.append((format_path(loc[:-1]), f"must be a single number, true/false or text, "
-                             f"got {error['input']!r}"))
-            continue
-        if kind == "extra_forbidden":
-            message = unknown_key_message(str(loc[-1]), _fields_at(loc[:-1], root))
-        elif kind == "missing":
-            message = "required key is missing"
-        elif kind == "literal_error":
-            message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
-        elif kind in TYPE_MESSAGES:
-            message = f"{TYPE_MESSAGES[kind].format(**error.get('ctx', {}))}, got {error['input']!r}"
-        else:
-            text = error["msg"].replace("Input should be", "must be", 1)
-            message = f"{text[0].lower()}{text[1:]}, got {error['input']!r}"
-        problems.append((format_path(loc), message))
-    return _drop_missing_explained_by_typo(problems)
-
-
-def _drop_missing_explained_by_typo(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``lg:`` for ``log:`` is one mistake: keep "unknown key 'lg'; did you mean 'log'?", drop "log missing"."""
-    suggested = set()
-    for path, message in problems:
-        match = re.search(r"did you mean '([^']+)'\?$", message)
-        if match:
-            parent = path.rpartition(".")[0]
-            suggested.add(f"{parent}.{match.group(1)}" if parent else match.group(1))
-    return [(path, message) for path, message in problems
-            if not (message == "required key is missing" and path in suggested)]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -444,7 +350,7 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
             try:
                 space = LogSpace.model_validate(raw)
             except ValidationError as exc:
-                for problem_path, message in _pydantic_problems(exc, root=LogSpace):
+                for problem_path, message in pydantic_problems(exc, LogSpace):
                     problems.append((f"{path}.{problem_path}", message))
                 continue
             lo, hi = space.log
@@ -469,6 +375,4 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
 def _expect_problems(spec: Spec) -> list[tuple[str, str]]:
     if not spec.expect:
         return []
-    from gbreg.hypotheses import expectation_problems  # the hypothesis vocabulary lives with its checks
-
-    return expectation_problems(spec)
+    return expectation_problems(spec)  # the hypothesis vocabulary lives with its checks

@@ -21,7 +21,7 @@ def best_per_model(results: pd.DataFrame | None, metric: str, axes: tuple[str, .
 
     Models keep the order the study ran them in; a model whose trials all failed is left out.
     """
-    from gbreg.plots._data import numeric_columns
+    from gbreg.run_table import numeric_columns
 
     column = f"test_{metric}"
     if results is None or not len(results) or column not in results.columns:

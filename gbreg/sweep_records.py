@@ -18,7 +18,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from gbreg.track import numbers_where_all_parse, param_value, runs_frame
+from gbreg.run_table import numeric_columns
+from gbreg.track import param_value, runs_frame
 
 # Leaf values are kept for the figures' representative trials, which are known only after the sweep; up
 # to this many values (float64: 8 bytes each) are kept, the rest are read back from the store if needed.
@@ -70,7 +71,7 @@ class SweepRecords:
             earlier = {row["trial_key"]: row for row in frame.to_dict("records")}
         rows = [self._rows.get(t.trial_key) or earlier.get(t.trial_key) for t in plan]
         frame = pd.DataFrame([row for row in rows if row is not None])
-        return numbers_where_all_parse(frame)
+        return numeric_columns(frame)
 
     def folds_frame(self) -> pd.DataFrame | None:
         """The per-split tables of the trials logged now, with their ``run_id`` (None if there are none)."""

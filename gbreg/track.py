@@ -23,6 +23,7 @@ import pandas as pd
 
 from gbreg.boosters import library_packages
 from gbreg.processes import gbreg_process_alive
+from gbreg.run_table import numeric_columns
 from gbreg.store import retrying
 
 # tags
@@ -301,18 +302,7 @@ def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
             row.update(run.data.params)
             row.update(run.data.metrics)
             rows.append(row)
-    return numbers_where_all_parse(pd.DataFrame(rows))
-
-
-def numbers_where_all_parse(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each column whose every value reads as a number made numeric (MLflow keeps params as text), in
-    place; the ids and names stay text."""
-    for column in frame.columns:
-        if column not in ("run_id", "run_name", "trial_key") and not pd.api.types.is_numeric_dtype(frame[column]):
-            converted = pd.to_numeric(frame[column], errors="coerce")
-            if converted.notna().sum() == frame[column].notna().sum():
-                frame[column] = converted
-    return frame
+    return numeric_columns(pd.DataFrame(rows))
 
 
 def dataset_input(dataset):

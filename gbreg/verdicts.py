@@ -1,6 +1,6 @@
-"""The statistics that judge each hypothesis (:mod:`gbreg.hypotheses`) on a sweep's results: the
-:class:`Verdict` record, the row filter and the study's entry point, :func:`evaluate_hypotheses`, which
-hands the tables to :func:`gbreg.judgement.judge` (the tests themselves: :mod:`gbreg.inference`)."""
+"""What a verdict on a hypothesis (:mod:`gbreg.hypotheses`) is, and the table helpers the statistics
+(:mod:`gbreg.judgement`) and the findings (:mod:`gbreg.findings`) share: the :class:`Verdict` record,
+the row filter, configuration labels and number formatting."""
 
 from __future__ import annotations
 
@@ -34,17 +34,6 @@ class Verdict:
     n_units: int = 0
 
 
-def evaluate_hypotheses(hypotheses: list[Hypothesis], results, splits, axes: list[str],
-                        seed: int = 0) -> list[Verdict]:
-    """Test each hypothesis with :func:`gbreg.judgement.judge`. ``results``: one row per trial (for metrics
-    computed after the sweep); ``splits``: one row per (trial, split) with ``repeat`` and ``fold``
-    columns. ``seed`` is accepted for compatibility and unused: the one test that resamples (the best
-    point's multiplier bootstrap) uses a fixed seed of its own, so a verdict is the same on every run."""
-    from gbreg.judgement import judge
-
-    return list(judge(splits, hypotheses, axes, trials=results))
-
-
 def filter_rows(table, conditions: dict[str, Condition]):
     import pandas as pd
 
@@ -66,7 +55,7 @@ def filter_rows(table, conditions: dict[str, Condition]):
     return table[keep]
 
 
-def _stratum_labels(rows, columns: list[str]):
+def stratum_labels(rows, columns: list[str]):
     """One readable label per row, e.g. ``xgboost · reg_lambda=10 · r0 f2`` (NaN = axis not applicable)."""
     import pandas as pd
 
@@ -74,7 +63,7 @@ def _stratum_labels(rows, columns: list[str]):
         return pd.Series("all", index=rows.index)
     parts = []
     for column in columns:
-        values = rows[column].map(_fmt)
+        values = rows[column].map(format_number)
         if column in ("library", "model"):
             parts.append(values)
         elif column == "repeat":
@@ -89,7 +78,7 @@ def _stratum_labels(rows, columns: list[str]):
     return label
 
 
-def _fmt(value) -> str:
+def format_number(value) -> str:
     if isinstance(value, str):
         return value
     try:
@@ -99,26 +88,3 @@ def _fmt(value) -> str:
     if math.isnan(number):
         return "–"
     return f"{number:.4g}"
-
-
-def _single(index: int, h: Hypothesis, rows, axes: list[str]) -> Verdict:
-    from gbreg.judgement import judge
-
-    verdict = judge(rows, [h], axes)[0]
-    verdict.index = index
-    return verdict
-
-
-def trend_verdict(index: int, h: Hypothesis, rows, axes: list[str], rng=None) -> Verdict:
-    """One trend hypothesis on its own (no multiplicity adjustment); see :mod:`gbreg.judgement`."""
-    return _single(index, h, rows, axes)
-
-
-def sign_verdict(index: int, h: Hypothesis, rows, axes: list[str], rng=None) -> Verdict:
-    """One sign hypothesis on its own (no multiplicity adjustment); see :mod:`gbreg.judgement`."""
-    return _single(index, h, rows, axes)
-
-
-def best_verdict(index: int, h: Hypothesis, rows, axes: list[str], rng=None) -> Verdict:
-    """One best-point hypothesis on its own (no multiplicity adjustment); see :mod:`gbreg.judgement`."""
-    return _single(index, h, rows, axes)

@@ -9,24 +9,10 @@ import pytest
 from conftest import small_spec, write_spec
 
 from gbreg.errors import SpecError
-from gbreg.findings import numeric_columns
 from gbreg.hypotheses import Hypothesis
+from gbreg.judgement import evaluate_hypotheses
+from gbreg.run_table import numeric_columns
 from gbreg.spec import validate_spec
-from gbreg.verdicts import evaluate_hypotheses
-
-
-def test_the_moved_names_are_still_importable_from_gbreg_hypotheses():
-    import gbreg.findings
-    import gbreg.hypotheses
-    import gbreg.verdicts
-
-    for name in ("Verdict", "evaluate_hypotheses", "filter_rows", "trend_verdict", "sign_verdict", "best_verdict"):
-        assert getattr(gbreg.hypotheses, name) is getattr(gbreg.verdicts, name)
-    for name in ("add_shrinkage_columns", "log_shrinkage_metrics", "log_findings", "numeric_columns", "split_table",
-                 "verdict_metrics", "findings_markdown", "METHOD_NOTE", "findings_text"):
-        assert getattr(gbreg.hypotheses, name) is getattr(gbreg.findings, name)
-    with pytest.raises(AttributeError):
-        gbreg.hypotheses.no_such_name  # noqa: B018
 
 
 def problems_of(expect: list, **overrides) -> dict[str, str]:

@@ -15,12 +15,10 @@ from gbreg.plots._data import (
     PlotContext,
     comparison_data,
     heatmap_data,
-    leaf_histogram_data,
-    learning_curve_data,
-    numeric_columns,
     path_data,
-    representative_points,
 )
+from gbreg.plots._trials import leaf_histogram_data, learning_curve_data, representative_points
+from gbreg.run_table import numeric_columns
 
 FOLDS = 3
 CONTEXT = PlotContext("rmse")

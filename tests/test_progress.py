@@ -106,7 +106,7 @@ def test_a_real_study_prints_per_trial_lines_and_a_summary(tracking, capsys):
     """``gbreg run -v`` on a 4-trial study: a line per trial with its logged score, then the summary."""
     from rich.console import Console
 
-    from gbreg.plots._data import numeric_columns
+    from gbreg.run_table import numeric_columns
     from gbreg.runner import run_study
     from gbreg.summary import best_per_model, format_cell, print_summary
 

@@ -62,7 +62,7 @@ def study(tmp_path_factory):
 def test_report_is_one_self_contained_file_with_every_plot_and_the_best_points(study, tmp_path):
     from PIL import Image
 
-    from gbreg.plots._data import numeric_columns
+    from gbreg.run_table import numeric_columns
     from gbreg.summary import format_cell
 
     outcome, client, _ = study

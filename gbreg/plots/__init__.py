@@ -27,12 +27,10 @@ from gbreg.plots._data import (
     comparison_data,
     extra_axes,
     heatmap_data,
-    leaf_histogram_data,
-    learning_curve_data,
-    numeric_columns,
     path_data,
-    representative_points,
 )
+from gbreg.plots._trials import leaf_histogram_data, learning_curve_data, representative_points
+from gbreg.run_table import numeric_columns
 
 PLOTS_DIR = "plots"
 

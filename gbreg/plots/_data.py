@@ -14,7 +14,6 @@ Grid conventions shared by every figure:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gbreg.catalogue import HIGHER_IS_BETTER, PENALTY_AXES, shown_in
+from gbreg.run_table import numeric_columns
 
 TREE_COLUMNS = shown_in("heatmap")
 LINEAR_EQUIVALENT = {"zero_leaf_fraction": "zero_coef_fraction"}
@@ -123,26 +123,7 @@ def penalty_slice(rows: pd.DataFrame, ctx: PlotContext) -> tuple[pd.DataFrame, d
     return rows, held
 
 
-TEXT_COLUMNS = ("run_id", "run_name", "status", "trial_key", "kind", "library", "model")
-
-
-def numeric_columns(results: pd.DataFrame) -> pd.DataFrame:
-    """Params and metrics as numbers wherever every value parses as one.
-
-    MLflow returns params as strings, and pandas 3 keeps them as its ``str`` dtype (not ``object``), so a
-    results frame read back from runs can hold ``"0.1"`` where a number is meant.
-    """
-    converted = {}
-    for column in results.columns:
-        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(results[column]):
-            continue
-        numbers = pd.to_numeric(results[column], errors="coerce")
-        if numbers.notna().sum() == results[column].notna().sum():
-            converted[column] = numbers
-    return results.assign(**converted) if converted else results
-
-
-def _finished(results: pd.DataFrame) -> pd.DataFrame:
+def finished_trials(results: pd.DataFrame) -> pd.DataFrame:
     """Finished trials only, with numeric columns as numbers."""
     if "status" in results:
         results = results[results["status"].fillna("FINISHED") == "FINISHED"]
@@ -173,7 +154,7 @@ class HeatmapData(NamedTuple):
 def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> HeatmapData | None:
     """``column`` on the (reg_alpha, reg_lambda) grid, one panel per model; None if no model has it, or if
     the grid has a single value on either penalty: a one-axis grid is a line, drawn as a path."""
-    results = _finished(results)
+    results = finished_trials(results)
     panels: list[HeatmapPanel] = []
     sliced = {}
     for label, rows in heatmap_groups(results):
@@ -249,7 +230,7 @@ def path_data(results: pd.DataFrame, axis: str, column: str, ctx: PlotContext) -
     model's best trial; models without that axis have no panel.
     """
     other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)] if axis in PENALTY_AXES else "reg_lambda"
-    results = _finished(results)
+    results = finished_trials(results)
     panels = []
     for model in models_in_order(results):
         rows = results[results["model"] == model]
@@ -310,7 +291,7 @@ def comparison_data(results: pd.DataFrame, axis: str, ctx: PlotContext) -> Compa
     match (a lasso at reg_lambda = 0 and reg_alpha > 0), so their paths start from the OLS trial at 0
     when the study has one. None without linear counterparts.
     """
-    results = _finished(results)
+    results = finished_trials(results)
     if not (results["kind"] == "linear").any():
         return None
     other = PENALTY_AXES[1 - PENALTY_AXES.index(axis)]
@@ -347,130 +328,12 @@ def _unpenalized_linear(results: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["reg_alpha"] == 0) & (rows["reg_lambda"] == 0)]
 
 
-# --------------------------------------------------------------------------- representative grid points
-
-
-class RepresentativePoint(NamedTuple):
-    model: str
-    roles: tuple[str, ...]  # one trial can be several (e.g. "no penalty" and "best")
-    run_id: str
-    reg_alpha: float
-    reg_lambda: float
-    test_value: float
-
-    @property
-    def label(self) -> str:
-        return f"{' = '.join(self.roles)} (α={self.reg_alpha:g}, λ={self.reg_lambda:g})"
-
-
-def representative_points(results: pd.DataFrame, ctx: PlotContext) -> dict[str, list[RepresentativePoint]]:
-    """Per booster: no penalty (0, 0) if swept, strongest L1 (max reg_alpha at min reg_lambda), strongest
-    L2 (max reg_lambda at min reg_alpha), and the best by test metric; one entry per distinct trial."""
-    results = _finished(results)
-    out: dict[str, list[RepresentativePoint]] = {}
-    for model in models_in_order(results):
-        rows = results[(results["model"] == model)]
-        if rows["kind"].iloc[0] == "linear":
-            continue
-        rows, _ = penalty_slice(rows, ctx)
-        picks = _pick_roles(rows, ctx)
-        merged: dict[str, list[str]] = {}
-        for role, row in picks:
-            merged.setdefault(row["run_id"], []).append(role)
-        by_run = {row["run_id"]: row for _, row in picks}
-        out[model] = [RepresentativePoint(model, tuple(roles), run_id, float(by_run[run_id]["reg_alpha"]),
-                                          float(by_run[run_id]["reg_lambda"]),
-                                          float(by_run[run_id].get(ctx.test_column, np.nan)))
-                      for run_id, roles in merged.items()]
-    return {model: points for model, points in out.items() if points}
-
-
-def _pick_roles(rows: pd.DataFrame, ctx: PlotContext) -> list[tuple[str, pd.Series]]:
-    picks = []
-    unpenalized = rows[(rows["reg_alpha"] == 0) & (rows["reg_lambda"] == 0)]
-    if len(unpenalized):
-        picks.append(("no penalty", unpenalized.iloc[0]))
-    if rows["reg_alpha"].nunique() > 1:
-        at_min = rows[rows["reg_lambda"] == rows["reg_lambda"].min()]
-        picks.append(("strongest L1", at_min.loc[at_min["reg_alpha"].idxmax()]))
-    if rows["reg_lambda"].nunique() > 1:
-        at_min = rows[rows["reg_alpha"] == rows["reg_alpha"].min()]
-        picks.append(("strongest L2", at_min.loc[at_min["reg_lambda"].idxmax()]))
-    best = best_row(rows, ctx)
-    if best is not None:
-        picks.append(("best", best))
-    return picks
-
-
-# ------------------------------------------------------------------ learning curves and leaf histograms
-
-
-class LearningCurve(NamedTuple):
-    point: RepresentativePoint
-    rounds: np.ndarray
-    train: np.ndarray
-    test: np.ndarray
-
-
-def learning_curve_data(points: dict[str, list[RepresentativePoint]], metric: str,
-                        history: Callable[[str, str], np.ndarray]) -> dict[str, list[LearningCurve]]:
-    """Train and test metric per boosting round; ``history(run_id, name)`` reads a logged curve."""
-    out: dict[str, list[LearningCurve]] = {}
-    for model, model_points in points.items():
-        curves = []
-        for point in model_points:
-            train = history(point.run_id, f"curve_train_{metric}")
-            test = history(point.run_id, f"curve_test_{metric}")
-            if len(test):
-                curves.append(LearningCurve(point, np.arange(1, len(test) + 1), train, test))
-        if curves:
-            out[model] = curves
-    return out
-
-
-class LeafHistogram(NamedTuple):
-    point: RepresentativePoint
-    counts: np.ndarray
-    n_leaves: int
-    zero_fraction: float  # exactly-zero leaves (the L1 signature)
-
-
-class LeafHistogramData(NamedTuple):
-    model: str
-    edges: np.ndarray  # shared by the model's histograms; symmetric, with 0 in the middle of a bin
-    histograms: list[LeafHistogram]
-
-
-def leaf_histogram_data(points: dict[str, list[RepresentativePoint]],
-                        leaf_values: Callable[[str], np.ndarray | None], bins: int = 61) -> list[LeafHistogramData]:
-    """Leaf-value histograms of the representative trials; ``leaf_values(run_id)`` reads leaves.parquet."""
-    out = []
-    for model, model_points in points.items():
-        values = {p.run_id: leaf_values(p.run_id) for p in model_points}
-        values = {run_id: v for run_id, v in values.items() if v is not None and len(v)}
-        if not values:
-            continue
-        limit = max(float(np.max(np.abs(v))) for v in values.values()) or 1.0
-        edges = np.linspace(-limit, limit, bins + 1)
-        histograms = [LeafHistogram(p, np.histogram(values[p.run_id], edges)[0], len(values[p.run_id]),
-                                    float(np.mean(values[p.run_id] == 0.0)))
-                      for p in model_points if p.run_id in values]
-        out.append(LeafHistogramData(model, edges, histograms))
-    return out
-
-
 __all__ = [
     "ComparisonData",
     "HeatmapData",
-    "LeafHistogramData",
-    "LearningCurve",
     "PathData",
     "PlotContext",
-    "RepresentativePoint",
     "comparison_data",
     "heatmap_data",
-    "leaf_histogram_data",
-    "learning_curve_data",
     "path_data",
-    "representative_points",
 ]

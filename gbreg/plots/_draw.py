@@ -24,14 +24,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gbreg.catalogue import HIGHER_IS_BETTER, SCORE_TITLES, TITLES
-from gbreg.plots._data import (
-    ComparisonData,
-    HeatmapData,
-    LeafHistogramData,
-    LearningCurve,
-    PathData,
-    RepresentativePoint,
-)
+from gbreg.plots._data import ComparisonData, HeatmapData, PathData
+from gbreg.plots._trials import LeafHistogramData, LearningCurve, RepresentativePoint
 
 DPI = 100
 STYLE = {"font.size": 12, "axes.titlesize": 12.5, "axes.labelsize": 12, "xtick.labelsize": 10.5,
