@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 import yaml
 
 from gbreg.config import TrackingConfig, load_tracking_config
@@ -35,6 +34,7 @@ from gbreg.sweep_loop import (
     run_sweep,
     worker_answer,
 )
+from gbreg.sweep_records import SweepRecords
 from gbreg.track import (
     SPEC_INPUT_ARTIFACT,
     TAG_BASE_DIR,
@@ -46,7 +46,6 @@ from gbreg.track import (
     finished_trial_runs,
     latest_parent,
     mark_dead_runs_failed,
-    runs_frame,
 )
 from gbreg.trial import TrialContext, TrialTask
 
@@ -236,7 +235,7 @@ def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
     started.engine.close(cancel=True)
     plan = started.prepared.plan
     outcome = StudyOutcome(store.experiment_id, store.previous.info.run_id, len(plan), len(store.done), 0)
-    outcome.results = _results_frame(store.client, plan, store.done)
+    outcome.results = SweepRecords().results_frame(plan, store.client, store.done)  # all read back
     started.progress.message(f"all {len(plan)} trials are done; results are in run {store.previous.info.run_id}")
     return outcome
 
@@ -265,16 +264,6 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None) 
             mark_failed(tracker, [], started.progress, exc)
         raise
     return tracker
-
-
-def _results_frame(client, plan: list[Trial], done: dict[str, str]) -> pd.DataFrame:
-
-    run_ids = [done[t.trial_key] for t in plan if t.trial_key in done]
-    if not run_ids:
-        return pd.DataFrame()
-    frame = runs_frame(client, run_ids)
-    order = {t.trial_key: i for i, t in enumerate(plan)}
-    return frame.sort_values("trial_key", key=lambda keys: keys.map(order)).reset_index(drop=True)
 
 
 def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:

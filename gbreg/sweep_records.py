@@ -13,13 +13,11 @@ of a metric history).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from gbreg.run_table import numeric_columns
-from gbreg.track import param_value, runs_frame
+from gbreg.track import finite, param_value, runs_frame
 
 # Leaf values are kept for the figures' representative trials, which are known only after the sweep; up
 # to this many values (float64: 8 bytes each) are kept, the rest are read back from the store if needed.
@@ -44,11 +42,11 @@ class SweepRecords:
         row.update({str(k): param_value(v) for k, v in params.items()})
         if result.ok:
             row.update({str(k): param_value(v) for k, v in result.extra_params.items()})
-            row.update({k: float(v) for k, v in result.metrics.items() if _finite(v)})
+            row.update({k: float(v) for k, v in result.metrics.items() if finite(v)})
             for name, values in result.curves.items():
-                finite = [float(v) for v in np.asarray(values) if _finite(v)]
-                if finite:
-                    row[name] = finite[-1]
+                kept = [float(v) for v in np.asarray(values) if finite(v)]
+                if kept:
+                    row[name] = kept[-1]
             self._curves[run_id] = result.curves
             if result.folds is not None and len(result.folds) > 1:
                 self._folds[run_id] = result.folds
@@ -88,10 +86,3 @@ class SweepRecords:
     def leaf_values(self, run_id: str) -> np.ndarray | None:
         """The leaf values of a trial logged now, if they were kept (None: not held here)."""
         return self._leaf_values.get(run_id)
-
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -214,10 +214,10 @@ class StudyTracker:
         from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
-        metric_entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        metric_entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if finite(v)]
         for name, values in (curves or {}).items():
             metric_entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
-                                if _finite(v)]
+                                if finite(v)]
         param_entities = [Param(str(k), param_value(v)) for k, v in (params or {}).items()]
         tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         while metric_entities or param_entities or tag_entities:
@@ -229,7 +229,8 @@ class StudyTracker:
                                                    tags=batch_tags, synchronous=True))
 
 
-def _finite(value) -> bool:
+def finite(value) -> bool:
+    """Whether MLflow keeps this value as a metric (it drops NaN and infinities)."""
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
