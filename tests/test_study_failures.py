@@ -136,6 +136,19 @@ def test_the_cli_reports_a_study_stopped_by_an_error_in_one_line(tracking, tmp_p
     assert "RUNNING" not in [r.info.status for r in _all_runs(_client(tracking), "small")]
 
 
+def _spawned_workers(psutil) -> list[int]:
+    """The pids of this process's spawned workers alive now. A child can exit between the listing and
+    the read of its command line (the pool's resource tracker, a replaced worker): skip it."""
+    pids = []
+    for child in psutil.Process().children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_study_is_replaced_and_every_trial_ends_logged(tracking, tmp_path):
     """End to end through ``run_study`` with 2 spawned workers: one is SIGKILLed after the first trials
@@ -155,10 +168,13 @@ def test_a_worker_killed_mid_study_is_replaced_and_every_trial_ends_logged(track
             experiment = client.get_experiment_by_name("small")
             finished = [] if experiment is None else client.search_runs(
                 [experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=10)
-            workers = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+            workers = _spawned_workers(psutil)
             if len(finished) >= 2 and workers:
-                os.kill(workers[0].pid, signal.SIGKILL)
-                killed.append(workers[0].pid)
+                try:
+                    os.kill(workers[0], signal.SIGKILL)
+                except ProcessLookupError:  # it ended between the listing and the kill: pick another
+                    continue
+                killed.append(workers[0])
                 return
             time.sleep(0.02)
 
