@@ -52,7 +52,7 @@ WAYS = ("local", "dask")
 def noop_trial(task, context):
     """A trial that trains nothing (it sleeps ``params['sleep']`` s, if given, as if it trained): what is
     left of its time is the scheduler's and the transport's."""
-    from gbreg.trial import TrialResult
+    from gbreg.models.trial import TrialResult
 
     time.sleep(task.params.get("sleep", 0.0))
     return TrialResult(task.trial_key, metrics={"n_rows": float(len(context.y))})
@@ -63,10 +63,10 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int, sleep: float) -> dic
     import dask
     from distributed import Client, LocalCluster
 
-    from gbreg.execute_dask import WORKER_DEATHS_ALLOWED, DaskExecutor
-    from gbreg.runner import prepare_study
-    from gbreg.spec import load_spec
-    from gbreg.trial import TrialContext, TrialTask
+    from gbreg.models.trial import TrialContext, TrialTask
+    from gbreg.run.dask_cluster import WORKER_DEATHS_ALLOWED, DaskExecutor
+    from gbreg.run.study import prepare_study
+    from gbreg.spec.schema import load_spec
 
     prepared = prepare_study(load_spec(spec_path))
     context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
@@ -87,7 +87,7 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int, sleep: float) -> dic
     executor = DaskExecutor(context, jobs=jobs, scheduler=cluster.scheduler_address, trial_function=noop_trial)
     connect_and_scatter = time.perf_counter() - began
     threads = sum(executor._client.nthreads().values())
-    list(executor.run(tasks[:4]))  # warm: workers import gbreg.trial and unpickle the function once
+    list(executor.run(tasks[:4]))  # warm: workers import gbreg.models.trial and unpickle the function once
 
     round_trips = []
     for task in tasks[:30]:

@@ -1,4 +1,4 @@
-"""What do the leaf-mechanism metrics (gbreg.leaf_mechanism) cost a trial?
+"""What do the leaf-mechanism metrics (gbreg.models.leaf_mechanism) cost a trial?
 
 On the quickstart's data and models (diabetes, 25% holdout, 200 rounds, XGBoost max_depth 4 and
 LightGBM num_leaves 15, learning rate 0.1), or on ``--rows`` x 50 synthetic rows, each library trains at
@@ -23,11 +23,11 @@ import time
 
 import pandas as pd
 
-from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.boosters import lgbm as lgbm_adapter
-from gbreg.boosters import xgb as xgb_adapter
-from gbreg.leaf_mechanism import lightgbm_skip_reason, xgboost_skip_reason
-from gbreg.params import resolve_params
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.models.boosters import lgbm as lgbm_adapter
+from gbreg.models.boosters import xgb as xgb_adapter
+from gbreg.models.leaf_mechanism import lightgbm_skip_reason, xgboost_skip_reason
+from gbreg.spec.params import resolve_params
 
 MODELS = {"xgboost": {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1},
           "lightgbm": {"n_estimators": 200, "num_leaves": 15, "learning_rate": 0.1}}

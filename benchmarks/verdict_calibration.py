@@ -1,7 +1,7 @@
 """How often does each verdict test say 'supported' or 'contradicted' when it should not? And how often
 does it detect a moderate effect? Null data sets drawn in the design of studies/l1_l2_claims.yaml
 (2 models x 4 reg_alpha x 4 reg_lambda, 4 repeats x 3 folds), run through the same functions gbreg.judge
-uses (gbreg.inference) with judge's defaults: the repeat as the unit (each split's summary averaged over
+uses (gbreg.analysis.inference) with judge's defaults: the repeat as the unit (each split's summary averaged over
 the folds of its repeat) and test='t'. numpy only, no training.
 
     python benchmarks/verdict_calibration.py                    # 4 repeats x 3 folds, 2000 sets per cell
@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from gbreg.inference import best_evidence, sign_evidence, spearman_rows, split_trend, trend_evidence
+from gbreg.analysis.inference import best_evidence, sign_evidence, spearman_rows, split_trend, trend_evidence
 
 MODELS, ALPHAS, LAMBDAS, FOLDS = 2, 4, 4, 3
 SCENARIOS = ("iid", "split", "config", "folds")
@@ -79,7 +79,7 @@ def verdict_codes(test: str, cells: np.ndarray, repeats: int, unit: str = "repea
 
 
 def evidence_of(test: str, cells: np.ndarray, repeats: int, unit: str = "repeat", method: str = "t") -> dict:
-    """The gbreg.inference evidence (candidate, p, effect, interval) for every data set."""
+    """The gbreg.analysis.inference evidence (candidate, p, effect, interval) for every data set."""
     if test in ("trend", "none"):
         evidence = trend_evidence(trend_units(cells, unit, repeats), "increasing" if test == "trend" else "none",
                                   ALPHA, TOLERANCE, method)

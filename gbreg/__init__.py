@@ -6,22 +6,30 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from gbreg.errors import DataError, GbregError, SpecError, StudyFailed, TrackingError, UserInputError
-from gbreg.spec import Spec, load_spec
+
+# The public API, imported on first use: ``import gbreg`` (and so ``gbreg --help``) must not pay for
+# pandas, pydantic and the booster registry that the spec, the run and the verdicts import.
+_LAZY = {
+    "Spec": "gbreg.spec.schema",
+    "load_spec": "gbreg.spec.schema",
+    "run_study": "gbreg.run.study",
+    "judge": "gbreg.analysis.judgement",
+}
 
 
-def run_study(spec, **kwargs):
-    """Run (or resume) a study; see :func:`gbreg.runner.run_study`. Imported lazily to keep start-up fast."""
-    from gbreg.runner import run_study as _run_study
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gbreg' has no attribute {name!r}")
 
-    return _run_study(spec, **kwargs)
 
-
-def judge(cells, expect, axes, **kwargs):
-    """Verdicts for hypotheses on a trial x split table; see :func:`gbreg.judgement.judge` (imported lazily)."""
-    from gbreg.judgement import judge as _judge
-
-    return _judge(cells, expect, axes, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = ["DataError", "GbregError", "Spec", "SpecError", "StudyFailed", "TrackingError", "UserInputError",

@@ -54,29 +54,29 @@ class Measure:
 
 
 def _score(name, title, direction, tasks) -> Measure:
-    return Measure(name, "score", "gbreg.metrics.score", title, direction=direction, tasks=tasks)
+    return Measure(name, "score", "gbreg.models.metrics.score", title, direction=direction, tasks=tasks)
 
 
 def _tree(name, title="", unit="", shown=(), rank=0) -> Measure:
-    return Measure(name, "tree", "gbreg.trees.tree_stats", title, "booster", unit=unit, shown=shown,
+    return Measure(name, "tree", "gbreg.models.trees.tree_stats", title, "booster", unit=unit, shown=shown,
                    comparison_rank=rank)
 
 
 def _mechanism(name) -> Measure:
-    return Measure(name, "mechanism", "gbreg.leaf_mechanism.mechanism_stats", on="booster")
+    return Measure(name, "mechanism", "gbreg.models.leaf_mechanism.mechanism_stats", on="booster")
 
 
 def _linear(name, title="", shown=(), rank=0) -> Measure:
-    return Measure(name, "linear", "gbreg.linear.coefficient_stats", title, "linear", shown=shown,
+    return Measure(name, "linear", "gbreg.models.linear.coefficient_stats", title, "linear", shown=shown,
                    comparison_rank=rank)
 
 
 def _distribution(name) -> Measure:
-    return Measure(name, "distribution", "gbreg.leaf_analysis.value_distribution_stats")
+    return Measure(name, "distribution", "gbreg.models.leaf_distribution.value_distribution_stats")
 
 
 def _shrinkage(name) -> Measure:
-    return Measure(name, "post-sweep", "gbreg.leaf_analysis.shrinkage_table",
+    return Measure(name, "post-sweep", "gbreg.analysis.shrinkage.shrinkage_table",
                    on="booster" if name.startswith("leaf_") else "linear")
 
 
@@ -108,9 +108,9 @@ MEASURES: tuple[Measure, ...] = (
     _linear("coef_l1", shown=("comparison",), rank=3),
     _linear("coef_l2", shown=("comparison",), rank=4),
     # trees.tree_stats for a booster, linear.coefficient_stats for a linear model
-    Measure("n_features_used", "support", "gbreg.trees.tree_stats", comparison_rank=5,
+    Measure("n_features_used", "support", "gbreg.models.trees.tree_stats", comparison_rank=5,
             shown=("summary", "best", "comparison", "comparison-terminal")),
-    Measure("fit_seconds", "timing", "gbreg.trial.aggregate", unit="s", shown=("summary", "comparison"),
+    Measure("fit_seconds", "timing", "gbreg.models.trial.aggregate", unit="s", shown=("summary", "comparison"),
             comparison_rank=6),
     # zero_mass is the number zero_leaf_fraction / zero_coef_fraction gives: logged under both names
     *map(_distribution, ("zero_mass", "n_nonzero_values", "laplace_loc", "laplace_scale", "laplace_loglik",

@@ -14,6 +14,9 @@ import typer
 from gbreg.cli_process import ProcessRunControl
 from gbreg.errors import GbregError, UserInputError
 
+# Each command imports what it runs inside its own body: `gbreg --help` and a mistyped command must not
+# wait for pandas, pydantic, MLflow and the boosting libraries that only `run`, `report` and the rest need.
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradient-boosting regularization studies: sweep reg_alpha x reg_lambda, log to MLflow.")
 
@@ -39,11 +42,14 @@ PortOption = Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port 
 
 
 @app.callback()
-def _quiet() -> None:
-    """Every command: MLflow's INFO lines and progress bars are noise next to gbreg's own output."""
+def _own_the_process() -> None:
+    """Every command: MLflow's INFO lines and progress bars are noise next to gbreg's own output, and the
+    library check may silence the boosting libraries' native error lines (gbreg prints them once, cleanly)."""
     from gbreg.console import quiet_libraries
+    from gbreg.run.control import own_process_output
 
     quiet_libraries()
+    own_process_output()
 
 
 def _fail(exc: GbregError) -> None:
@@ -78,14 +84,14 @@ def validate(spec: Path, set_: SetOption = None,
              data: Annotated[bool, typer.Option(help="Also load the data and check parameters with the libraries")] = True):
     """Check a spec (and its data), print the trial plan; runs nothing."""
     from gbreg.plan import count_trials, plan_head
-    from gbreg.spec import load_spec
+    from gbreg.spec.schema import load_spec
 
     try:
         study = load_spec(spec, set_)
         n_trials = count_trials(study)
         trials = plan_head(study, PLAN_ROWS_SHOWN)
         if data:
-            from gbreg.runner import prepare_study
+            from gbreg.run.study import prepare_study
 
             prepared = prepare_study(study, plan=trials)  # the head is all validate shows
             typer.echo(f"{spec}: ok — task {prepared.task}, metric {prepared.metric}, "
@@ -112,9 +118,9 @@ def run(spec: Path, set_: SetOption = None,
         yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000) or limits.max_hours "
                                      "(default 12, gbreg's estimate for this machine)")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
-    from gbreg.limits import check_trial_limit
     from gbreg.plan import count_trials, plan_head
-    from gbreg.spec import load_spec
+    from gbreg.spec.limits import check_trial_limit
+    from gbreg.spec.schema import load_spec
 
     try:
         study = load_spec(spec, set_)
@@ -123,9 +129,9 @@ def run(spec: Path, set_: SetOption = None,
             _print_plan(study, plan_head(study, PLAN_ROWS_SHOWN), n_trials)
             return
         check_trial_limit(study, n_trials, yes)
-        from gbreg.config import load_tracking_config
-        from gbreg.runner import run_study
-        from gbreg.summary import print_summary
+        from gbreg.report.summary import print_summary
+        from gbreg.run.study import run_study
+        from gbreg.spec.tracking_config import load_tracking_config
 
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
@@ -152,7 +158,7 @@ def _jobs_on_this_machine(jobs: int | None, local: bool) -> int | None:
                    "trials run at once", err=True)
     if jobs is None or not local:
         return jobs
-    from gbreg.execute import available_cores
+    from gbreg.machine import available_cores
 
     cores = available_cores()
     if jobs > cores:
@@ -186,9 +192,9 @@ def results(study: str,
             comparison: Annotated[bool, typer.Option("--comparison", help="Boosters next to linear counterparts")] = False,
             findings: Annotated[bool, typer.Option("--findings", help="The hypotheses' verdicts (findings.md)")] = False):
     """Show a study's trials (latest run of the study, or a parent run id)."""
-    from gbreg.config import load_tracking_config
-    from gbreg.results import chosen_parent_run, find_parent_run, study_results, summary_table
-    from gbreg.store import open_existing_store
+    from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.tracking.readback import chosen_parent_run, find_parent_run, study_results, summary_table
+    from gbreg.tracking.store import open_existing_store
 
     try:
         if findings and (comparison or all_columns or format is TableFormat.csv):
@@ -197,12 +203,12 @@ def results(study: str,
         client = open_existing_store(load_tracking_config())  # reading only: never create an empty store
         parent = chosen_parent_run(client, study, run_id) if run_id else find_parent_run(client, study)
         if findings:
-            from gbreg.findings import findings_text
+            from gbreg.analysis.findings import findings_text
 
             typer.echo(findings_text(client, parent))
             return
         if comparison:
-            from gbreg.comparison import comparison_frame
+            from gbreg.analysis.comparison import comparison_frame
 
             frame = comparison_frame(client, parent)
         else:
@@ -220,8 +226,8 @@ def results(study: str,
         shown.to_csv(sys.stdout, index=False)
         return
     from gbreg.console import make_console
-    from gbreg.run_table import numeric_columns
-    from gbreg.summary import fit_table
+    from gbreg.report.summary import fit_table
+    from gbreg.tracking.run_table import numeric_columns
 
     console = make_console()
     title = f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials"
@@ -261,8 +267,8 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
        study: Annotated[Optional[str], typer.Option(help="Print only this study's runs-table address")] = None):
     """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default); prints each study's
     runs-table address (MLflow 3.17 otherwise opens experiments in its GenAI view)."""
-    from gbreg.config import load_tracking_config
-    from gbreg.mlflow_server import serve_forever
+    from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.tracking.server import serve_forever
 
     config = load_tracking_config()
     try:
@@ -273,7 +279,7 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
 
 
 def _study_experiments(config, study: str | None) -> dict[str, str]:
-    from gbreg.store import open_existing_store
+    from gbreg.tracking.store import open_existing_store
 
     client = open_existing_store(config)  # the UI shows studies: never create an empty store for it
     experiments = {e.name: e.experiment_id for e in client.search_experiments(max_results=1000)
@@ -281,7 +287,7 @@ def _study_experiments(config, study: str | None) -> dict[str, str]:
     if study is not None:
         if study not in experiments:
             from gbreg.errors import UserInputError
-            from gbreg.spec_messages import unknown_key_message
+            from gbreg.spec.messages import unknown_key_message
 
             raise UserInputError(unknown_key_message(study, list(experiments) or ["(none yet)"], "study"))
         experiments = {study: experiments[study]}
@@ -292,8 +298,8 @@ def _study_experiments(config, study: str | None) -> dict[str, str]:
 def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
            port: PortOption = None):
     """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
-    from gbreg.config import load_tracking_config
-    from gbreg.mlflow_server import serve_forever
+    from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.tracking.server import serve_forever
 
     # proxy_artifacts: drivers on other machines upload and download artifacts through the server
     # (mlflow-artifacts:/) instead of writing file: paths that exist only on the server's disk.
@@ -308,7 +314,7 @@ def reproduce(run_id: str,
                                                               help="Run even if the data changed")] = False,
               jobs: JobsOption = None):
     """Rerun a study from what its parent run recorded and compare every trial's metrics."""
-    from gbreg.reproduce import reproduce as reproduce_run
+    from gbreg.run.reproduce import reproduce as reproduce_run
 
     try:
         with ProcessRunControl() as control:
@@ -323,7 +329,7 @@ def reproduce(run_id: str,
 def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", dir_okay=False,
                                                              help="The HTML file to write")] = Path("report.html")):
     """Write one self-contained HTML report of a study (also logged as report.html on its parent run)."""
-    from gbreg.report import write_report
+    from gbreg.report.html import write_report
 
     try:
         path = write_report(run_id, output)

@@ -1,5 +1,5 @@
 """What ``gbreg run`` and ``gbreg reproduce`` do to their own process, and only there: the library
-(:mod:`gbreg.run_control`) leaves the process alone.
+(:mod:`gbreg.run.control`) leaves the process alone.
 
 - Ctrl-C and SIGTERM stop a study, and the request is remembered. A KeyboardInterrupt raised while a
   library runs a Python callback (XGBoost's data iterator is called through ctypes) is swallowed there,
@@ -19,7 +19,7 @@ import gc
 import signal
 import sys
 
-from gbreg.run_control import RunControl
+from gbreg.run.control import RunControl
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gbreg.errors import DataError
-from gbreg.spec import SKLEARN_DATASETS, DataSpec
+from gbreg.spec.schema import SKLEARN_DATASETS, DataSpec
 
 
 @dataclass

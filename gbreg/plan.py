@@ -11,8 +11,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from gbreg.params import accepts, resolve_params, shared_name
-from gbreg.spec import PENALTY_AXES, Spec
+from gbreg.errors import SpecError
+from gbreg.models.linear import COVERS, covers, describe_covers, point_kind
+from gbreg.spec.params import accepts, resolve_params, shared_name
+from gbreg.spec.schema import PENALTY_AXES, Spec
 
 GREEK = {"reg_alpha": "α", "reg_lambda": "λ"}
 
@@ -92,13 +94,11 @@ def _iter_penalty_points(spec: Spec) -> Iterator[dict]:
 
 
 def linear_trials(spec: Spec) -> list[Trial]:
-    """One trial per (counterpart, grid point it matches): see :data:`gbreg.linear.COVERS`.
+    """One trial per (counterpart, grid point it matches): see :data:`gbreg.models.linear.COVERS`.
 
     A counterpart that matches no grid point is a spec error (e.g. ``lasso`` needs reg_lambda = 0 and
     some reg_alpha > 0 in the sweep), rather than a silently missing comparison.
     """
-    from gbreg.errors import SpecError
-    from gbreg.linear import covers
 
     identity = trial_identity(spec)
     points = penalty_points(spec)
@@ -116,8 +116,6 @@ def linear_trials(spec: Spec) -> list[Trial]:
 
 
 def _unmatched_counterpart(spec: Spec, index: int, model: str) -> tuple[str, str]:
-    from gbreg.linear import describe_covers
-
     head = list(itertools.islice(_iter_penalty_points(spec), 7))
     shown = ", ".join(f"(α={p['reg_alpha']:g}, λ={p['reg_lambda']:g})" for p in head[:6])
     return (f"counterparts[{index}]", f"{model!r} matches no grid point: it is the counterpart of "
@@ -159,8 +157,6 @@ def count_trials(spec: Spec) -> int:
                    for library in spec.libraries())
     if not spec.counterparts:
         return boosters
-    from gbreg.errors import SpecError
-    from gbreg.linear import COVERS
 
     by_kind = _penalty_points_by_kind(spec)
     linear, problems = 0, []
@@ -175,10 +171,9 @@ def count_trials(spec: Spec) -> int:
 
 
 def _penalty_points_by_kind(spec: Spec) -> dict[str, int]:
-    """How many distinct (reg_alpha, reg_lambda) points of each kind (:func:`gbreg.linear.point_kind`)
+    """How many distinct (reg_alpha, reg_lambda) points of each kind (:func:`gbreg.models.linear.point_kind`)
     the boosters run. Each library runs a product of penalty values, split by sign into rectangles of
     one kind each; the libraries' rectangles are counted together by inclusion-exclusion."""
-    from gbreg.linear import point_kind
 
     grids = _penalty_values(spec)
     counts: dict[str, int] = {}

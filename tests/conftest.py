@@ -21,7 +21,7 @@ def tracking(tmp_path, monkeypatch):
         "tracking_uri": "sqlite:///mlflow.db", "artifact_location": "mlartifacts",
         "ui": {"host": "127.0.0.1", "port": 5000}}))
     monkeypatch.chdir(tmp_path)
-    from gbreg.config import load_tracking_config
+    from gbreg.spec.tracking_config import load_tracking_config
 
     return load_tracking_config()
 
@@ -50,10 +50,10 @@ def small_spec(**overrides) -> dict:
 def study_in_temp_store(folder: Path, spec: dict):
     """Run ``spec`` with ``gbreg.run_study`` into an embedded store in ``folder`` (for module-scoped
     fixtures, which cannot use ``tracking``); yields ``(outcome, client, folder)``."""
-    from gbreg.config import load_tracking_config
-    from gbreg.runner import run_study
-    from gbreg.spec import validate_spec
-    from gbreg.store import open_store
+    from gbreg.run.study import run_study
+    from gbreg.spec.schema import validate_spec
+    from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.tracking.store import open_store
 
     (folder / "mlflow.yaml").write_text(yaml.safe_dump({"tracking_uri": "sqlite:///mlflow.db",
                                                         "artifact_location": "mlartifacts"}))

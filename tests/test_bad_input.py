@@ -414,7 +414,7 @@ def test_jobs_above_the_cores_are_capped_with_a_note_and_logged_as_used(tracking
     from mlflow.tracking import MlflowClient
 
     from gbreg.cli import JOBS_HELP
-    from gbreg.execute import available_cores
+    from gbreg.machine import available_cores
 
     cores = available_cores()
     helped = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
@@ -468,7 +468,7 @@ def test_read_only_commands_create_no_store(tmp_path, monkeypatch, args):
 
 
 def test_not_found_in_an_existing_store_names_it(tracking, tmp_path):
-    from gbreg.store import open_store
+    from gbreg.tracking.store import open_store
 
     open_store(tracking)  # an empty store (what `gbreg run` creates)
     before = _store_snapshot(tmp_path)

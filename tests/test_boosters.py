@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.params import resolve_params
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.spec.params import resolve_params
 
 LIBRARIES = ["xgboost", "lightgbm"]
 
@@ -80,7 +80,7 @@ def test_xgboost_leaf_table_matches_trees_to_dataframe():
 
     import xgboost as xgb
 
-    from gbreg.boosters.xgb import read_leaves
+    from gbreg.models.boosters.xgb import read_leaves
 
     fold = _fold()
     dtrain = xgb.DMatrix(fold.X_train, fold.y_train)
@@ -101,7 +101,7 @@ def test_xgboost_model_json_is_read_exactly_also_when_training_diverged():
 
     import xgboost as xgb
 
-    from gbreg.boosters.xgb import _load_model_json
+    from gbreg.models.boosters.xgb import _load_model_json
 
     fold = _fold()
     dtrain = xgb.DMatrix(fold.X_train, fold.y_train)
@@ -119,7 +119,7 @@ def test_xgboost_model_json_is_read_exactly_also_when_training_diverged():
 def test_lightgbm_leaf_table_matches_trees_to_dataframe():
     import lightgbm as lgb
 
-    from gbreg.boosters.lgbm import read_leaves
+    from gbreg.models.boosters.lgbm import read_leaves
 
     fold = _fold()
     booster = lgb.train({"num_leaves": 9, "lambda_l1": 5, "verbose": -1, "num_threads": 1},

@@ -26,18 +26,22 @@ LOGGED_NAMES = {
 
 
 def _derived_lists() -> dict[str, tuple[str, ...]]:
-    from gbreg import comparison, hypotheses, leaf_analysis, leaf_mechanism, metrics, results, summary, trees
-    from gbreg.plots import _data, _draw
+    from gbreg.analysis import comparison, shrinkage
+    from gbreg.models import leaf_distribution, leaf_mechanism, metrics, trees
+    from gbreg.report import summary
+    from gbreg.report.plots import drawing, figure_data
+    from gbreg.spec import hypotheses
+    from gbreg.tracking import readback as results
 
     return {
         "results.SUMMARY_COLUMNS": tuple(c for c in results.SUMMARY_COLUMNS[5:] if "{m}" not in c),
         "summary.SIZE_AND_SPARSITY": summary.SIZE_AND_SPARSITY,
         "comparison.BOOSTER_STATS": comparison.BOOSTER_STATS, "comparison.LINEAR_STATS": comparison.LINEAR_STATS,
-        "plots.TREE_COLUMNS": _data.TREE_COLUMNS, "plots.STAT_NAMES": tuple(_draw.STAT_NAMES),
-        "plots.METRIC_NAMES": tuple(_draw.METRIC_NAMES), "trees.TREE_STAT_NAMES": trees.TREE_STAT_NAMES,
+        "plots.TREE_COLUMNS": figure_data.TREE_COLUMNS, "plots.STAT_NAMES": tuple(drawing.STAT_NAMES),
+        "plots.METRIC_NAMES": tuple(drawing.METRIC_NAMES), "trees.TREE_STAT_NAMES": trees.TREE_STAT_NAMES,
         "leaf_mechanism.LEAF_MECHANISM_STAT_NAMES": leaf_mechanism.LEAF_MECHANISM_STAT_NAMES,
-        "leaf_analysis.DISTRIBUTION_STAT_NAMES": leaf_analysis.DISTRIBUTION_STAT_NAMES,
-        "leaf_analysis.SHRINKAGE_METRIC_NAMES": leaf_analysis.SHRINKAGE_METRIC_NAMES,
+        "leaf_distribution.DISTRIBUTION_STAT_NAMES": leaf_distribution.DISTRIBUTION_STAT_NAMES,
+        "shrinkage.SHRINKAGE_METRIC_NAMES": shrinkage.SHRINKAGE_METRIC_NAMES,
         "hypotheses.LINEAR_METRICS": hypotheses.LINEAR_METRICS, "hypotheses.BOOSTER_METRICS": hypotheses.BOOSTER_METRICS,
         "hypotheses.SPLIT_METRICS": hypotheses.SPLIT_METRICS,
         "hypotheses.POST_SWEEP_METRICS": hypotheses.POST_SWEEP_METRICS,
@@ -58,8 +62,11 @@ def test_no_logged_name_is_renamed_and_every_measure_is_declared_once():
 
 
 def test_the_tables_and_titles_users_see_keep_their_columns_and_order():
-    from gbreg import comparison, results, spec, summary
-    from gbreg.plots import _data, _draw
+    from gbreg.analysis import comparison
+    from gbreg.report import summary
+    from gbreg.report.plots import drawing, figure_data
+    from gbreg.spec import schema as spec
+    from gbreg.tracking import readback as results
 
     assert results.SUMMARY_COLUMNS == (
         "run_name", "library", "model", "reg_alpha", "reg_lambda", "test_{m}", "train_{m}", "gap_{m}", "n_leaves",
@@ -71,17 +78,17 @@ def test_the_tables_and_titles_users_see_keep_their_columns_and_order():
                                         "fit_seconds")
     assert comparison.LINEAR_STATS == ("zero_coef_fraction", "n_nonzero_coef", "coef_l1", "coef_l2",
                                        "n_features_used", "fit_seconds")
-    assert _data.TREE_COLUMNS == ("leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean")
+    assert figure_data.TREE_COLUMNS == ("leaves_per_tree", "zero_leaf_fraction", "leaf_abs_mean")
     assert shown_in("comparison-terminal") == ("zero_leaf_fraction", "zero_coef_fraction", "n_features_used")
-    assert spec.PENALTY_AXES == _data.PENALTY_AXES == summary.PENALTY_AXES == PENALTY_AXES == ("reg_alpha", "reg_lambda")
+    assert spec.PENALTY_AXES == figure_data.PENALTY_AXES == summary.PENALTY_AXES == PENALTY_AXES == ("reg_alpha", "reg_lambda")
     assert METRICS_BY_TASK == {"regression": ("rmse", "mae", "r2"), "binary": ("logloss", "auc", "accuracy"),
                                "multiclass": ("logloss", "auc", "accuracy")}
-    assert _draw.column_title("test_r2") == "test R²"
-    assert _draw.column_title("gap_r2") == "generalization gap (train − test R²)"
-    assert _draw.column_title("gap_logloss") == "generalization gap (test − train log loss)"
-    assert _draw.column_title("leaf_abs_mean") == "mean |leaf value| (raw score units)"
-    assert _draw.column_title("zero_coef_fraction") == "fraction of coefficients exactly 0"
-    assert _draw.column_title("depth_mean") == "depth mean"
+    assert drawing.column_title("test_r2") == "test R²"
+    assert drawing.column_title("gap_r2") == "generalization gap (train − test R²)"
+    assert drawing.column_title("gap_logloss") == "generalization gap (test − train log loss)"
+    assert drawing.column_title("leaf_abs_mean") == "mean |leaf value| (raw score units)"
+    assert drawing.column_title("zero_coef_fraction") == "fraction of coefficients exactly 0"
+    assert drawing.column_title("depth_mean") == "depth mean"
 
 
 def test_kinds_directions_and_computations_are_consistent():

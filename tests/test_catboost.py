@@ -11,10 +11,10 @@ from test_spec_limits import problems_of
 from test_study import CONTRACT_METRICS
 from typer.testing import CliRunner
 
-from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.boosters.catboost_adapter import model_json, read_leaves
-from gbreg.boosters.lgbm import starting_score
-from gbreg.params import resolve_params
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.models.boosters.catboost_adapter import model_json, read_leaves
+from gbreg.models.boosters.lgbm import starting_score
+from gbreg.spec.params import resolve_params
 
 FEATURE = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
 REGRESSION_Y = np.array([1.0, 2.0, 0.5, 1.5, 10.0, 12.0, 9.0, 11.0])
@@ -157,8 +157,8 @@ def test_validate_cli_rejects_reg_alpha_for_catboost(tmp_path):
 def test_a_small_catboost_study_logs_every_contract_metric(tracking, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from gbreg.runner import run_study
-    from gbreg.spec import load_spec
+    from gbreg.run.study import run_study
+    from gbreg.spec.schema import load_spec
 
     monkeypatch.chdir(tmp_path)
     spec = load_spec(write_spec(tmp_path, small_spec(

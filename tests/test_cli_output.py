@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from gbreg.cli import app
-from gbreg.summary import fit_table, format_cell
+from gbreg.report.summary import fit_table, format_cell
 
 RUN_ID = "0a0768d972534181b4fb7d3470694bc9"
 

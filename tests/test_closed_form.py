@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.boosters import ADAPTERS
-from gbreg.boosters._base import FoldData
-from gbreg.boosters.lgbm import starting_score
+from gbreg.models.boosters import ADAPTERS
+from gbreg.models.boosters.adapter import FoldData
+from gbreg.models.boosters.lgbm import starting_score
 
 # two groups of rows that a stump separates; the second group's targets are far larger, so a large
 # alpha zeroes the first leaf and keeps the second (the split's gain stays positive)

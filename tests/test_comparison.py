@@ -43,7 +43,7 @@ def sparse_study(tmp_path_factory):
         patch.delenv("GBREG_MLFLOW_CONFIG", raising=False)
         (folder / "mlflow.yaml").write_text("tracking_uri: sqlite:///mlflow.db\nartifact_location: mlartifacts\n")
         patch.chdir(folder)
-        from gbreg.config import load_tracking_config
+        from gbreg.spec.tracking_config import load_tracking_config
 
         tracking = load_tracking_config()
         spec = load_spec(REPO / "studies" / "synthetic_sparse.yaml",

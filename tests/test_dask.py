@@ -15,13 +15,13 @@ import pytest
 from conftest import small_spec, write_spec
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
-from gbreg.execute_dask import TASK_KEY_PREFIX, DaskExecutor, SchedulerError, threads_per_trial
+from gbreg.run.dask_cluster import TASK_KEY_PREFIX, DaskExecutor, SchedulerError, threads_per_trial
 
 TIMING_COLUMNS = {"fit_seconds", "fit_seconds_std"}  # wall clock: the only numbers allowed to differ
 
 
 def _load(tmp_path, spec: dict, name: str):
-    from gbreg.spec import load_spec
+    from gbreg.spec.schema import load_spec
 
     return load_spec(write_spec(tmp_path, spec, name))
 
@@ -36,7 +36,7 @@ def _comparable(results):
 def test_dask_study_on_local_cluster_equals_local_run(tracking, tmp_path) -> None:
     import pandas as pd
 
-    from gbreg.runner import run_study
+    from gbreg.run.study import run_study
 
     local = run_study(_load(tmp_path, small_spec(mlflow={"experiment": "local"}), "local.yaml"),
                       jobs=2, executor="local", verbosity=-1)
@@ -145,8 +145,8 @@ def _retried_trials(scheduler) -> int:
 def test_killing_a_worker_mid_study_still_completes_it(tracking, tmp_path, cluster) -> None:
     from mlflow.tracking import MlflowClient
 
-    from gbreg.runner import run_study
-    from gbreg.track import TAG_KIND, TAG_TRIAL_KEY
+    from gbreg.run.study import run_study
+    from gbreg.tracking.tracker import TAG_KIND, TAG_TRIAL_KEY
 
     retried_before = _retried_trials(cluster.scheduler)
     with WorkerKiller(cluster) as killer:
@@ -166,7 +166,7 @@ def test_killing_a_worker_mid_study_still_completes_it(tracking, tmp_path, clust
 
 def die_on_doomed_trial(task, context):
     """A trial function whose 'doomed' trial kills the worker process running it, every time."""
-    from gbreg.trial import run_trial
+    from gbreg.models.trial import run_trial
 
     if task.trial_key == "doomed":
         os._exit(17)
@@ -177,7 +177,7 @@ def die_on_doomed_trial(task, context):
 def test_trial_that_keeps_killing_workers_is_recorded_failed_and_the_cluster_goes_on(tmp_path, cluster) -> None:
     import cloudpickle
 
-    from gbreg.trial import TrialTask, run_trial
+    from gbreg.models.trial import TrialTask, run_trial
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     context, tasks = _context_and_tasks(tmp_path, small_spec())
@@ -222,8 +222,8 @@ def test_losing_every_worker_at_once_ships_the_data_set_again(tmp_path, cluster)
 def _context_and_tasks(tmp_path, spec: dict):
     """What the runner hands an executor for ``spec``: the context (one thread) and one task per trial."""
     from gbreg.data import make_splits
-    from gbreg.runner import prepare_study
-    from gbreg.trial import TrialContext, TrialTask
+    from gbreg.models.trial import TrialContext, TrialTask
+    from gbreg.run.study import prepare_study
 
     prepared = prepare_study(_load(tmp_path, spec, "spec.yaml"))
     evaluation = prepared.spec.evaluation
@@ -239,7 +239,7 @@ def _without_timings(metrics: dict) -> dict:
 
 
 def test_unreachable_scheduler_is_a_clear_error(tracking) -> None:
-    from gbreg.mlflow_server import free_port
+    from gbreg.tracking.server import free_port
 
     address = f"tcp://127.0.0.1:{free_port()}"
     with pytest.raises(SchedulerError, match=f"Dask scheduler {address} cannot be reached") as caught:

@@ -10,7 +10,7 @@ import pytest
 
 from gbreg.data import infer_task, load_dataset
 from gbreg.errors import DataError
-from gbreg.spec import DataSpec
+from gbreg.spec.schema import DataSpec
 
 
 def _csv(folder: Path, frame: pd.DataFrame, name: str = "d.csv") -> DataSpec:
@@ -175,7 +175,7 @@ def test_feature_names_the_libraries_refuse_are_rejected(tmp_path, name, refused
 def test_data_a_library_rejects_is_blamed_on_the_data_without_a_stack_trace():
     """Past the load-time checks, a library that rejects even its defaults on the data blames the data,
     not the first parameter, and XGBoost's C++ stack trace is cut from the message."""
-    from gbreg.param_check import ParamCheck, library_param_problems
+    from gbreg.run.param_check import ParamCheck, library_param_problems
 
     frame = _frame()
     X = frame[["a", "b"]].assign(a=lambda f: f["a"].where(f.index != 3, np.inf))
@@ -190,7 +190,7 @@ def test_data_a_library_rejects_is_blamed_on_the_data_without_a_stack_trace():
 def test_clean_message_cuts_a_real_xgboost_stack_trace():
     import xgboost
 
-    from gbreg.boosters import declaration
+    from gbreg.models.boosters import declaration
 
     with pytest.raises(xgboost.core.XGBoostError) as error:
         xgboost.train({"tree_method": "exact"}, xgboost.QuantileDMatrix(np.ones((4, 2)), np.arange(4.0)), 1)

@@ -11,10 +11,10 @@ import pytest
 from conftest import small_spec
 
 from gbreg.data import load_dataset, make_splits
-from gbreg.execute import WORKER_DIED, InlineExecutor, LocalExecutor
+from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import make_plan
-from gbreg.spec import validate_spec
-from gbreg.trial import TrialContext, TrialTask
+from gbreg.run.local_processes import WORKER_DIED, InlineExecutor, LocalExecutor
+from gbreg.spec.schema import validate_spec
 
 
 def _context_and_tasks(n_estimators: int = 20):
@@ -196,7 +196,7 @@ def test_tasks_started_ahead_are_adopted_or_dropped_and_context_files_are_cleane
     import tempfile
     from pathlib import Path
 
-    from gbreg.execute import CONTEXT_FILE_PREFIX
+    from gbreg.run.local_processes import CONTEXT_FILE_PREFIX
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

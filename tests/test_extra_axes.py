@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import small_spec, study_in_temp_store
 
-from gbreg.comparison import comparison_table
-from gbreg.plots import table_figures
-from gbreg.plots._data import PlotContext, path_data
+from gbreg.analysis.comparison import comparison_table
+from gbreg.report.plots import table_figures
+from gbreg.report.plots.figure_data import PlotContext, path_data
 
 SPEC = small_spec(models={"xgboost": {"n_estimators": 10, "max_depth": 3},
                           "lightgbm": {"n_estimators": 10, "num_leaves": 7}},

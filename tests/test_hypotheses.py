@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from conftest import small_spec, write_spec
 
+from gbreg.analysis.judgement import evaluate_hypotheses
 from gbreg.errors import SpecError
-from gbreg.hypotheses import Hypothesis
-from gbreg.judgement import evaluate_hypotheses
-from gbreg.run_table import numeric_columns
-from gbreg.spec import validate_spec
+from gbreg.spec.hypotheses import Hypothesis
+from gbreg.spec.schema import validate_spec
+from gbreg.tracking.run_table import numeric_columns
 
 
 def problems_of(expect: list, **overrides) -> dict[str, str]:
@@ -326,9 +326,9 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
     from typer.testing import CliRunner
 
     from gbreg.cli import app
-    from gbreg.runner import run_study
-    from gbreg.spec import load_spec
-    from gbreg.store import open_store
+    from gbreg.run.study import run_study
+    from gbreg.spec.schema import load_spec
+    from gbreg.tracking.store import open_store
 
     spec = small_spec(
         repeats=4, evaluation={"split": "kfold", "folds": 3, "metric": "rmse"},  # 12 splits: Holm over 3 can pass
@@ -368,10 +368,10 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
 
 @pytest.mark.slow
 def test_a_grid_without_the_unregularized_point_says_so(tracking, tmp_path):
-    from gbreg.findings import findings_text
-    from gbreg.runner import run_study
-    from gbreg.spec import load_spec
-    from gbreg.store import open_store
+    from gbreg.analysis.findings import findings_text
+    from gbreg.run.study import run_study
+    from gbreg.spec.schema import load_spec
+    from gbreg.tracking.store import open_store
 
     spec = small_spec(models={"lightgbm": {"n_estimators": 10, "num_leaves": 7}},
                       sweep={"reg_alpha": [1, 10, 100]},

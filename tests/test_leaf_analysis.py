@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.leaf_analysis import (
+from gbreg.analysis.shrinkage import shrinkage_table
+from gbreg.models.leaf_distribution import (
     DISTRIBUTION_STAT_NAMES,
     leaf_histogram_png,
-    shrinkage_table,
     value_distribution_stats,
 )
 
@@ -74,9 +74,9 @@ def test_l1_on_real_boosters_puts_mass_at_zero(library):
     """On real trees the zero mass is the tree statistics' zero_leaf_fraction, and grows with reg_alpha."""
     from sklearn.datasets import load_diabetes
 
-    from gbreg.boosters import ADAPTERS
-    from gbreg.boosters._base import FoldData
-    from gbreg.params import resolve_params
+    from gbreg.models.boosters import ADAPTERS
+    from gbreg.models.boosters.adapter import FoldData
+    from gbreg.spec.params import resolve_params
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     fold = FoldData(X, y.to_numpy(), X, y.to_numpy(), "regression", 0)
@@ -94,7 +94,7 @@ def test_l1_on_real_boosters_puts_mass_at_zero(library):
 def test_histograms_drawn_on_the_reused_figure_equal_fresh_ones(rng):
     """A worker reuses one figure for every trial's histogram: the PNG must be byte-for-byte the one a
     new figure gives, whatever was drawn before (other scales, no nonzero values at all)."""
-    import gbreg.leaf_analysis as leaf_analysis
+    import gbreg.models.leaf_distribution as leaf_analysis
 
     cases = [rng.laplace(scale=0.01, size=4000), np.zeros(6), rng.normal(loc=50, scale=3, size=300),
              np.r_[np.zeros(40), rng.laplace(size=60)], np.array([2.5])]

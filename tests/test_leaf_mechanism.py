@@ -1,5 +1,5 @@
 """Every leaf of real trained models against the closed form -sign(G) max(|G| - alpha, 0) / (H + lambda) * eta,
-with G and H rebuilt from the training rows (gbreg.leaf_mechanism), and the per-trial mechanism metrics."""
+with G and H rebuilt from the training rows (gbreg.models.leaf_mechanism), and the per-trial mechanism metrics."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from conftest import small_spec
 
-from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.leaf_mechanism import (
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.models.leaf_mechanism import (
     LEAF_MECHANISM_STAT_NAMES,
     Loss,
     Penalty,
@@ -19,7 +19,7 @@ from gbreg.leaf_mechanism import (
     lightgbm_fitted_leaves,
     mechanism_stats,
 )
-from gbreg.params import resolve_params
+from gbreg.spec.params import resolve_params
 
 LIBRARIES = ["xgboost", "lightgbm"]
 METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "logloss"}
@@ -47,8 +47,8 @@ def train(library: str, fold: FoldData, **params):
 def rebuilt_sums(library: str, fold: FoldData, **params) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The leaf table and rebuilt G, H of a training set up exactly as the adapter sets it up (the adapter
     keeps only the metrics)."""
-    from gbreg.boosters import lgbm, xgb
-    from gbreg.leaf_mechanism import lightgbm_loss, xgboost_base_margin, xgboost_loss
+    from gbreg.models.boosters import lgbm, xgb
+    from gbreg.models.leaf_mechanism import lightgbm_loss, xgboost_base_margin, xgboost_loss
 
     adapter = ADAPTERS[library]
     resolved = resolve_params(library, {"n_estimators": 60, **params})
@@ -152,7 +152,7 @@ def test_a_wrong_hessian_shows_as_a_closed_form_error(folds):
 
     import xgboost as xgb
 
-    from gbreg.boosters.xgb import read_leaves
+    from gbreg.models.boosters.xgb import read_leaves
 
     fold = folds["iris"]
     params = {"objective": "multi:softprob", "num_class": 3, "eta": 0.3, "lambda": 1.0, "nthread": 1}
@@ -211,9 +211,9 @@ def test_lightgbm_with_categorical_features_is_skipped(folds):
 
 def test_the_metrics_are_per_split_statistics_a_hypothesis_may_name(folds):
     from gbreg.data import Split
-    from gbreg.hypotheses import BOOSTER_METRICS, SPLIT_METRICS
-    from gbreg.spec import validate_spec
-    from gbreg.trial import aggregate
+    from gbreg.models.trial import aggregate
+    from gbreg.spec.hypotheses import BOOSTER_METRICS, SPLIT_METRICS
+    from gbreg.spec.schema import validate_spec
 
     assert set(LEAF_MECHANISM_STAT_NAMES) <= set(BOOSTER_METRICS) & set(SPLIT_METRICS)
     validate_spec(small_spec(expect=[

@@ -12,11 +12,11 @@ from conftest import small_spec
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
-from gbreg.boosters._base import FoldData
 from gbreg.errors import SpecError
-from gbreg.linear import fit_counterpart, sklearn_settings
+from gbreg.models.boosters.adapter import FoldData
+from gbreg.models.linear import fit_counterpart, sklearn_settings
 from gbreg.plan import linear_trials, make_plan, penalty_points
-from gbreg.spec import validate_spec
+from gbreg.spec.schema import validate_spec
 
 # ----------------------------------------------------------------------------------------------------
 # direct minimization of  Σ loss(y, Xw + b) + α‖w‖₁ + ½λ‖w‖²  (b unpenalized) with scipy:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from markdown_it import MarkdownIt
 
-from gbreg.judgement import _sign_table
+from gbreg.analysis.judgement import _sign_table
 
 
 def _cells(markdown: str) -> list[list[str]]:

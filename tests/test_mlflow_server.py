@@ -1,4 +1,4 @@
-"""A real ``mlflow server`` started by gbreg.mlflow_server: answers over HTTP, stops without leftovers.
+"""A real ``mlflow server`` started by gbreg.tracking.server: answers over HTTP, stops without leftovers.
 
 Why a real server: the lifecycle (process group, health polling, SIGTERM then SIGKILL) is the point,
 and it is exactly what mocks would hide.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gbreg.mlflow_server import (
+from gbreg.tracking.server import (
     MlflowServer,
     MlflowServerError,
     artifact_arguments,
@@ -149,7 +149,7 @@ def test_artifact_arguments_for_a_local_folder(tmp_path: Path) -> None:
 
 def test_module_does_not_import_mlflow() -> None:
     """``gbreg --help`` must stay fast: importing the server helper must not import MLflow."""
-    code = "import sys, gbreg.mlflow_server; print(any(m.startswith('mlflow') for m in sys.modules))"
+    code = "import sys, gbreg.tracking.server; print(any(m.startswith('mlflow') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert result.stdout.strip() == "False"
@@ -157,8 +157,8 @@ def test_module_does_not_import_mlflow() -> None:
 
 SERVE_FOREVER_SCRIPT = """
 import sys
-from gbreg.config import TrackingConfig
-from gbreg.mlflow_server import serve_forever
+from gbreg.spec.tracking_config import TrackingConfig
+from gbreg.tracking.server import serve_forever
 config = TrackingConfig(tracking_uri=sys.argv[1], artifact_location=sys.argv[2], ui_port=int(sys.argv[3]))
 serve_forever(config, experiments={"quickstart": "7"})
 """

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gbreg.cli import app
-from gbreg.config import load_tracking_config
+from gbreg.spec.tracking_config import load_tracking_config
 
 BAD = [
     ("unknown-top", "tracking_uri: sqlite:///mlflow.db\nfoo: 1\nbar: 2\n",

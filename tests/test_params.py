@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gbreg.params import DEFAULTS, NATIVE_PARAMS, SHARED_TO_NATIVE, to_native
+from gbreg.spec.params import DEFAULTS, NATIVE_PARAMS, SHARED_TO_NATIVE, to_native
 
 
 @pytest.fixture(scope="module")

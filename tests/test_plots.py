@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from conftest import small_spec, study_in_temp_store
 
-from gbreg.plots import heatmap_name, leaf_values_reader, metric_history_reader, path_name
-from gbreg.plots._data import (
+from gbreg.report.plots import heatmap_name, leaf_values_reader, metric_history_reader, path_name
+from gbreg.report.plots.figure_data import (
     PlotContext,
     comparison_data,
     heatmap_data,
     path_data,
 )
-from gbreg.plots._trials import leaf_histogram_data, learning_curve_data, representative_points
-from gbreg.run_table import numeric_columns
+from gbreg.report.plots.trial_figures import leaf_histogram_data, learning_curve_data, representative_points
+from gbreg.tracking.run_table import numeric_columns
 
 FOLDS = 3
 CONTEXT = PlotContext("rmse")
@@ -195,7 +195,7 @@ def test_pngs_are_logged_on_the_parent_run_and_are_readable_images(study, result
         assert image.format == "PNG" and 800 <= width <= 1600 and 350 <= height <= 1000
         assert len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 50  # drawn, not blank
     # the comparison figure (linear rows built here) renders as well
-    from gbreg.plots._draw import draw_comparison, save
+    from gbreg.report.plots.drawing import draw_comparison, save
 
     save(draw_comparison(comparison_data(_with_lasso(results), "reg_alpha", CONTEXT)), tmp_path / "vs_linear.png")
     with Image.open(io.BytesIO((tmp_path / "vs_linear.png").read_bytes())) as image:
@@ -205,7 +205,7 @@ def test_pngs_are_logged_on_the_parent_run_and_are_readable_images(study, result
 def test_a_one_axis_grid_is_drawn_as_paths_not_as_a_one_column_heatmap(results):
     """A sweep over reg_lambda alone (reg_alpha at one value) has no heatmap, and its paths along
     reg_lambda are there."""
-    from gbreg.plots import table_figures
+    from gbreg.report.plots import table_figures
 
     one_axis = results[results["reg_alpha"] == 0.0]
     assert one_axis["reg_lambda"].nunique() > 1 and one_axis["reg_alpha"].nunique() == 1

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from gbreg.processes import START_SLACK_S, gbreg_process_alive
+from gbreg.tracking.processes import START_SLACK_S, gbreg_process_alive
 
 
 def test_a_live_python_process_is_alive_and_a_finished_one_is_not():

@@ -8,10 +8,10 @@ import re
 import pytest
 from conftest import small_spec
 
+from gbreg.models.trial import TrialResult
 from gbreg.plan import make_plan
-from gbreg.progress import StudyProgress, format_seconds
-from gbreg.spec import validate_spec
-from gbreg.trial import TrialResult
+from gbreg.run.progress import StudyProgress, format_seconds
+from gbreg.spec.schema import validate_spec
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -106,9 +106,9 @@ def test_a_real_study_prints_per_trial_lines_and_a_summary(tracking, capsys):
     """``gbreg run -v`` on a 4-trial study: a line per trial with its logged score, then the summary."""
     from rich.console import Console
 
-    from gbreg.run_table import numeric_columns
-    from gbreg.runner import run_study
-    from gbreg.summary import best_per_model, format_cell, print_summary
+    from gbreg.report.summary import best_per_model, format_cell, print_summary
+    from gbreg.run.study import run_study
+    from gbreg.tracking.run_table import numeric_columns
 
     spec = validate_spec(small_spec(models={"xgboost": {"n_estimators": 20, "max_depth": 3}},
                                     sweep={"reg_alpha": [0, 100], "reg_lambda": [0, 10]}))
@@ -134,7 +134,7 @@ def test_a_real_study_prints_per_trial_lines_and_a_summary(tracking, capsys):
 def test_best_per_model_skips_failed_trials_and_keeps_run_order():
     import pandas as pd
 
-    from gbreg.summary import best_per_model, format_cell
+    from gbreg.report.summary import best_per_model, format_cell
 
     results = pd.DataFrame([
         {"run_id": "a", "status": "FINISHED", "kind": "booster", "model": "lightgbm", "reg_alpha": "0",

@@ -14,8 +14,7 @@ import pytest
 from conftest import small_spec
 from test_spec_limits import problems_of
 
-from gbreg import execute_dask, params, track
-from gbreg.boosters import (
+from gbreg.models.boosters import (
     ADAPTERS,
     LIBRARIES,
     DeclaredAdapter,
@@ -28,10 +27,13 @@ from gbreg.boosters import (
     register,
     unregister,
 )
-from gbreg.boosters.library import DETERMINISM, Range
-from gbreg.metrics import native_curves, score_all
-from gbreg.param_check import ParamCheck, library_param_problems
-from gbreg.spec import validate_spec
+from gbreg.models.boosters.library import DETERMINISM, Range
+from gbreg.models.metrics import native_curves, score_all
+from gbreg.run import dask_cluster as execute_dask
+from gbreg.run.param_check import ParamCheck, library_param_problems
+from gbreg.spec import params
+from gbreg.spec.schema import validate_spec
+from gbreg.tracking import tracker as track
 
 TOY = Library(
     name="toyboost", package="scikit-learn", module="sklearn",
@@ -141,6 +143,6 @@ def test_unknown_libraries_are_reported_in_key_order_with_other_mistakes():
 
 
 def test_validate_imports_no_booster_library():
-    code = ("import sys, gbreg.spec, gbreg.params, gbreg.boosters; "
+    code = ("import sys, gbreg.spec.schema, gbreg.spec.params, gbreg.models.boosters; "
             "print(sorted(m for m in ('xgboost', 'lightgbm', 'sklearn') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -14,7 +14,7 @@ from conftest import small_spec, study_in_temp_store
 from typer.testing import CliRunner
 
 from gbreg.errors import UserInputError
-from gbreg.report import write_report
+from gbreg.report.html import write_report
 
 FINDINGS = """# Findings
 
@@ -62,8 +62,8 @@ def study(tmp_path_factory):
 def test_report_is_one_self_contained_file_with_every_plot_and_the_best_points(study, tmp_path):
     from PIL import Image
 
-    from gbreg.run_table import numeric_columns
-    from gbreg.summary import format_cell
+    from gbreg.report.summary import format_cell
+    from gbreg.tracking.run_table import numeric_columns
 
     outcome, client, _ = study
     path = write_report(outcome.parent_run_id, tmp_path / "out" / "study.html")

@@ -67,8 +67,8 @@ def test_parent_run_records_what_is_needed_to_rerun(tracking, tmp_path):
     client = _client(tracking)
     (parent,) = _parents(client)
     tags, params = parent.data.tags, parent.data.params
-    from gbreg.runner import prepare_study
-    from gbreg.spec import load_spec
+    from gbreg.run.study import prepare_study
+    from gbreg.spec.schema import load_spec
 
     prepared = prepare_study(load_spec(spec_path), check_libraries=False)
     assert tags["gbreg.data_sha256"] == prepared.data_sha and len(prepared.data_sha) == 64
@@ -169,7 +169,7 @@ def test_reports_which_versions_differ(tracking, tmp_path):
 
 
 def test_compare_trials_applies_rtol_per_metric():
-    from gbreg.reproduce import TrialRecord, compare_trials
+    from gbreg.run.reproduce import TrialRecord, compare_trials
 
     before = {"k1": TrialRecord("a", "xgboost α=0", "FINISHED", {"test_rmse": 50.0, "fit_seconds": 1.0}),
               "k2": TrialRecord("b", "xgboost α=1", "FINISHED", {"test_rmse": 40.0, "n_leaves": float("nan")})}

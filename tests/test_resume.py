@@ -39,7 +39,7 @@ def resume_spec() -> dict:
 # trial function the inline executor calls are wrapped.
 LAUNCHER = """
 import os, sys, threading
-import gbreg.execute
+import gbreg.run.local_processes
 from mlflow.tracking import MlflowClient
 from gbreg.cli import main
 
@@ -62,7 +62,7 @@ if moment == "before-first-trial":  # the parent run exists, no child run yet
         return create_run(self, experiment_id, *args, **kwargs)
     MlflowClient.create_run = create_child_run
 elif moment == "during-trial":  # a child run RUNNING, its trial function called, nothing logged yet
-    gbreg.execute.run_trial = lambda *args, **kwargs: reached()
+    gbreg.run.local_processes.run_trial = lambda *args, **kwargs: reached()
 elif moment == "during-logging":  # a child run RUNNING with its first batch of metrics logged
     log_batch = MlflowClient.log_batch
     def log_batch_then_stop(self, run_id, *args, **kwargs):
@@ -157,7 +157,7 @@ def run_to(folder: Path, spec_path: Path, moment: str, *args: str, output: Path 
 
 def plan_keys(spec_path: Path) -> set[str]:
     from gbreg.plan import make_plan
-    from gbreg.spec import load_spec
+    from gbreg.spec.schema import load_spec
 
     return {trial.trial_key for trial in make_plan(load_spec(spec_path))}
 

@@ -11,11 +11,11 @@ from test_closed_form import BINARY_Y, FEATURE, REGRESSION_Y, closed_form_leaf, 
 from test_spec_limits import problems_of
 from test_study import CONTRACT_METRICS
 
-from gbreg.boosters import ADAPTERS, FoldData
-from gbreg.boosters.sklearn_hgb import LIBRARY, read_leaves, read_predictor_nodes
-from gbreg.params import resolve_params
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.models.boosters.sklearn_hgb import LIBRARY, read_leaves, read_predictor_nodes
 from gbreg.plan import make_plan
-from gbreg.spec import validate_spec
+from gbreg.spec.params import resolve_params
+from gbreg.spec.schema import validate_spec
 
 ADAPTER = ADAPTERS["sklearn_hgb"]
 

@@ -12,11 +12,12 @@ import yaml
 from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
-from gbreg.boosters import ADAPTERS
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.cli import app
 from gbreg.errors import SpecError
-from gbreg.params import (
+from gbreg.models.boosters import ADAPTERS
+from gbreg.plan import count_trials, make_plan
+from gbreg.spec.params import (
     CHOICES,
     DEFAULTS,
     LIBRARIES,
@@ -28,8 +29,7 @@ from gbreg.params import (
     shared_name,
     to_native,
 )
-from gbreg.plan import count_trials, make_plan
-from gbreg.spec import load_spec, validate_spec
+from gbreg.spec.schema import load_spec, validate_spec
 
 TASKS = {"regression": 0, "binary": 2, "multiclass": 3}
 
@@ -280,7 +280,7 @@ def test_the_loader_is_still_safe_load_and_allows_merge_overrides(tmp_path):
     path.write_text("name: merged\ndata: {source: sklearn, name: diabetes}\nbase: &base {n_estimators: 3, "
                     "max_depth: 2}\n")
     text = path.read_text()
-    from gbreg.spec_yaml import load_yaml
+    from gbreg.spec.yaml_file import load_yaml
 
     data, duplicates = load_yaml(text + "models:\n  xgboost:\n    <<: *base\n    max_depth: 4\n")
     assert duplicates == [] and data["models"]["xgboost"] == {"n_estimators": 3, "max_depth": 4}
@@ -347,11 +347,11 @@ def test_validate_and_dry_run_of_a_huge_grid_count_it_and_show_its_head(tmp_path
 
 def test_the_library_check_of_a_huge_grid_tries_a_few_values_per_axis(tmp_path, monkeypatch):
     """`validate` with data trains one round per value it checks: the ends (and zero) of a 1001-point axis."""
-    import gbreg.param_check
+    import gbreg.run.param_check
 
     tried = []
-    real_try = gbreg.param_check._try
-    monkeypatch.setattr(gbreg.param_check, "_try", lambda adapter, fold, params, metric: tried.append(
+    real_try = gbreg.run.param_check._try
+    monkeypatch.setattr(gbreg.run.param_check, "_try", lambda adapter, fold, params, metric: tried.append(
         (adapter.library, params["reg_alpha"], params["reg_lambda"])) or real_try(adapter, fold, params, metric))
     result = CliRunner().invoke(app, ["validate", str(write_spec(tmp_path, _huge_spec()))])
     assert result.exit_code == 0, result.output
@@ -385,7 +385,7 @@ def test_run_above_the_trial_limit_asks_for_yes_and_says_how_long(tracking, tmp_
 
 
 def test_the_estimate_grows_with_rows_rounds_and_trials():
-    from gbreg.limits import estimate_seconds
+    from gbreg.spec.limits import estimate_seconds
 
     spec = validate_spec(_huge_spec())
     base = estimate_seconds(spec, count_trials(spec), rows=1000, features=10, cores=2)
@@ -407,7 +407,7 @@ def test_data_too_small_to_evaluate_is_refused(tmp_path, evaluation, rows, expec
     import numpy as np
     import pandas as pd
 
-    from gbreg.runner import prepare_study
+    from gbreg.run.study import prepare_study
 
     rng = np.random.default_rng(0)
     pd.DataFrame({"a": rng.normal(size=rows), "y": rng.normal(size=rows)}).to_csv(tmp_path / "d.csv", index=False)

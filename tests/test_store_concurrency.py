@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # "unlocked" replaces gbreg's file lock with nothing: the race the lock prevents, to show the checks see it.
 LAUNCHER = """
 import sys
-import mlflow.tracking, gbreg.runner, gbreg.store, gbreg.track, xgboost, lightgbm
+import mlflow.tracking, gbreg.run.study, gbreg.tracking.store, gbreg.tracking.tracker, xgboost, lightgbm
 from gbreg.cli import main
 if sys.argv[1] == "unlocked":
     import contextlib, filelock

@@ -1,4 +1,4 @@
-"""``gbreg.store.retrying`` on a real SQLite lock: retried while locked, other errors at once, the last
+"""``gbreg.tracking.store.retrying`` on a real SQLite lock: retried while locked, other errors at once, the last
 error raised as it came when the lock outlasts the attempts."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from gbreg.store import retrying
+from gbreg.tracking.store import retrying
 
 
 @pytest.fixture

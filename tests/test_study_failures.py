@@ -14,9 +14,9 @@ from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
 from gbreg import StudyFailed, load_spec, run_study
-from gbreg.boosters import ADAPTERS, FoldData
 from gbreg.cli import app
-from gbreg.params import accepted_names, resolve_params
+from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.spec.params import accepted_names, resolve_params
 
 
 def _client(tracking):
@@ -89,7 +89,7 @@ def test_an_error_while_logging_ends_the_study_cleanly(tracking, tmp_path, monke
     stays RUNNING, and the user reads one line that says how to resume."""
     from mlflow.exceptions import MlflowException
 
-    from gbreg.track import StudyTracker
+    from gbreg.tracking.tracker import StudyTracker
 
     calls = {"n": 0}
     real_finish = StudyTracker.finish_trial
@@ -122,7 +122,7 @@ def test_an_error_while_logging_ends_the_study_cleanly(tracking, tmp_path, monke
 
 
 def test_the_cli_reports_a_study_stopped_by_an_error_in_one_line(tracking, tmp_path, monkeypatch):
-    from gbreg.track import StudyTracker
+    from gbreg.tracking.tracker import StudyTracker
 
     def broken_store(self, run_id, result):
         raise OSError("disk full (injected)")

@@ -8,7 +8,7 @@ import pytest
 from conftest import small_spec, write_spec
 
 from gbreg import load_spec, run_study
-from gbreg.track import runs_frame
+from gbreg.tracking.readback import runs_frame
 
 SPEC = small_spec(repeats=2, evaluation={"split": "kfold", "folds": 2, "metric": "rmse"},
                   counterparts=["lasso", "ridge"],
@@ -24,14 +24,14 @@ def _forbid_reading_back(monkeypatch):
 
     monkeypatch.setattr(MlflowClient, "get_metric_history", refuse)
     monkeypatch.setattr(MlflowClient, "download_artifacts", refuse)
-    monkeypatch.setattr("gbreg.sweep_records.runs_frame", refuse)
+    monkeypatch.setattr("gbreg.run.records.runs_frame", refuse)
 
 
 def test_a_fresh_study_makes_its_results_plots_and_findings_without_reading_back(tracking, tmp_path, monkeypatch):
     spec = load_spec(write_spec(tmp_path, SPEC))
     _forbid_reading_back(monkeypatch)
     warnings: list[str] = []
-    monkeypatch.setattr("gbreg.progress.StudyProgress.message", lambda self, text: warnings.append(text))
+    monkeypatch.setattr("gbreg.run.progress.StudyProgress.message", lambda self, text: warnings.append(text))
     outcome = run_study(spec, jobs=1, verbosity=-1)
     monkeypatch.undo()
     assert not [w for w in warnings if w.startswith("warning")], warnings  # every post-sweep step succeeded
@@ -74,7 +74,7 @@ def test_a_resumed_study_reads_back_only_the_trials_an_earlier_run_finished(trac
         read.append(list(run_ids))
         return real(client, run_ids)
 
-    monkeypatch.setattr("gbreg.sweep_records.runs_frame", counting)
+    monkeypatch.setattr("gbreg.run.records.runs_frame", counting)
     # the same study with one more reg_alpha value: a different spec hash, so a new parent, but the
     # trials it shares keep their keys and are not rerun
     second = run_study(load_spec(path), jobs=1, verbosity=-1)
@@ -87,9 +87,9 @@ def test_a_resumed_study_reads_back_only_the_trials_an_earlier_run_finished(trac
 def test_leaf_values_beyond_the_budget_are_left_to_the_store(budget):
     import numpy as np
 
+    from gbreg.models.trial import TrialResult
     from gbreg.plan import Trial
-    from gbreg.sweep_records import SweepRecords
-    from gbreg.trial import TrialResult
+    from gbreg.run.records import SweepRecords
 
     records = SweepRecords(leaf_value_budget=budget)
     leaves = pd.DataFrame({"value": np.arange(5.0)})

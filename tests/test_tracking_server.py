@@ -21,7 +21,7 @@ from conftest import small_spec, write_spec
 from typer.testing import CliRunner
 
 from gbreg.cli import app
-from gbreg.mlflow_server import MlflowServer, free_port, port_is_open
+from gbreg.tracking.server import MlflowServer, free_port, port_is_open
 
 N_TRIALS = 12  # small_spec: 3 x 2 grid x 2 libraries
 
@@ -41,7 +41,7 @@ def driver_dir(tmp_path, monkeypatch):
 def test_study_logged_to_a_tracking_server_is_read_back_over_http(tmp_path, driver_dir) -> None:
     from mlflow.tracking import MlflowClient
 
-    from gbreg.track import LEAVES_ARTIFACT, RESULTS_ARTIFACT, TAG_KIND, TAG_PARENT, TAG_TRIAL_KEY
+    from gbreg.tracking.tracker import LEAVES_ARTIFACT, RESULTS_ARTIFACT, TAG_KIND, TAG_PARENT, TAG_TRIAL_KEY
 
     artifact_root = tmp_path / "server-artifacts"
     # proxy_artifacts: clients upload through the server (mlflow-artifacts:/), as remote drivers must

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 from browser import ci_artifacts_dir, launch_chromium, require_browser
 
-from gbreg.mlflow_server import MlflowServer, free_port, run_page_url, runs_page_url
+from gbreg.tracking.server import MlflowServer, free_port, run_page_url, runs_page_url
 
 if TYPE_CHECKING:  # Playwright may be absent: the test then skips instead of failing to import
     from playwright.sync_api import Locator, Page
@@ -67,7 +67,7 @@ def create_study_runs(tmp_path: Path) -> StudyInStore:
     from mlflow.tracking import MlflowClient
 
     from gbreg import load_spec, run_study
-    from gbreg.config import load_tracking_config
+    from gbreg.spec.tracking_config import load_tracking_config
 
     (tmp_path / "mlflow.yaml").write_text(yaml.safe_dump(
         {"tracking_uri": "sqlite:///mlflow.db", "artifact_location": "mlartifacts"}))

@@ -64,7 +64,7 @@ BANDS = {"trend": (0.035, 0.065), "none": (0.035, 0.065), "sign": (0.02, 0.065),
 @pytest.mark.slow
 def test_every_test_holds_its_level_under_realistic_nulls_and_finds_moderate_effects():
     """4 repeats x 3 folds, SETS null data sets per scenario (iid, split-level random slopes,
-    configuration-level random effects, folds of a repeat sharing noise) through gbreg.inference."""
+    configuration-level random effects, folds of a repeat sharing noise) through gbreg.analysis.inference."""
     bench = calibration()
     rates = bench.false_rates(SETS, repeats=4, seed=1)
     assert {scenario for _, scenario in rates} == {"iid", "split", "config", "folds"}

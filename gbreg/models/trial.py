@@ -1,0 +1,191 @@
+"""One trial as a pure function of plain inputs: train a model at one grid point on every split of the
+data set and aggregate. Runs in a worker process (or a Dask worker, or inline); returns plain data.
+
+A worker keeps its :class:`TrialContext` (the data set and its splits, shipped once) and a cache of
+prepared training matrices per (library, split, data-shaping parameters), reused across grid points.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gbreg.data import Split
+from gbreg.models.boosters import ADAPTERS
+from gbreg.models.boosters.adapter import FoldData, SplitResult
+from gbreg.models.leaf_distribution import leaf_histogram_png, value_distribution_stats
+from gbreg.models.linear import fit_counterpart
+
+
+@dataclass
+class TrialContext:
+    """Everything a trial needs besides its own parameters; sent to each worker once."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    task: str
+    n_classes: int
+    splits: list[Split]
+    metric: str
+    seed: int
+    threads: int
+
+
+@dataclass
+class TrialTask:
+    """The plain description of one trial a worker receives."""
+
+    trial_key: str
+    kind: str
+    library: str
+    model: str
+    params: dict
+
+
+@dataclass
+class TrialResult:
+    trial_key: str
+    metrics: dict[str, float] = field(default_factory=dict)  # means over splits, <name>_std companions
+    curves: dict[str, np.ndarray] = field(default_factory=dict)  # mean over splits per round
+    folds: pd.DataFrame | None = None  # one row per split: scores and statistics
+    leaves: pd.DataFrame | None = None  # boosters: leaf table with repeat/fold columns
+    coefficients: pd.DataFrame | None = None  # linear models
+    extra_params: dict = field(default_factory=dict)
+    histogram_png: bytes | None = None  # leaf values (or coefficients) with the fitted densities
+    error: str | None = None
+    error_detail: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _WorkerState:
+    context: TrialContext | None = None
+    context_path: str | None = None  # where a spawned worker reads its context at its first trial
+    folds: dict[int, FoldData] = {}
+    prepared: dict[tuple, object] = {}
+
+
+def install_context(context: TrialContext) -> None:
+    """Keep the data set; drop matrices prepared for an earlier one."""
+    _WorkerState.context = context
+    _WorkerState.folds = {}
+    _WorkerState.prepared = {}
+
+
+def install_context_file(path: str) -> None:
+    """Worker initializer: the context is in ``path`` (pickled), read at the first trial. The worker can
+    so start, and import the libraries, while the main process is still loading the data."""
+    _WorkerState.context = None
+    _WorkerState.context_path = path
+
+
+def _current_context() -> TrialContext:
+    if _WorkerState.context is None and _WorkerState.context_path is not None:
+        import pickle
+
+        with open(_WorkerState.context_path, "rb") as handle:
+            install_context(pickle.load(handle))
+    return _WorkerState.context
+
+
+def _fold(index: int) -> FoldData:
+    context = _WorkerState.context
+    if index not in _WorkerState.folds:
+        split = context.splits[index]
+        _WorkerState.folds[index] = FoldData(
+            context.X.iloc[split.train], context.y[split.train], context.X.iloc[split.test], context.y[split.test],
+            context.task, context.n_classes)
+    return _WorkerState.folds[index]
+
+
+def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResult:
+    """Train and measure one trial on every split; a failure comes back as a result with ``error``."""
+    if context is not None and context is not _WorkerState.context:
+        install_context(context)
+    context = _current_context()
+    start = time.perf_counter()
+    try:
+        results = [_train_split(task, index) for index in range(len(context.splits))]
+        result = aggregate(task.trial_key, context.splits, results)
+        result.histogram_png = _histogram(task, result)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
+        first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+        result = TrialResult(task.trial_key, error=f"{type(exc).__name__}: {first_line}",
+                             error_detail=traceback.format_exc())
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _histogram(task: TrialTask, result: TrialResult) -> bytes | None:
+    """Drawn here, in the worker, so the main process only stores it (about 60 ms a trial)."""
+
+    if result.leaves is not None:
+        values, what = result.leaves["value"].to_numpy(), "leaf values"
+    elif result.coefficients is not None:
+        values, what = result.coefficients["coef"].to_numpy(), "coefficients"
+    else:
+        return None
+    point = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in task.params.items()
+                     if k in ("reg_alpha", "reg_lambda"))
+    return leaf_histogram_png(values, f"{task.model} {point}: {what}")
+
+
+def _train_split(task: TrialTask, index: int) -> SplitResult:
+    result = _fit_split(task, index)
+
+    if result.leaves is not None:
+        result.stats.update(value_distribution_stats(result.leaves["value"]))
+    elif result.coefficients is not None:
+        result.stats.update(value_distribution_stats(result.coefficients["coef"].to_numpy()))
+    return result
+
+
+def _fit_split(task: TrialTask, index: int) -> SplitResult:
+    context = _WorkerState.context
+    fold = _fold(index)
+    if task.kind == "linear":
+        return fit_counterpart(task.model, task.params, fold, context.metric, context.seed)
+
+    adapter = ADAPTERS[task.library]
+    cache_key = (task.library, index, adapter.dataset_key(task.params))
+    if cache_key not in _WorkerState.prepared:
+        _WorkerState.prepared[cache_key] = adapter.prepare(fold, task.params)
+    seed = context.seed + context.splits[index].repeat
+    return adapter.train(_WorkerState.prepared[cache_key], fold, task.params, context.metric, seed, context.threads)
+
+
+def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult]) -> TrialResult:
+    rows = []
+    for split, result in zip(splits, results):
+        rows.append({"repeat": split.repeat, "fold": split.fold, **result.scores, **result.stats,
+                     "fit_seconds": result.fit_seconds})
+    folds = pd.DataFrame(rows)
+    value_columns = [c for c in folds.columns if c not in ("repeat", "fold")]
+    metrics = {name: float(folds[name].mean()) for name in value_columns}
+    if len(results) > 1:
+        metrics.update({f"{name}_std": float(folds[name].std(ddof=0)) for name in value_columns})
+    # a metric with no value on any split (a share of no shrinkage, a fit of fewer than 2 values) is left
+    # out, as MLflow leaves out a NaN: the trial's record in memory is the one in the store
+    metrics = {name: value for name, value in metrics.items() if value == value}
+    curves = {}
+    for name in results[0].curves:
+        curves[name] = np.mean(np.vstack([r.curves[name] for r in results]), axis=0)
+    leaves = None
+    if results[0].leaves is not None:
+        leaves = pd.concat([pd.DataFrame(r.leaves).assign(repeat=s.repeat, fold=s.fold)
+                            for s, r in zip(splits, results)], ignore_index=True)
+    coefficients = None
+    if results[0].coefficients is not None:
+        coefficients = pd.concat([r.coefficients.assign(repeat=s.repeat, fold=s.fold)
+                                  for s, r in zip(splits, results)], ignore_index=True)
+    return TrialResult(trial_key, metrics=metrics, curves=curves, folds=folds, leaves=leaves,
+                       coefficients=coefficients, extra_params=results[0].extra_params)

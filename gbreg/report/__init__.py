@@ -1,0 +1,1 @@
+"""What a person reads: the end-of-run summary, the figures and the HTML report."""

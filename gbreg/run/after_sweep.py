@@ -1,0 +1,41 @@
+"""Parent-run artifacts made after the sweep from the logged results (comparison, plots, findings).
+
+Each step is a function ``step(tracker, prepared, outcome)`` of the results table; a step that fails
+is reported and does not lose the study's runs.
+"""
+
+from __future__ import annotations
+
+from gbreg.analysis.comparison import log_comparison
+from gbreg.analysis.findings import add_shrinkage_columns, log_findings, log_shrinkage_metrics
+from gbreg.report.plots import log_study_plots
+
+
+def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
+    """``submit(function, argument) -> Future`` draws figures elsewhere (the runner passes its worker
+    pool's); this process then logs the shrinkage metrics while they are drawn. Without it the figures
+    are drawn here."""
+
+    def run(step) -> None:
+        try:
+            step(tracker, prepared, outcome)
+        except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
+            progress.message(f"warning: {step.__name__} failed: {type(exc).__name__}: {exc}")
+
+    shrinkage_logged = False
+
+    def log_shrinkage() -> None:
+        nonlocal shrinkage_logged
+        shrinkage_logged = True
+        run(log_shrinkage_metrics)
+
+    def log_plots(tracker, prepared, outcome) -> None:
+        log_study_plots(tracker, prepared, outcome, submit, meanwhile=log_shrinkage)
+
+    log_plots.__name__ = log_study_plots.__name__
+    run(log_comparison)
+    run(add_shrinkage_columns)  # columns the figures can use
+    run(log_plots)
+    if not shrinkage_logged:  # the figures' step ended before it got to them
+        log_shrinkage()
+    run(log_findings)

@@ -1,0 +1,298 @@
+"""``run_study``: a study in explicit phases.
+
+1. start: local workers spawn (they import the libraries meanwhile), the data are loaded and checked,
+   the executor gets the data set;
+2. open the store: the experiment, runs left by a dead process, which trials are done;
+3. start the parent run (or resume the unfinished one);
+4. sweep and finish (:mod:`gbreg.run.sweep`).
+
+Every check that can fail on the user's input (spec, data, library parameters, tracking store) runs
+before the first run is created, so a mistake leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from gbreg.data import Dataset, load_dataset, make_splits
+from gbreg.errors import SpecError
+from gbreg.machine import available_cores, threads_per_job
+from gbreg.models.trial import TrialContext, TrialTask
+from gbreg.plan import Trial, make_plan
+from gbreg.run.control import RunControl
+from gbreg.run.executor import TrialExecutor
+from gbreg.run.local_processes import make_executor, start_local_pool, uses_local_pool
+from gbreg.run.param_check import check_library_params, library_param_problems, param_check_input
+from gbreg.run.progress import StudyProgress
+from gbreg.run.records import SweepRecords
+from gbreg.run.sweep import (
+    StudyOutcome,
+    Sweep,
+    mark_failed,
+    raise_if_failed,
+    run_sweep,
+    worker_answer,
+)
+from gbreg.spec.limits import check_work_limit, data_size_problems
+from gbreg.spec.params import resolve_params
+from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
+from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
+from gbreg.tracking.store import check_store, ensure_experiment, import_mlflow, open_store
+from gbreg.tracking.tracker import (
+    SPEC_INPUT_ARTIFACT,
+    TAG_BASE_DIR,
+    TAG_DATA_SHA,
+    TAG_REPRODUCES,
+    TAG_SPEC_SOURCE,
+    StudyTracker,
+    dataset_input,
+    finished_trial_runs,
+    latest_parent,
+    mark_dead_runs_failed,
+)
+
+
+@dataclass
+class PreparedStudy:
+    spec: Spec
+    dataset: Dataset
+    task: str
+    metric: str
+    plan: list[Trial]
+    data_sha: str
+
+    def resolved_spec(self) -> dict:
+        """The spec as run: task, metric and every model's parameters resolved."""
+
+        resolved = self.spec.to_dict()
+        resolved["task"] = self.task
+        resolved["evaluation"]["metric"] = self.metric
+        resolved["models"] = {lib: resolve_params(lib, params) for lib, params in self.spec.libraries().items()}
+        resolved["data_sha256"] = self.data_sha
+        return resolved
+
+
+def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None) -> PreparedStudy:
+    """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made)."""
+    dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
+    task = dataset.task
+    metric = spec.evaluation.metric or DEFAULT_METRIC[task]
+    problems = []
+    if metric not in METRICS_BY_TASK[task]:
+        problems.append(("evaluation.metric", f"{metric!r} does not fit the task {task!r} (inferred from the "
+                         f"target); expected one of {', '.join(METRICS_BY_TASK[task])}"))
+    for i, name in enumerate(spec.counterparts):
+        if name not in COUNTERPARTS_BY_TASK[task]:
+            problems.append((f"counterparts[{i}]", f"{name!r} does not fit the task {task!r}; expected one of "
+                             f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
+    problems += data_size_problems(spec, dataset)
+    if problems:
+        raise SpecError(spec.source, problems)
+    prepared = PreparedStudy(spec, dataset, task, metric, plan or make_plan(spec), dataset.fingerprint())
+    if check_libraries:
+        check_library_params(prepared)
+    return prepared
+
+
+def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
+              fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
+              prepared: PreparedStudy | None = None, reproduces: str | None = None,
+              raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
+              control: RunControl | None = None) -> StudyOutcome:
+    """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
+
+    ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
+    are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
+    A study estimated to run longer than the spec's ``limits.max_hours`` here is refused (a UserInputError)
+    unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
+    study; the default installs nothing (:mod:`gbreg.run.control`), the command line passes its own.
+    """
+    control = control or RunControl()
+    started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
+                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
+    try:
+        store = _open_store(started, fresh)
+    except BaseException:
+        started.engine.close(cancel=True)
+        raise
+    if store.all_done:
+        return _already_done(started, store)
+    tracker = _start_parent(started, store, reproduces)
+    resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
+    tasks = [task for task in started.tasks if task.trial_key not in store.done]
+    threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
+    sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
+                  threads, lambda trial: _trial_params(trial, started.prepared, threads), resume_command)
+    outcome = StudyOutcome(store.experiment_id, tracker.parent_run_id, len(started.prepared.plan),
+                           len(store.done), 0)
+    run_sweep(sweep, outcome, store.done, control)
+    if raise_on_failure and not outcome.interrupted:
+        raise_if_failed(outcome)
+    return outcome
+
+
+@dataclass
+class _Started:
+    """Phase 1's result: the study prepared and an executor holding its data set."""
+
+    prepared: PreparedStudy
+    config: TrackingConfig
+    progress: StudyProgress
+    engine: TrialExecutor
+    executor_kind: str
+    tasks: list[TrialTask]
+    library_check: object  # the library check's future, or None when it was done already
+
+
+@dataclass
+class _OpenStore:
+    """Phase 2's result: the study's experiment and what is left to run."""
+
+    client: object
+    experiment_id: str
+    done: dict[str, str]  # trial key -> run id, finished by an earlier run
+    to_run: list[Trial]
+    previous: object  # the latest parent run of this spec and data, or None
+
+    @property
+    def all_done(self) -> bool:
+        return not self.to_run and self.previous is not None and self.previous.info.status == "FINISHED"
+
+    @property
+    def resume_id(self) -> str | None:
+        unfinished = self.previous is not None and self.previous.info.status != "FINISHED"
+        return self.previous.info.run_id if unfinished else None
+
+
+def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared, threads, allow_large,
+           fresh) -> _Started:
+    """Local workers start first and import the libraries while this process loads the data and checks
+    the store; nothing is logged before then, so a mistake leaves nothing behind."""
+
+    check_libraries = prepared is None
+    plan = prepared.plan if prepared else make_plan(spec)
+    jobs = max(1, min(jobs or available_cores(), len(plan)))
+    pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
+    try:
+        prepared = prepared or prepare_study(spec, check_libraries=False, plan=plan)  # checked on a worker
+        check_work_limit(spec, len(prepared.plan), *prepared.dataset.X.shape, yes=allow_large)
+        config = config or load_tracking_config()
+        progress = StudyProgress(verbosity, prepared.metric)
+        check_store(config)  # the quick checks, before a scheduler is contacted
+        splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
+                             spec.evaluation.folds, spec.seed, spec.repeats)
+        context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
+                               splits, prepared.metric, spec.seed, threads or threads_per_job(jobs))
+        engine = make_executor(executor, context, jobs, scheduler, threads=threads, pool=pool)
+    except BaseException:
+        if pool is not None:
+            pool.close(cancel=True)
+        raise
+    tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in prepared.plan]
+    # on a worker when there are workers (they import the libraries anyway), else here and now
+    checking = engine.call(library_param_problems, param_check_input(prepared)) if check_libraries else None
+    if fresh or config.new_sqlite_store():
+        engine.submit_ahead(tasks)  # nothing can be done yet: train while the store is opened and set up
+    return _Started(prepared, config, progress, engine, executor, tasks, checking)
+
+
+def _open_store(started: _Started, fresh: bool) -> _OpenStore:
+    """The library check's answer, then the store: the experiment, dead runs marked, the trials done."""
+
+    prepared, config, progress = started.prepared, started.config, started.progress
+    spec = prepared.spec
+    if started.library_check is not None:
+        import_mlflow(config)  # while a worker checks
+        check_library_params(prepared, worker_answer(started.library_check))
+    client = open_store(config)
+    lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
+    experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
+    stale = mark_dead_runs_failed(client, experiment_id)
+    if stale:
+        progress.message(f"marked {stale} run(s) left RUNNING by a process that died as FAILED")
+    done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
+    plan_keys = {t.trial_key for t in prepared.plan}
+    done = {key: run_id for key, run_id in done.items() if key in plan_keys}
+    to_run = [t for t in prepared.plan if t.trial_key not in done]
+    previous = None if fresh else latest_parent(client, experiment_id, spec.sha256())
+    previous_sha = previous.data.tags.get(TAG_DATA_SHA) if previous is not None else None
+    if previous_sha and previous_sha != prepared.data_sha:  # its trials are not this data's: say why
+        progress.message(f"the data changed since run {previous.info.run_id} (data sha256 {previous_sha[:12]}… "
+                         f"now {prepared.data_sha[:12]}…): starting a new parent run")
+        previous = None
+    if done or (previous is not None and previous.info.status != "FINISHED"):
+        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
+    return _OpenStore(client, experiment_id, done, to_run, previous)
+
+
+def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
+    """Every trial is done and the parent FINISHED: nothing runs; the results are read from the store."""
+    started.engine.close(cancel=True)
+    plan = started.prepared.plan
+    outcome = StudyOutcome(store.experiment_id, store.previous.info.run_id, len(plan), len(store.done), 0)
+    outcome.results = SweepRecords().results_frame(plan, store.client, store.done)  # all read back
+    started.progress.message(f"all {len(plan)} trials are done; results are in run {store.previous.info.run_id}")
+    return outcome
+
+
+def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None) -> StudyTracker:
+    """The parent run (or the unfinished one it resumes) with the study's params, spec and data set."""
+    prepared, engine = started.prepared, started.engine
+    spec = prepared.spec
+    tracker = StudyTracker(store.client, store.experiment_id, spec.name, spec.sha256(), prepared.data_sha)
+    try:
+        extra_tags = {TAG_SPEC_SOURCE: spec.source, TAG_BASE_DIR: str(spec.base_dir.resolve())}
+        if reproduces:
+            extra_tags[TAG_REPRODUCES] = reproduces
+        resolved = yaml.safe_dump(prepared.resolved_spec(), sort_keys=False, allow_unicode=True)
+        params = _study_params(prepared, engine.jobs, engine.threads, started.executor_kind)
+        tracker.start_parent(params, resolved, dataset_input(prepared.dataset), extra_tags,
+                             resume_run_id=store.resume_id)
+        if store.resume_id:
+            started.progress.message(f"resuming parent run {store.resume_id}")
+        else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
+            tracker.log_text(tracker.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False,
+                                                                   allow_unicode=True), SPEC_INPUT_ARTIFACT)
+    except BaseException as exc:
+        engine.close(cancel=True)
+        if tracker.parent_run_id is not None and not isinstance(exc, KeyboardInterrupt):
+            mark_failed(tracker, [], started.progress, exc)
+        raise
+    return tracker
+
+
+def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:
+    spec = prepared.spec
+    params = {"seed": spec.seed, "repeats": spec.repeats, "task": prepared.task, "metric": prepared.metric,
+              "n_trials": len(prepared.plan), "jobs": jobs, "n_threads": threads, "executor": executor,
+              "n_rows": len(prepared.dataset.y), "n_features": prepared.dataset.X.shape[1],
+              "libraries": ",".join(spec.libraries()), "counterparts": ",".join(spec.counterparts)}
+    params.update(_data_eval_params(prepared))
+    for axis, values in spec.sweep_values().items():
+        params[f"sweep.{axis}"] = values
+    return params
+
+
+def _data_eval_params(prepared: PreparedStudy) -> dict:
+    spec = prepared.spec
+    params = {f"data.{k}": v for k, v in spec.data.model_dump(mode="json", exclude_none=True).items()}
+    evaluation = spec.evaluation
+    params["evaluation.split"] = evaluation.split
+    if evaluation.split == "holdout":
+        params["evaluation.test_size"] = evaluation.test_size
+    else:
+        params["evaluation.folds"] = evaluation.folds
+    return params
+
+
+def _trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
+    params = {"library": trial.library, "model": trial.model, "kind": trial.kind, **trial.params,
+              "seed": prepared.spec.seed, "repeats": prepared.spec.repeats, "task": prepared.task,
+              "metric": prepared.metric, "n_threads": threads}
+    params.update(_data_eval_params(prepared))
+    return params
+
+
+__all__ = ["PreparedStudy", "StudyOutcome", "prepare_study", "run_study"]

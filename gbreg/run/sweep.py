@@ -1,0 +1,194 @@
+"""The sweep: hand out every trial, log each result as it arrives, then the steps after the sweep.
+
+This is the one loop over trials; whatever runs them is a :class:`gbreg.run.executor.TrialExecutor`. It
+ends in one of three ways: done (the parent run FINISHED), interrupted (Ctrl-C or SIGTERM: the runs in
+progress and the parent KILLED, the command says how to resume), or stopped by an error while logging
+(the runs in progress and the parent FAILED with it, one line for the user). No run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from gbreg.errors import GbregError, StudyFailed
+from gbreg.models.trial import TrialTask
+from gbreg.plan import Trial
+from gbreg.run.after_sweep import after_study
+from gbreg.run.control import RunControl
+from gbreg.run.records import SweepRecords
+from gbreg.tracking.tracker import RESULTS_ARTIFACT, TAG_ERROR
+
+
+@dataclass
+class StudyOutcome:
+    experiment_id: str
+    parent_run_id: str | None
+    n_trials: int
+    n_done_before: int
+    n_ran: int
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (run name, error)
+    results: pd.DataFrame | None = None
+    interrupted: bool = False
+    folds: pd.DataFrame | None = None  # per-split rows (with run_id) of the trials run this time
+    sweep: SweepRecords | None = None  # what this run logged, for the steps after the sweep
+
+
+@dataclass
+class Sweep:
+    """What the loop needs: the study as prepared (:class:`gbreg.run.study.PreparedStudy`), the trials to
+    run, their executor and the tracker of the parent run."""
+
+    prepared: object
+    to_run: list[Trial]
+    tasks: list[TrialTask]
+    engine: object  # a TrialExecutor
+    tracker: object  # a StudyTracker with its parent run started
+    progress: object
+    threads: int
+    trial_params: object  # (trial) -> the params its run starts with
+    resume_command: str  # what resumes the study: `gbreg run SPEC` (or `gbreg reproduce RUN_ID`)
+
+
+def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control: RunControl) -> StudyOutcome:
+    """Run the trials, log them, make the parent's artifacts; ``done``: trials finished by an earlier run;
+    ``control``: how the process's signals reach the loop (:mod:`gbreg.run.control`)."""
+    by_key = {t.trial_key: t for t in sweep.to_run}
+    run_ids: dict[str, str] = {}  # trial key -> its run, until the run is FINISHED or FAILED
+    start_params: dict[str, dict] = {}  # trial key -> the params its run started with
+    records = SweepRecords()  # what is logged, kept for the steps after the sweep (never read back)
+    tracker, progress, engine = sweep.tracker, sweep.progress, sweep.engine
+
+    def on_submit(task: TrialTask) -> None:
+        control.check()
+        trial = by_key[task.trial_key]
+        start_params[task.trial_key] = sweep.trial_params(trial)
+        run_ids[task.trial_key] = tracker.start_trial(trial, start_params[task.trial_key])
+
+    def on_worker_died(lost: list[TrialTask]) -> None:
+        progress.message(f"a worker process died; its pool was restarted and the {len(lost)} trial(s) in "
+                         "flight are retried (once)")
+
+    progress.start(len(sweep.to_run))
+    control.sweep_starts()
+    error: Exception | None = None
+    try:
+        for result in engine.run(sweep.tasks, on_submit, on_worker_died):
+            control.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
+            trial = by_key[result.trial_key]
+            # the id leaves run_ids only once the run is FINISHED/FAILED: an interrupt while logging
+            # still finds it and marks it KILLED, so a half-logged trial is never counted as done
+            tracker.finish_trial(run_ids[result.trial_key], result)
+            records.add(trial, run_ids.pop(result.trial_key), start_params.pop(result.trial_key), result)
+            outcome.n_ran += 1
+            if not result.ok:
+                outcome.failures.append((trial.run_name, result.error))
+            progress.trial_done(trial, result)
+        control.check()
+        progress.stop()
+        _finish(sweep, outcome, records, done)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    except Exception as exc:
+        if control.requested:
+            outcome.interrupted = True  # Ctrl-C inside SQLite or a library can surface as its error: still Ctrl-C
+        else:
+            error = exc
+    finally:
+        control.sweep_ends()
+        progress.stop()
+    if error is not None:
+        engine.close(cancel=True)
+        mark_failed(tracker, list(run_ids.values()), progress, error)
+        raise study_stopped(error, sweep.resume_command) from error
+    if outcome.interrupted:
+        _stop_cleanly(engine, tracker, list(run_ids.values()), progress, control)
+        progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time, {len(run_ids)} in progress "
+                         f"abandoned (marked KILLED); {_again(sweep.resume_command)}")
+    return outcome
+
+
+def _finish(sweep: Sweep, outcome: StudyOutcome, records: SweepRecords, done: dict[str, str]) -> None:
+    """After the last trial: the results from memory, the parent's artifacts, the parent FINISHED."""
+
+    tracker, prepared = sweep.tracker, sweep.prepared
+    outcome.results = records.results_frame(prepared.plan, tracker.client, done)
+    outcome.folds = records.folds_frame()
+    outcome.sweep = records
+    if len(outcome.results):
+        tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
+    after_study(tracker, prepared, outcome, sweep.progress, sweep.engine.call)
+    sweep.engine.close()
+    tracker.finish_parent("FINISHED", metrics={"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)})
+
+
+def raise_if_failed(outcome: StudyOutcome) -> None:
+    if outcome.failures:
+        raise StudyFailed(f"{len(outcome.failures)} of {outcome.n_trials} trials failed")
+
+
+def worker_answer(future):
+    """The result of a call made on a worker, or None (then the caller does the work itself) if the call
+    was not made or its worker died."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None
+
+
+def _stop_cleanly(engine, tracker, in_flight: list[str], progress, control: RunControl) -> None:
+    """After Ctrl-C/SIGTERM: stop the workers, mark the abandoned trials and the parent KILLED.
+
+    Under the control's shield (the CLI ignores a second Ctrl-C meanwhile, so that the marking is not cut
+    short); if the store cannot be written, the runs stay RUNNING and the next ``gbreg run`` marks them
+    FAILED.
+    """
+    progress.stop()
+    with control.shielded():
+        try:
+            if engine is not None:
+                engine.close(cancel=True)
+            for run_id in in_flight:
+                tracker.kill_trial(run_id)
+            tracker.kill_running_trials()
+            tracker.finish_parent("KILLED")
+        except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
+            progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
+
+
+def mark_failed(tracker, in_flight: list[str], progress, error: BaseException) -> None:
+    """After an error that stops the study: the trials in flight and the parent become FAILED with the
+    error, so no run stays RUNNING. If the store itself is what failed, the runs stay RUNNING and the
+    next ``gbreg run`` marks them FAILED (their process is gone by then)."""
+    message = _one_line(error)
+    try:
+        for run_id in in_flight:
+            tracker.kill_trial(run_id, "FAILED", message)
+        tracker.kill_running_trials("FAILED", message)
+        tracker.finish_parent("FAILED", tags={TAG_ERROR: message[:5000]})
+    except Exception as exc:  # noqa: BLE001 - the first error is what the user must hear about
+        progress.message(f"warning: could not mark the study's runs FAILED: {_one_line(exc)}")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def study_stopped(error: Exception, resume_command: str) -> GbregError:
+    """The one-line error a study that stopped on ``error`` ends with (a GbregError keeps its own)."""
+    if isinstance(error, GbregError):
+        return error
+    return StudyFailed(f"the study stopped: {_one_line(error)}; its runs in progress were marked FAILED; "
+                       f"after fixing the cause, resume with: {resume_command}")
+
+
+def _again(resume_command: str) -> str:
+    return f"{'rerun' if resume_command.startswith('gbreg reproduce') else 'resume'} with: {resume_command}"
+
+

@@ -1,0 +1,304 @@
+"""The hypotheses a study states under ``expect:``: their vocabulary and the spec checks on them.
+
+Three kinds of statement, written as YAML mappings (docs/hypotheses.md has the full vocabulary):
+    {metric: M, trend: increasing | decreasing | none, along: AXIS, where: {...}}
+    {metric: M, sign: positive | negative, where: {...}}
+    {best: M, interior: [AXIS, ...], goal: min | max, where: {...}}
+
+How each is tested on the sweep's results (:func:`gbreg.analysis.judgement.judge`, :mod:`gbreg.analysis.inference`; the
+statistics, their unit of replication and their calibration are stated in docs/hypotheses.md):
+
+* trend: Spearman's ρ along the axis per configuration and split, averaged per split; an exact sign-flip
+  test over the splits (``none``: two one-sided tests against ±tolerance).
+* sign: an exact sign test over configurations and a sign-flip test over splits; both must agree.
+* best: best interior minus best edge cell, against the same statistic on sign-flipped split surfaces.
+
+The p-values are Holm-adjusted across a study's hypotheses; the verdict uses the adjusted one.
+
+Verdicts are ``supported``, ``contradicted`` or ``inconclusive`` (with the reason); :mod:`gbreg.analysis.findings`
+writes them after the sweep (findings.md, parent-run metrics and tags). Validation
+(:func:`expectation_problems`) is pure Python; the tests import numpy/scipy/pandas when they run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gbreg.catalogue import METRICS_BY_TASK, names
+from gbreg.models.metrics import HIGHER_IS_BETTER
+from gbreg.spec.messages import format_path, unknown_key_message
+from gbreg.spec.params import accepted_names, accepts
+
+SCORE_PREFIXES = ("train_", "test_", "gap_")
+TASK_METRICS = METRICS_BY_TASK
+LINEAR_METRICS = names("linear")
+BOOSTER_METRICS = names("tree", "support", "mechanism", "post-sweep", on="booster")
+SPLIT_METRICS = names("tree", "mechanism", "linear", "support", "timing", "distribution")
+POST_SWEEP_METRICS = names("post-sweep")  # one value per trial, computed after the sweep
+FILTER_COLUMNS = ("library", "model", "kind")
+FINDINGS_ARTIFACT = "findings.md"
+VERDICT_CODES = {"supported": 1, "inconclusive": 0, "contradicted": -1}
+
+
+class Condition(BaseModel):
+    """A comparison on one column of the results: ``{gt: 1}``, ``{in: [0, 10]}``, ..."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    eq: float | str | None = None
+    ne: float | str | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    in_: list[float | str] | None = Field(None, alias="in")
+
+
+class Hypothesis(BaseModel):
+    """One statement under ``expect:``; exactly one of trend / sign / best is stated."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    metric: str | None = None
+    trend: Literal["increasing", "decreasing", "none"] | None = None
+    along: str | None = None
+    sign: Literal["positive", "negative"] | None = None
+    best: str | None = None
+    interior: list[str] | None = None
+    goal: Literal["min", "max"] | None = None
+    where: dict[str, Any] = Field(default_factory=dict)
+    significance: float = Field(0.05, gt=0, lt=0.5)
+    tolerance: float | None = Field(None, gt=0, le=1)
+
+    @property
+    def kind(self) -> str:
+        return "best" if self.best else "sign" if self.sign else "trend"
+
+    @property
+    def measured(self) -> str:
+        return self.best or self.metric or ""
+
+    def conditions(self) -> dict[str, Condition]:
+        return {key: _condition(value) for key, value in self.where.items()}
+
+    def describe(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "trend":
+            text = (f"{self.metric} has no trend along {self.along}" if self.trend == "none"
+                    else f"{self.metric} is {self.trend} along {self.along}")
+        elif self.kind == "sign":
+            text = f"{self.metric} is {self.sign}"
+        else:
+            text = f"the {self.goal_for()} of {self.best} is inside the grid along {', '.join(self.interior or [])}"
+        return text + (f" where {describe_where(self.where)}" if self.where else "")
+
+    def goal_for(self) -> str:
+        if self.goal:
+            return "max" if self.goal == "max" else "min"
+
+        prefix, _, suffix = (self.best or "").partition("_")
+        return "max" if prefix in ("train", "test") and HIGHER_IS_BETTER.get(suffix, False) else "min"
+
+
+def _condition(value: Any) -> Condition:
+    return Condition.model_validate(value) if isinstance(value, dict) else Condition(eq=value)
+
+
+def describe_where(where: dict) -> str:
+    parts = []
+    for key, value in where.items():
+        if not isinstance(value, dict):
+            parts.append(f"{key} = {value}")
+            continue
+        symbols = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "in": "in"}
+        parts += [f"{key} {symbols.get(op, op)} {bound}" for op, bound in value.items()]
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------------
+# validation
+
+
+def valid_metrics(spec) -> set[str]:
+    """Every metric a hypothesis may name for this spec (task-suffixed ones match the task if known)."""
+    task = spec.known_task()
+    suffixes = TASK_METRICS[task] if task else tuple({m for ms in TASK_METRICS.values() for m in ms})
+    scored = {f"{prefix}{m}" for prefix in SCORE_PREFIXES for m in suffixes}
+    per_split = scored | set(SPLIT_METRICS)
+    return per_split | {f"{name}_std" for name in per_split} | set(POST_SWEEP_METRICS)
+
+
+def expectation_problems(spec) -> list[tuple[str, str]]:
+    """Spec problems in ``expect:`` as (key path, message); called at validation time."""
+    problems: list[tuple[str, str]] = []
+    for index, raw in enumerate(spec.expect):
+        path = f"expect[{index}]"
+        if not isinstance(raw, dict):
+            problems.append((path, f"must be a mapping such as {{metric: n_leaves, trend: decreasing, along: "
+                                   f"reg_lambda}}, got {raw!r}"))
+            continue
+        try:
+            hypothesis = Hypothesis.model_validate(raw)
+        except ValidationError as exc:
+            problems += [(f"{path}.{where}" if where else path, message) for where, message in _model_problems(exc)]
+            continue
+        problems += _hypothesis_problems(hypothesis, spec, path)
+    return problems
+
+
+def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            valid = list(Hypothesis.model_fields)
+            message = unknown_key_message(str(loc[-1]), valid, "hypothesis key")
+        elif error["type"] == "literal_error":
+            message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        else:
+            message = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        problems.append((format_path(loc), message))
+    return problems
+
+
+def _hypothesis_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
+    stated = [kind for kind, present in (("trend", h.trend or h.along), ("sign", h.sign),
+                                         ("best", h.best or h.interior)) if present]
+    if not stated:
+        return [(path, "states nothing to test; give {metric, trend, along}, {metric, sign} or {best, interior}")]
+    if len(stated) > 1:
+        return [(path, f"mixes {' and '.join(stated)}; one hypothesis states one of trend, sign or best "
+                       "(write two hypotheses)")]
+    problems = {"trend": _trend_problems, "sign": _sign_problems, "best": _best_problems}[stated[0]](h, spec, path)
+    if h.tolerance is not None and h.trend != "none":
+        problems.append((f"{path}.tolerance", "applies to trend: none only (the largest |ρ| still called no trend)"))
+    return problems + _where_problems(h, spec, path)
+
+
+def _trend_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
+    problems = _required(h, path, ("metric", "trend", "along"), "a trend")
+    problems += _forbidden(h, path, ("goal",), "a trend")
+    if h.metric:
+        problems += _metric_problems(h.metric, spec, f"{path}.metric")
+    if h.along:
+        problems += _axis_problems(h.along, spec, f"{path}.along", minimum=2)
+    return problems
+
+
+def _sign_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
+    problems = _required(h, path, ("metric",), "a sign") + _forbidden(h, path, ("goal",), "a sign")
+    if h.metric:
+        problems += _metric_problems(h.metric, spec, f"{path}.metric")
+    return problems
+
+
+def _best_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
+    problems = _required(h, path, ("best", "interior"), "a best point")
+    if h.metric:
+        problems.append((f"{path}.metric", f"a best-point hypothesis names its metric under best: (best: {h.metric})"))
+    if h.best:
+        problems += _metric_problems(h.best, spec, f"{path}.best")
+    for i, axis in enumerate(h.interior or []):
+        problems += _axis_problems(axis, spec, f"{path}.interior[{i}]", minimum=3)
+    if h.interior is not None and not h.interior:
+        problems.append((f"{path}.interior", "list at least one sweep axis"))
+    return problems
+
+
+def _required(h: Hypothesis, path: str, keys: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    return [(f"{path}.{key}", f"required for {what}") for key in keys if getattr(h, key) in (None, "")]
+
+
+def _forbidden(h: Hypothesis, path: str, keys: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    return [(f"{path}.{key}", f"does not apply to {what}") for key in keys if getattr(h, key) is not None]
+
+
+def _metric_problems(name: str, spec, path: str) -> list[tuple[str, str]]:
+    valid = valid_metrics(spec)
+    if name in valid:
+        if name.removesuffix("_std") in LINEAR_METRICS or name.startswith("coef_"):
+            if not spec.counterparts:
+                return [(path, f"{name!r} is measured on linear counterparts and the spec has none")]
+        return []
+    prefix, _, suffix = name.partition("_")
+    task = spec.known_task()
+    if f"{prefix}_" in SCORE_PREFIXES and task and any(suffix in ms for ms in TASK_METRICS.values()):
+        return [(path, f"{name!r} does not fit task {task!r}; the task's metrics are "
+                       f"{', '.join(TASK_METRICS[task])}")]
+    return [(path, unknown_key_message(name, sorted(valid), "metric"))]
+
+
+def _axis_problems(axis: str, spec, path: str, minimum: int) -> list[tuple[str, str]]:
+    axes = spec.sweep_values()
+    if axis not in axes:
+        if not axes:
+            return [(path, f"{axis!r} is not a sweep axis (the sweep is empty)")]
+        return [(path, unknown_key_message(axis, list(axes), "sweep axis"))]
+    values = axes[axis]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        return [(path, f"sweep axis {axis!r} is not numeric; a trend or an edge needs ordered numbers")]
+    if len(values) < minimum:
+        return [(path, f"sweep.{axis} has {len(values)} value(s); this needs at least {minimum}")]
+    return []
+
+
+def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
+    libraries = list(spec.libraries())
+    axes = spec.sweep_values()
+    columns = set(FILTER_COLUMNS) | set(axes) | {"reg_alpha", "reg_lambda"}
+    for library in libraries:
+        columns |= accepted_names(library)
+    problems = []
+    for key, raw in h.where.items():
+        here = f"{path}.where.{key}"
+        if key not in columns:
+            problems.append((here, unknown_key_message(key, sorted(columns), "column to filter on")))
+            continue
+        try:
+            condition = _condition(raw)
+        except ValidationError as exc:
+            problems += [(f"{here}.{where}" if where else here, message) for where, message in _model_problems(exc)]
+            continue
+        problems += _condition_problems(key, condition, spec, here)
+        if key == "library" and condition.eq is not None:
+            for axis in [h.along, *(h.interior or [])]:
+                if axis and condition.eq in libraries and not accepts(str(condition.eq), axis):
+                    problems.append((here, f"{condition.eq} has no parameter {axis!r}; the hypothesis would "
+                                           "have no cells"))
+        if key in axes and key in (h.along, *(h.interior or [])):
+            kept = [v for v in axes[key] if _matches_condition(v, condition)]
+            needed = 3 if key in (h.interior or []) else 2
+            if len(kept) < needed:
+                problems.append((here, f"keeps {len(kept)} value(s) of {key!r}, the axis the hypothesis varies; "
+                                       f"it needs at least {needed}"))
+    return problems
+
+
+def _condition_problems(key: str, condition: Condition, spec, here: str) -> list[tuple[str, str]]:
+    problems = []
+    known = {"library": [*spec.libraries(), "sklearn"], "model": [*spec.libraries(), *spec.counterparts],
+             "kind": ["booster", "linear"]}.get(key)
+    for op in ("eq", "ne"):
+        value = getattr(condition, op)
+        if known is not None and value is not None and value not in known:
+            problems.append((f"{here}.{op}" if op != "eq" else here, unknown_key_message(str(value), known, key)))
+    lows = [v for v in (condition.gt, condition.ge) if v is not None]
+    highs = [v for v in (condition.lt, condition.le) if v is not None]
+    if lows and highs and max(lows) >= min(highs) and not (condition.ge is not None and condition.le is not None
+                                                           and condition.ge == condition.le):
+        problems.append((here, f"the range is empty ({describe_where({key: condition.model_dump(exclude_none=True)})})"))
+    if known is not None and (lows or highs):
+        problems.append((here, f"{key!r} is a name; compare it with eq, ne or in"))
+    return problems
+
+
+def _matches_condition(value: Any, condition: Condition) -> bool:
+    checks = (("eq", lambda v, b: v == b), ("ne", lambda v, b: v != b), ("gt", lambda v, b: v > b),
+              ("ge", lambda v, b: v >= b), ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b))
+    for op, check in checks:
+        bound = getattr(condition, op)
+        if bound is not None and not check(value, bound):
+            return False
+    return condition.in_ is None or value in condition.in_

@@ -1,0 +1,230 @@
+"""Reading a study back from MLflow, the one place that does: a study's parent run (by study name, run id or
+a trial's id), its recorded spec and artifacts, and its trials (as a table, or as records to compare).
+
+Used by ``gbreg results``, ``gbreg report`` and ``gbreg reproduce``, and by a rerun for the trials an
+earlier run finished. A running study never reads back what it just logged: it keeps its results in
+memory (:mod:`gbreg.run.records`)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from gbreg.catalogue import PENALTY_AXES, shown_in
+from gbreg.errors import SpecError, UserInputError
+from gbreg.spec.schema import Spec, validate_spec
+from gbreg.tracking.run_table import numeric_columns
+from gbreg.tracking.store import retrying
+from gbreg.tracking.tracker import (
+    RESULTS_ARTIFACT,
+    SPEC_ARTIFACT,
+    SPEC_INPUT_ARTIFACT,
+    TAG_BASE_DIR,
+    TAG_KIND,
+    TAG_PARENT,
+    TAG_REPRODUCES,
+    TAG_SPEC_SOURCE,
+    TAG_STUDY,
+    TAG_TRIAL_KEY,
+)
+
+SUMMARY_COLUMNS = ("run_name", "library", "model", *PENALTY_AXES, "test_{m}", "train_{m}", "gap_{m}",
+                   *shown_in("summary"))
+
+
+def find_parent_run(client, study_or_run: str):
+    """A parent run id (a trial's id stands for its study), or the study (experiment) of that name's
+    latest original parent run: a ``gbreg reproduce`` rerun is chosen only when the study has no other."""
+
+    store = f"the tracking store {client.tracking_uri}"
+    try:
+        run = client.get_run(study_or_run)
+    except Exception:  # noqa: BLE001 - not a run id: try it as a study name
+        run = None
+    if run is not None:
+        parent_id = run.data.tags.get("mlflow.parentRunId")
+        return client.get_run(parent_id) if parent_id else run
+    experiments = retrying(lambda: client.search_experiments(max_results=1000))
+    ids = [e.experiment_id for e in experiments]
+    if not ids:
+        raise UserInputError(f"no study or run {study_or_run!r}: {store} has no experiments")
+    quoted = study_or_run.replace("'", "\\'")
+    runs = retrying(lambda: client.search_runs(
+        ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{quoted}'",
+        max_results=1000, order_by=["attributes.start_time DESC"]))
+    if not runs:
+        names = sorted({e.name for e in experiments})
+        raise UserInputError(f"no study or run {study_or_run!r} in {store}; experiments: "
+                             f"{', '.join(names[:20])}")
+    originals = [r for r in runs if TAG_REPRODUCES not in r.data.tags]
+    return (originals or runs)[0]
+
+
+def chosen_parent_run(client, study: str, run_id: str):
+    """``gbreg results STUDY --run RUN_ID``: that run's study parent, which must belong to STUDY."""
+
+    try:
+        run = client.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception for an unknown id
+        raise UserInputError(f"--run {run_id}: no such run in the tracking store {client.tracking_uri}") from exc
+    parent_id = run.data.tags.get("mlflow.parentRunId")
+    parent = client.get_run(parent_id) if parent_id else run
+    owner = parent.data.tags.get(TAG_STUDY)
+    if owner is None:
+        raise UserInputError(f"--run {run_id}: not a run of a gbreg study")
+    if owner != study:
+        raise UserInputError(f"--run {run_id}: that run belongs to study {owner!r}, not {study!r}")
+    return parent
+
+
+def study_results(client, parent) -> pd.DataFrame:
+    """The trials of a study as logged: its results.csv artifact when present, else its child runs."""
+
+    run_id = parent.info.run_id
+    try:
+        text = retrying(lambda: client.download_artifacts(run_id, RESULTS_ARTIFACT))
+        return pd.read_csv(text)
+    except Exception:  # noqa: BLE001 - a study still running has no results.csv yet
+        pass
+    children = retrying(lambda: client.search_runs([parent.info.experiment_id],
+                                                   filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'",
+                                                   max_results=50000))
+    return runs_frame(client, [r.info.run_id for r in children]) if children else pd.DataFrame()
+
+
+def summary_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    columns = [c.format(m=metric) for c in SUMMARY_COLUMNS]
+    return results[[c for c in columns if c in results.columns]]
+
+
+def study_parent(client, run, asked: str):
+    """The study's parent run: ``run`` itself, or the parent of a trial's run."""
+
+    kind = run.data.tags.get(TAG_KIND)
+    if kind == "study":
+        return run
+    parent_id = run.data.tags.get(TAG_PARENT)
+    if kind in ("booster", "linear") and parent_id:
+        return client.get_run(parent_id)
+    raise UserInputError(f"run {asked!r} is not a gbreg study (no {TAG_KIND} tag); give a study's parent run "
+                         "id or its name")
+
+
+def study_parent_run(client, run_id: str):
+    """The parent run of a study by its id (``gbreg reproduce``): a trial's id is refused with its parent's."""
+    try:
+        run = retrying(lambda: client.get_run(run_id))
+    except Exception as exc:
+        raise UserInputError(f"no run {run_id!r} in the tracking store {client.tracking_uri}; give the id of a "
+                             "study's parent run "
+                             "(printed at the end of `gbreg run`, or see `gbreg results STUDY`)") from exc
+    tags = run.data.tags
+    if tags.get(TAG_KIND) != "study":
+        hint = f"; reproduce its parent run {tags[TAG_PARENT]}" if TAG_PARENT in tags else ""
+        raise UserInputError(f"run {run_id} is not a gbreg study's parent run{hint}")
+    return run
+
+
+def download_artifact(client, run_id: str, path: str, folder: str) -> Path | None:
+    """A run's artifact (a file or a folder) downloaded into ``folder``; None when the run has none of that name."""
+    try:
+        local = Path(retrying(lambda: client.download_artifacts(run_id, path, folder)))
+    except Exception:  # noqa: BLE001 - an artifact the study did not produce is simply not in the report
+        return None
+    return local if local.exists() else None
+
+
+def recorded_spec(client, parent):
+    """The study's spec as the parent run recorded it, ready to run again."""
+
+    run_id = parent.info.run_id
+    source = f"run {run_id} ({SPEC_INPUT_ARTIFACT})"
+    text = None
+    with tempfile.TemporaryDirectory(prefix="gbreg-") as folder:
+        for name in (SPEC_INPUT_ARTIFACT, SPEC_ARTIFACT):  # runs logged before spec_input.yaml have spec.yaml
+            path = download_artifact(client, run_id, name, folder)
+            if path is not None:
+                text, source = path.read_text(encoding="utf-8"), f"run {run_id} ({name})"
+                break
+    if text is None:
+        raise UserInputError(f"run {run_id} has no {SPEC_INPUT_ARTIFACT} or {SPEC_ARTIFACT} artifact to rerun from")
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise SpecError(source, [("", "the recorded spec is not a mapping")])
+    raw = {key: value for key, value in raw.items() if key in Spec.model_fields}  # e.g. data_sha256
+    base_dir = Path(parent.data.tags.get(TAG_BASE_DIR, Path.cwd()))
+    spec = validate_spec(raw, source=source, base_dir=base_dir)
+    spec._source = parent.data.tags.get(TAG_SPEC_SOURCE, source)
+    return spec
+
+
+@dataclass
+class TrialRecord:
+    """One child run as read back: enough to compare it with its counterpart."""
+
+    run_id: str
+    run_name: str
+    status: str
+    metrics: dict[str, float]
+
+
+def trial_records(client, parent) -> dict[str, TrialRecord]:
+    """trial key -> the study's child run for it: the runs in its results.csv, else its own children."""
+
+    run_ids = results_run_ids(client, parent.info.run_id)
+    experiment = parent.info.experiment_id
+    if run_ids:
+        runs = []
+        for start in range(0, len(run_ids), 100):
+            chunk = run_ids[start: start + 100]
+            quoted = ", ".join(f"'{r}'" for r in chunk)
+            runs += retrying(lambda: client.search_runs([experiment], f"attributes.run_id IN ({quoted})",
+                                                        max_results=len(chunk)))
+    else:
+        runs = retrying(lambda: client.search_runs(
+            [experiment], f"tags.`{TAG_PARENT}` = '{parent.info.run_id}'", max_results=50000,
+            order_by=["attributes.start_time ASC"]))
+    records: dict[str, TrialRecord] = {}
+    for run in runs:  # a key run twice (failed, then resumed) keeps the later, FINISHED one
+        key = run.data.tags.get(TAG_TRIAL_KEY)
+        if key is None or (key in records and records[key].status == "FINISHED" and run.info.status != "FINISHED"):
+            continue
+        records[key] = TrialRecord(run.info.run_id, run.info.run_name, run.info.status, dict(run.data.metrics))
+    return records
+
+
+def results_run_ids(client, run_id: str) -> list[str]:
+    """The child run ids listed in a study's results.csv; empty when it has none (an interrupted study)."""
+
+    with tempfile.TemporaryDirectory(prefix="gbreg-") as folder:
+        path = download_artifact(client, run_id, RESULTS_ARTIFACT, folder)
+        if path is None:
+            return []
+        frame = pd.read_csv(path, usecols=["run_id"])
+    return [str(r) for r in frame["run_id"].dropna()]
+
+
+def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
+    """One row per run: run id, name, status, params and latest metrics (the results table)."""
+    rows = []
+    for chunk in _chunks(run_ids, 100):
+        quoted = ", ".join(f"'{run_id}'" for run_id in chunk)
+        runs = retrying(lambda: client.search_runs(
+            [client.get_run(chunk[0]).info.experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
+            max_results=len(chunk)))
+        for run in runs:
+            row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+                   "trial_key": run.data.tags.get(TAG_TRIAL_KEY), "kind": run.data.tags.get(TAG_KIND)}
+            row.update(run.data.params)
+            row.update(run.data.metrics)
+            rows.append(row)
+    return numeric_columns(pd.DataFrame(rows))
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
