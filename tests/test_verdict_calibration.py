@@ -54,25 +54,26 @@ def as_table(cells: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# the false supported-or-contradicted rate each test must keep under every null scenario (alpha = 0.05).
-# trend and none: the issue's [0.035, 0.065]. sign and best are measured, not exact (docs/hypotheses.md):
-# the sign test is conservative when the folds share noise or the cells are iid (0.026-0.035 at 4000 sets),
-# the best-point test somewhat liberal (0.055-0.07).
-BANDS = {"trend": (0.035, 0.065), "none": (0.035, 0.065), "sign": (0.02, 0.065), "best": (0.035, 0.08)}
+# the false supported-or-contradicted rate every test must keep under every null scenario (alpha = 0.05):
+# the issue's [0.035, 0.065]. The sign and best-point tests are approximations calibrated here
+# (docs/hypotheses.md): before their fixes the sign test said 'supported' 2.6 % of the time with iid cells
+# and the best-point test 7-10 % with 3 repeats.
+BAND = (0.035, 0.065)
 
 
 @pytest.mark.slow
-def test_every_test_holds_its_level_under_realistic_nulls_and_finds_moderate_effects():
-    """4 repeats x 3 folds, SETS null data sets per scenario (iid, split-level random slopes,
+@pytest.mark.parametrize("repeats", [3, 4])
+def test_every_test_holds_its_level_under_realistic_nulls_and_finds_moderate_effects(repeats):
+    """``repeats`` x 3 folds, SETS null data sets per scenario (iid, split-level random slopes,
     configuration-level random effects, folds of a repeat sharing noise) through gbreg.analysis.inference."""
     bench = calibration()
-    rates = bench.false_rates(SETS, repeats=4, seed=1)
+    rates = bench.false_rates(SETS, repeats=repeats, seed=1)
     assert {scenario for _, scenario in rates} == {"iid", "split", "config", "folds"}
     for (test, scenario), rate in rates.items():
-        low, high = BANDS[test]
-        assert low <= rate <= high, (test, scenario, rate)
-    power = bench.power(SETS // 2, repeats=4, seed=3)
-    assert power["trend"] > 0.9 and power["none"] > 0.7 and power["sign"] > 0.75 and power["best"] > 0.35
+        assert BAND[0] <= rate <= BAND[1], (test, scenario, rate)
+    if repeats == 4:
+        power = bench.power(SETS // 2, repeats=4, seed=3)
+        assert power["trend"] > 0.9 and power["none"] > 0.7 and power["sign"] > 0.8 and power["best"] > 0.4
 
 
 @pytest.mark.slow
