@@ -1,9 +1,12 @@
 """Mechanism, not resemblance: every leaf of a trained model against the closed form of its objective.
 
 A leaf whose training rows have gradient sum G and hessian sum H (at the predictions before its tree)
-gets, in both XGBoost and LightGBM,
+gets, in XGBoost and LightGBM,
 
     value = -sign(G) * max(|G| - alpha, 0) / (H + lambda) * eta        (T(G) = sign(G) max(|G| - alpha, 0))
+
+and in HistGradientBoosting and CatBoost, which have no L1 term, the same with alpha = 0 (CatBoost with
+its Gradient leaf estimation: H is the leaf's row count).
 
 so the penalties act through two parts that can be measured on each leaf, against the unpenalized
 Newton step |G| / H * eta:
@@ -42,6 +45,8 @@ constraints), leaf models (LightGBM ``linear_tree``), a booster other than XGBoo
 LightGBM ``gbdt`` (DART rescales trees, random forests average them), ``num_parallel_tree`` > 1, class
 weights (``scale_pos_weight``, ``is_unbalance``), LightGBM's ``sigmoid`` != 1, quantized gradients, and
 LightGBM with categorical features (its categorical splits add ``cat_l2`` to lambda).
+HistGradientBoosting and CatBoost: :func:`sklearn_hgb_skip_reason` / :func:`catboost_skip_reason`
+(docs/leaf_mechanism.md, "The two libraries without L1").
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class Loss:
     softmax_hessian_factor: float = 1.0
     hessian_floor: float = 0.0
     float32_margins: bool = False  # XGBoost accumulates its prediction cache in float32
+    float32_labels: bool = True  # XGBoost, LightGBM, CatBoost store labels in float32; scikit-learn in float64
+    unit_hessian: bool = False  # CatBoost's Gradient leaf estimation: the denominator is the row count
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ def lightgbm_loss(task: str, n_classes: int) -> Loss:
 
 def row_gradients(margins: np.ndarray, y: np.ndarray, loss: Loss) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row gradient and hessian at ``margins`` (iterations x outputs x rows), as float32 like both
-    libraries store them; the hessian is None for squared error (1 for every row)."""
+    libraries store them; the hessian is None for squared error and unit-hessian steps (1 for every row)."""
     if loss.task == "regression":
         return (margins - y).astype("float32", copy=False), None
     if loss.task == "binary":
@@ -102,6 +109,8 @@ def row_gradients(margins: np.ndarray, y: np.ndarray, loss: Loss) -> tuple[np.nd
         p /= p.sum(axis=1, keepdims=True, dtype="float64").astype(margins.dtype)
         onehot = np.arange(margins.shape[1])[None, :, None] == y.astype("int64")
         g, h = p - onehot, loss.softmax_hessian_factor * p * (1.0 - p)
+    if loss.unit_hessian:
+        return g.astype("float32", copy=False), None
     if loss.hessian_floor:
         h = np.maximum(h, loss.hessian_floor)
     return g.astype("float32", copy=False), h.astype("float32", copy=False)
@@ -130,7 +139,7 @@ def leaf_sums(leaf_index: np.ndarray, leaves: dict[str, np.ndarray], y: np.ndarr
     margins[0] = np.asarray(base_margin, dtype)[:, None]
     margins[1:] = value_by_key[row_keys[:-n_outputs]].reshape(-1, n_outputs, n_rows)
     np.cumsum(margins, axis=0, out=margins)
-    g, h = row_gradients(margins, y.astype("float32").astype(dtype), loss)
+    g, h = row_gradients(margins, (y.astype("float32") if loss.float32_labels else y).astype(dtype), loss)
     flat_keys = row_keys.ravel()
     size = n_trees * stride
     grad_sum = np.bincount(flat_keys, weights=g.ravel(), minlength=size)[table_keys]
@@ -252,9 +261,71 @@ def lightgbm_penalty(native: dict) -> Penalty:
                    float(native.get("learning_rate", 0.1)))
 
 
-def lightgbm_fitted_leaves(leaves: dict[str, np.ndarray]) -> np.ndarray:
-    """Leaves of trees with more than one leaf: LightGBM stores an unsplit tree as a constant 0."""
+def split_tree_leaves(leaves: dict[str, np.ndarray]) -> np.ndarray:
+    """Leaves of trees with more than one leaf: LightGBM and HistGradientBoosting store a tree they could
+    not split as one leaf of value 0 (HistGradientBoosting's root keeps its initial value 0), not a fit."""
     trees, counts = np.unique(leaves["tree"], return_counts=True)
     split = np.zeros(int(trees.max(initial=-1)) + 1, bool)
     split[trees] = counts > 1
     return split[leaves["tree"]]
+
+
+lightgbm_fitted_leaves = split_tree_leaves  # the name gbreg.models.boosters.lgbm and its tests use
+
+
+# ---------------------------------------------------------------------------------------------- no L1 term
+
+
+def sklearn_hgb_loss(task: str) -> Loss:
+    """Half squared error, half binomial and half multinomial (hessian p(1 - p), no factor), float64
+    margins and labels, float32 gradients and hessians."""
+    return Loss(task, float32_labels=False)
+
+
+def sklearn_hgb_penalty(native: dict) -> Penalty:
+    return Penalty(0.0, float(native.get("l2_regularization", 0.0)), float(native.get("learning_rate", 0.1)))
+
+
+def sklearn_hgb_skip_reason(native: dict) -> str | None:
+    """Why the closed form does not describe this HistGradientBoosting training (None: it does)."""
+    if _any_constraint(native.get("monotonic_cst")):
+        return "monotonic_cst clamps leaf values to the bounds of their parents"
+    return None
+
+
+def catboost_loss(task: str, leaf_estimation_method: str) -> Loss:
+    """CatBoost's RMSE / Logloss / MultiClass derivatives (double, labels float32); ``Gradient`` leaf
+    estimation divides by the row count instead of the hessian sum."""
+    return Loss(task, unit_hessian=leaf_estimation_method == "Gradient")
+
+
+def catboost_penalty(native: dict) -> Penalty:
+    """l2_leaf_reg times the mean sample weight, which is 1: gbreg passes no weights (tests/test_catboost.py)."""
+    return Penalty(0.0, float(native.get("l2_leaf_reg", 3.0)), float(native["learning_rate"]))
+
+
+def catboost_skip_reason(settings: dict, task: str, has_ctrs: bool) -> str | None:
+    """Why the closed form does not describe this CatBoost training (None: it does). ``settings`` is the
+    trained model's ``get_all_params()`` (CatBoost's own defaults resolved: 10 leaf-estimation steps for
+    Logloss). Row sampling (``bootstrap_type``, ``subsample``) and ``random_strength`` are not reasons: they
+    act on the choice of the splits only, the leaf values are estimated on every row with weight 1 (found by
+    experiment on CatBoost 1.2, tests/test_leaf_mechanism_new_libraries.py)."""
+    method = settings.get("leaf_estimation_method", "Newton")
+    class_weights = settings.get("class_weights") or []
+    checks = [
+        (settings.get("boosting_type", "Plain") != "Plain", "ordered boosting fits each row's step on earlier rows"),
+        (int(settings.get("leaf_estimation_iterations", 1)) != 1,
+         f"leaf_estimation_iterations = {settings.get('leaf_estimation_iterations')}: a leaf is several "
+         f"{method} steps, not one (set leaf_estimation_iterations: 1)"),
+        (method not in ("Newton", "Gradient"), f"leaf_estimation_method {method} has no closed form here"),
+        (task == "multiclass" and method == "Newton",
+         "MultiClass Newton steps solve the class-coupled system (H + lambda I) delta = -G per leaf, not one "
+         "closed form per class (leaf_estimation_method: Gradient has one)"),
+        (any(float(w) != 1.0 for w in class_weights), "class weights weight the rows"),
+        (float(settings.get("model_shrink_rate") or 0.0) != 0.0,
+         "model_shrink_rate shrinks the earlier trees (monotone constraints set it too)"),
+        (bool(settings.get("posterior_sampling")) or bool(settings.get("langevin")), "Langevin noise in the leaves"),
+        (has_ctrs, "categorical features through target statistics (CTRs): training rows were placed in leaves "
+                   "by ordered statistics, not by the model's final ones"),
+    ]
+    return next((reason for failed, reason in checks if failed), None)

@@ -21,8 +21,10 @@ are sums of row weights, not of hessians; they are equal for squared error only.
 Trees are oblivious: every tree has 2^depth leaves, all at depth ``len(splits)``. A multiclass tree holds
 one value per class in each leaf (``leaf_values`` interleaved: leaf * n_classes + class); the leaf table
 splits it into one tree per class (tree = iteration * n_classes + class), the layout of the other boosters.
-The mechanism metrics are NaN (not applicable): gbreg.models.leaf_mechanism's closed form is checked for this
-library only by the stump tests, not per trial.
+The mechanism metrics (gbreg.models.leaf_mechanism) rebuild G and H from ``calc_leaf_indexes`` on the training
+Pool; they are NaN, with the reason logged as ``leaf_mechanism_skipped``, where one leaf is not one step
+(:func:`gbreg.models.leaf_mechanism.catboost_skip_reason`: Logloss's default of 10 leaf-estimation steps,
+MultiClass Newton, CTRs, ...).
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.models.boosters.adapter import DeclaredAdapter, FoldData, SplitResult
 from gbreg.models.boosters.lgbm import starting_score
 from gbreg.models.boosters.library import CURVE_METRIC, DETERMINISM, NUM_CLASS, OBJECTIVE, Library, Range
-from gbreg.models.leaf_mechanism import LEAF_MECHANISM_STAT_NAMES
+from gbreg.models.leaf_mechanism import (
+    LEAF_MECHANISM_STAT_NAMES,
+    catboost_loss,
+    catboost_penalty,
+    catboost_skip_reason,
+    leaf_mechanism,
+)
 from gbreg.models.metrics import native_curves, probabilities_from_margin, score_all
 from gbreg.models.trees import LeafTableBuilder, tree_stats
 
@@ -156,13 +164,32 @@ class CatBoostAdapter(DeclaredAdapter):
         p_train = _probabilities(model.predict(train_pool, prediction_type="RawFormulaVal"), fold.task)
         p_test = _probabilities(model.predict(test_pool, prediction_type="RawFormulaVal"), fold.task)
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
-        leaves, n_trees, used = read_leaves(model_json(model), fold.n_classes if fold.task == "multiclass" else 1)
+        saved = model_json(model)
+        leaves, n_trees, used = read_leaves(saved, fold.n_classes if fold.task == "multiclass" else 1)
+        skipped = catboost_skip_reason(model.get_all_params(), fold.task, bool(saved["features_info"].get("ctrs")))
+        mechanism = mechanism_metrics(model, train_pool, leaves, fold, native, init, skipped, threads)
         del model
-        mechanism = dict.fromkeys(LEAF_MECHANISM_STAT_NAMES, float("nan"))  # see the module docstring
+        extra = {"init_score": [float(v) for v in init],
+                 "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]}
+        if skipped:
+            extra["leaf_mechanism_skipped"] = skipped
         return SplitResult(scores=scores, curves=curves, leaves=leaves,
                            stats={**tree_stats(leaves, n_trees, len(used)), **mechanism}, fit_seconds=fit_seconds,
-                           extra_params={"init_score": [float(v) for v in init],
-                                         "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]})
+                           extra_params=extra)
+
+
+def mechanism_metrics(model, train_pool, leaves: dict, fold: FoldData, native: dict, init: np.ndarray,
+                      skipped: str | None, threads: int) -> dict[str, float]:
+    """The mechanism metrics of ``gbreg.models.leaf_mechanism`` (NaN when ``skipped`` gives a reason). A
+    multiclass tree holds every class: its leaf index serves the k trees of the leaf table."""
+    if skipped:
+        return dict.fromkeys(LEAF_MECHANISM_STAT_NAMES, float("nan"))
+    n_outputs = fold.n_classes if fold.task == "multiclass" else 1
+    leaf_index = np.repeat(model.calc_leaf_indexes(train_pool, thread_count=threads), n_outputs, axis=1)
+    method = model.get_all_params().get("leaf_estimation_method", "Newton")
+    stats, _, _ = leaf_mechanism(leaf_index, leaves, fold.y_train, init.astype("float32"),  # the baseline CatBoost keeps
+                                 catboost_loss(fold.task, method), catboost_penalty(native))
+    return stats
 
 
 def _curves(model, train_pool, curve: str | None, metric: str, fold: FoldData, folder: str) -> dict[str, np.ndarray]:

@@ -23,8 +23,9 @@ gradient sum G and hessian sum H at the starting score gets
 hessians in float32, their sums in float64). The starting score (``_baseline_prediction``) is the mean
 target, the log-odds of the mean, or for multiclass the log class priors centred to mean 0; it is logged as
 ``fitted_baseline``. The predictors keep no hessian sums: a leaf's ``cover`` here is its number of training
-rows (the hessian sum for squared error only). The mechanism metrics are NaN: the predictors give no
-per-row leaf index to rebuild G and H from (tests/test_sklearn_hgb.py checks the closed form on stumps).
+rows (the hessian sum for squared error only). The mechanism metrics (gbreg.models.leaf_mechanism) rebuild G
+and H from the node every training row reaches in every tree (:func:`training_leaf_index`); a tree that did
+not split is one leaf of value 0 (the root's initial value), left out like LightGBM's.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ import pandas as pd
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.models.boosters.adapter import DeclaredAdapter, FoldData, SplitResult
 from gbreg.models.boosters.library import DETERMINISM, OBJECTIVE, Library, Range
-from gbreg.models.leaf_mechanism import LEAF_MECHANISM_STAT_NAMES
+from gbreg.models.leaf_mechanism import (
+    LEAF_MECHANISM_STAT_NAMES,
+    leaf_mechanism,
+    sklearn_hgb_loss,
+    sklearn_hgb_penalty,
+    sklearn_hgb_skip_reason,
+    split_tree_leaves,
+)
 from gbreg.models.metrics import native_curves, score, score_all
 from gbreg.models.trees import LeafTableBuilder, tree_stats
 
@@ -125,10 +133,25 @@ class SklearnHGBAdapter(DeclaredAdapter):
         leaves, n_trees, used = read_leaves(nodes)
         used = {int(columns[i]) for i in used}
         baseline = [float(v) for v in np.ravel(model._baseline_prediction)]
-        stats = {**tree_stats(leaves, n_trees, len(used)), **dict.fromkeys(LEAF_MECHANISM_STAT_NAMES, float("nan"))}
-        return SplitResult(scores=scores, curves=curves, leaves=leaves, stats=stats, fit_seconds=fit_seconds,
-                           extra_params={"fitted_baseline": baseline[0] if len(baseline) == 1 else baseline,
-                                         "features_used": [str(X_train.columns[i]) for i in sorted(used)]})
+        skipped = sklearn_hgb_skip_reason(native)
+        mechanism = mechanism_metrics(model, X_train, leaves, fold, native, skipped, threads)
+        extra = {"fitted_baseline": baseline[0] if len(baseline) == 1 else baseline,
+                 "features_used": [str(X_train.columns[i]) for i in sorted(used)]}
+        if skipped:
+            extra["leaf_mechanism_skipped"] = skipped
+        return SplitResult(scores=scores, curves=curves, leaves=leaves, stats={**tree_stats(leaves, n_trees, len(used)),
+                           **mechanism}, fit_seconds=fit_seconds, extra_params=extra)
+
+
+def mechanism_metrics(model, X_train, leaves: dict, fold: FoldData, native: dict, skipped: str | None,
+                      threads: int) -> dict[str, float]:
+    """The mechanism metrics of ``gbreg.models.leaf_mechanism`` (NaN when ``skipped`` gives a reason)."""
+    if skipped:
+        return dict.fromkeys(LEAF_MECHANISM_STAT_NAMES, float("nan"))
+    stats, _, _ = leaf_mechanism(training_leaf_index(model, X_train, threads), leaves, fold.y_train,
+                                 np.ravel(model._baseline_prediction), sklearn_hgb_loss(fold.task),
+                                 sklearn_hgb_penalty(native), split_tree_leaves(leaves))
+    return stats
 
 
 def _predict(model, X, task: str) -> np.ndarray:
@@ -182,6 +205,25 @@ def read_predictor_nodes(model) -> tuple[list[list[np.ndarray]], np.ndarray]:
     else:  # categorical columns first, then the others, each in input order
         columns = np.concatenate([np.flatnonzero(categorical), np.flatnonzero(~categorical)])
     return [[predictor.nodes for predictor in iteration] for iteration in predictors], columns
+
+
+def training_leaf_index(model, X, threads: int) -> np.ndarray:
+    """Rows x trees (tree = iteration * k + class): the node each row of ``X`` reaches, by scikit-learn's own
+    traversal (``TreePredictor.predict``, categories and missing values included) of a copy of each tree
+    whose node values are the node indices. Private structures: call after :func:`read_predictor_nodes`,
+    which checks the version."""
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    X = model._preprocess_X(X, reset=False)
+    known_categories, feature_map = model._bin_mapper.make_known_categories_bitsets()
+    trees = [predictor for iteration in model._predictors for predictor in iteration]
+    index = np.empty((X.shape[0], len(trees)), dtype="int64")
+    for column, tree in enumerate(trees):
+        numbered = tree.nodes.copy()
+        numbered["value"] = np.arange(len(numbered))  # float64: every index exact
+        walker = TreePredictor(numbered, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets)
+        index[:, column] = walker.predict(X, known_categories, feature_map, threads)
+    return index
 
 
 def read_leaves(nodes: list[list[np.ndarray]]) -> tuple[dict[str, np.ndarray], int, set[int]]:
