@@ -1,7 +1,7 @@
 """How much does ``gbreg run`` cost on top of the trainings it runs, and is it cheaper than the usual ways?
 
-One reference study (reg_alpha x reg_lambda for XGBoost and LightGBM on one holdout split) is run in
-four ways, one after another in the same invocation, so that their ratios are comparable (absolute
+One study (reg_alpha x reg_lambda for XGBoost and LightGBM on one holdout split) is run in five
+ways, one after another in the same invocation, so that their ratios are comparable (absolute
 times on this machine move by about 10 % from run to run; ratios measured in one run do not):
 
 ``floor``
@@ -16,6 +16,15 @@ times on this machine move by about 10 % from run to run; ratios measured in one
     with ``mlflow.sklearn.autolog()``, on the same single split (``PredefinedSplit``).
 ``optuna``
     Optuna's ``GridSampler`` (``n_jobs=2``, threads) with optuna-integration's ``MLflowCallback``.
+``loop``
+    A plain loop over the floor's pool, one MLflow run per trial logged with ``mlflow.log_params`` and
+    one ``mlflow.log_metric`` call per metric, to a fresh SQLite store.
+
+Workloads (``--workload``, comma-separated to run several in turn, one table each): ``short``, sklearn's
+diabetes, 100 rounds, depth 4 / 15 leaves, a grid of 0 and log-spaced values 0.01..100 for both
+parameters, ``--trials 50|200|800`` trainings (5 x 5, 10 x 10, 20 x 20 per library); ``mid``,
+make_regression 12,000 x 40, 150 rounds, depth 5 / 31 leaves, 5 x 4 grid (40 trainings); ``long``, the
+20,000 x 50, 200-round reference below (the default; ``--quick`` shrinks it).
 
 Every way runs as its own child process, timed by this parent from start to exit, so interpreter
 start-up, imports, data generation, worker start-up and the creation of a fresh store count for all of
@@ -25,7 +34,8 @@ workers are counted once per worker, so it errs high for the multi-process ways.
 
 Usage::
 
-    python benchmarks/sweep_overhead.py                       # full size, all four ways
+    python benchmarks/sweep_overhead.py                       # the long reference, all five ways
+    python benchmarks/sweep_overhead.py --workload short,mid --trials 200 --repeat 3
     python benchmarks/sweep_overhead.py --quick               # CI smoke size
     python benchmarks/sweep_overhead.py --only floor,optuna --repeat 3 --json out.json
 
@@ -53,7 +63,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-WAYS: tuple[str, ...] = ("floor", "gbreg", "gridsearch", "optuna")
+WAYS: tuple[str, ...] = ("floor", "gbreg", "gridsearch", "optuna", "loop")
 LIBRARIES: tuple[str, ...] = ("xgboost", "lightgbm")
 SEED = 0
 
@@ -78,27 +88,59 @@ class Study:
     xgb_max_depth: int = 6
     lgb_num_leaves: int = 63
     learning_rate: float = 0.1
+    # "make_regression", or "diabetes": sklearn's bundled set (the sizes above are then its own)
+    dataset: str = "make_regression"
 
     @property
     def grid(self) -> list[tuple[float, float]]:
         """All (alpha, lambda) points, in the order every way reports them."""
         return [(a, b) for a in self.alphas for b in self.lambdas]
 
+    @property
+    def data_label(self) -> str:
+        rows = f"{self.n_samples} rows x {self.n_features} features"
+        return f"diabetes ({rows})" if self.dataset == "diabetes" else rows
+
 
 FULL = Study(20000, 50, 10, 10.0, 0.25, 200, (0, 0.1, 1, 10, 100, 1000), (0, 0.1, 1, 10, 100, 1000))
 QUICK = Study(4000, 20, 10, 10.0, 0.25, 30, (0, 1, 100), (0, 1, 100))
+# The issue's mid-size workload: 5 x 4 grid, depth 5 / 31 leaves, 40 trainings.
+MID = Study(12000, 40, 10, 10.0, 0.25, 150, (0, 0.1, 1, 10, 100), (0, 1, 10, 100), 5, 31)
+WORKLOADS: tuple[str, ...] = ("short", "mid", "long")
+TARGET_X_FLOOR = {"short": 2.0, "mid": 1.10, "long": 1.05}  # issue 17: gbreg's wall / the floor's
+SHORT_TRIALS: tuple[int, ...] = (50, 200, 800)  # both libraries: a 5 x 5, 10 x 10 or 20 x 20 grid
 
 
-def study_for(quick: bool) -> Study:
-    """Pick the study size; one switch so that parent and children cannot disagree."""
+def zero_and_log_grid(n: int, low: float = 0.01, high: float = 100.0) -> tuple[float, ...]:
+    """0 and n-1 log-spaced values from low to high, to 4 significant digits (exact in YAML and MLflow)."""
+    steps = n - 2
+    return (0, *(float(f"{low * (high / low) ** (i / steps):.4g}") for i in range(steps + 1)))
+
+
+def short_study(trials: int) -> Study:
+    """The study a user starts first: diabetes (442 rows), 100 rounds, the quickstart's tree sizes."""
+    side = math.isqrt(trials // len(LIBRARIES))
+    grid = zero_and_log_grid(side)
+    return Study(442, 10, 10, 0.0, 0.25, 100, grid, grid, 4, 15, dataset="diabetes")
+
+
+def study_for(quick: bool, workload: str = "long", trials: int = 200) -> Study:
+    """Pick the study; one switch so that parent and children cannot disagree (``--quick``: long only)."""
+    if workload == "short":
+        return short_study(trials)
+    if workload == "mid":
+        return MID
     return QUICK if quick else FULL
 
 
 def make_data(study: Study) -> tuple[Any, Any, Any, Any]:
     """Generate and split the data exactly as the gbreg spec describes it (``random_state=0`` both)."""
-    from sklearn.datasets import make_regression
+    from sklearn.datasets import load_diabetes, make_regression
     from sklearn.model_selection import train_test_split
 
+    if study.dataset == "diabetes":
+        X, y = load_diabetes(return_X_y=True)
+        return tuple(train_test_split(X, y, test_size=study.test_size, random_state=SEED))  # type: ignore[return-value]
     X, y, _coef = make_regression(
         n_samples=study.n_samples,
         n_features=study.n_features,
@@ -186,8 +228,11 @@ def _floor_init(study: Study) -> None:
     _WORKER.update(study=study, **native_matrices(study))
 
 
-def _floor_train(task: tuple[str, float, float]) -> tuple[Point, int]:
-    """Train one grid point, evaluating train and test every round and dumping the model."""
+def _floor_train(task: tuple[str, float, float]) -> tuple[Point, int, float]:
+    """Train one grid point, evaluating train and test every round and dumping the model.
+
+    Returns the point, the dumped model's size and the last round's train RMSE.
+    """
     library, alpha, lam = task
     study: Study = _WORKER["study"]
     if library == "xgboost":
@@ -220,7 +265,7 @@ def _floor_train(task: tuple[str, float, float]) -> tuple[Point, int]:
         )
         dumped = len(booster.model_to_string())
         test_rmse = float(history["test"]["rmse"][-1])
-    return (library, alpha, lam, test_rmse), dumped
+    return (library, alpha, lam, test_rmse), dumped, float(history["train"]["rmse"][-1])
 
 
 def run_floor(study: Study, out: Path) -> None:
@@ -239,8 +284,8 @@ def run_floor(study: Study, out: Path) -> None:
         max_workers=2, mp_context=ctx, initializer=_floor_init, initargs=(study,)
     ) as pool:
         results = list(pool.map(_floor_train, tasks, chunksize=1))
-    points = [point for point, _ in results]
-    dumped = sum(size for _, size in results)
+    points = [point for point, _, _ in results]
+    dumped = sum(size for _, size, _ in results)
     write_child_result(out, points, time.perf_counter() - start, {"model_bytes": dumped})
 
 
@@ -378,6 +423,42 @@ def run_optuna(study: Study, out: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Way 5: a plain loop over the floor's pool, logging each trial with MLflow's fluent API per call.
+# --------------------------------------------------------------------------------------------------
+
+
+def run_loop(study: Study, out: Path) -> None:
+    """Child body of the plain loop: the floor's 2 spawned workers, one MLflow run per trial.
+
+    The main process logs each result as it arrives (``pool.map`` yields in order), so logging
+    overlaps the workers' training, as a hand-written loop over a pool would. Per trial: one
+    ``log_params`` (library, reg_alpha, reg_lambda) and one ``log_metric`` call per metric (test and
+    train RMSE), to the store in ``MLFLOW_TRACKING_URI`` (a fresh SQLite file).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    tasks = [(lib, a, b) for lib in ("lightgbm", "xgboost") for a, b in study.grid]
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=2, mp_context=ctx, initializer=_floor_init, initargs=(study,)
+    ) as pool:
+        results = pool.map(_floor_train, tasks, chunksize=1)
+        import mlflow
+
+        mlflow.set_experiment("sweep_overhead_loop")
+        points: list[Point] = []
+        for (library, alpha, lam, test_rmse), _size, train_rmse in results:
+            with mlflow.start_run(run_name=f"{library}_a{alpha}_l{lam}"):
+                mlflow.log_params({"library": library, "reg_alpha": alpha, "reg_lambda": lam})
+                mlflow.log_metric("test_rmse", test_rmse)
+                mlflow.log_metric("train_rmse", train_rmse)
+            points.append((library, alpha, lam, test_rmse))
+    write_child_result(out, points, time.perf_counter() - start, {})
+
+
+# --------------------------------------------------------------------------------------------------
 # Way 2: gbreg run, through its public CLI.
 # --------------------------------------------------------------------------------------------------
 
@@ -391,14 +472,19 @@ def spec_yaml(study: Study) -> str:
     def values(seq: tuple[float, ...]) -> str:
         return "[" + ", ".join(num(v) for v in seq) + "]"
 
+    data = (
+        "  source: sklearn\n  name: diabetes\n"
+        if study.dataset == "diabetes"
+        else "  source: synthetic\n"
+        "  generator: regression\n"
+        f"  params: {{n_samples: {study.n_samples}, n_features: {study.n_features}, "
+        f"n_informative: {study.n_informative}, noise: {num(study.noise)}}}\n"
+    )
     return (
         "name: sweep_overhead\n"
         f"seed: {SEED}\n"
         "data:\n"
-        "  source: synthetic\n"
-        "  generator: regression\n"
-        f"  params: {{n_samples: {study.n_samples}, n_features: {study.n_features}, "
-        f"n_informative: {study.n_informative}, noise: {num(study.noise)}}}\n"
+        f"{data}"
         "task: regression\n"
         f"evaluation: {{split: holdout, test_size: {study.test_size}, metric: rmse}}\n"
         "models:\n"
@@ -563,14 +649,15 @@ def child_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def child_command(way: str, quick: bool, workdir: Path, refit: bool) -> tuple[list[str], Path]:
-    """Command line of one way's child and the file it reports to."""
+def child_command(
+    way: str, study: Study, study_args: list[str], workdir: Path, refit: bool
+) -> tuple[list[str], Path]:
+    """Command line of one way's child and the file it reports to (``study_args`` select ``study``)."""
     out = workdir / "result.json"
     if way == "gbreg":
-        return gbreg_command(study_for(quick), workdir), out
+        return gbreg_command(study, workdir), out
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", way, "--child-out", str(out)]
-    if quick:
-        cmd.append("--quick")
+    cmd += study_args
     if not refit:
         cmd.append("--no-gridsearch-refit")
     return cmd, out
@@ -648,12 +735,12 @@ def wait_until_idle(limit_s: float, threshold_cores: float = 0.15, settle_s: int
     return time.perf_counter() - start
 
 
-def measure(way: str, quick: bool, refit: bool) -> Measurement:
+def measure(way: str, study: Study, study_args: list[str], refit: bool) -> Measurement:
     """Run one way in a fresh temp dir with a fresh store; time, CPU and peak RSS of its tree."""
     with tempfile.TemporaryDirectory(prefix=f"sweep_overhead_{way}_") as tmp:
         workdir = Path(tmp)
         try:
-            cmd, out = child_command(way, quick, workdir, refit)
+            cmd, out = child_command(way, study, study_args, workdir, refit)
         except FileNotFoundError as exc:
             return Measurement(way, False, math.nan, math.nan, math.nan, error=str(exc))
         env = child_env(workdir)
@@ -757,12 +844,12 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def print_table(
-    study: Study, summary: dict[str, dict[str, Any]], pairs: dict[str, float], repeat: int
+    study: Study, summary: dict[str, dict[str, Any]], pairs: dict[str, float], repeat: int, workload: str
 ) -> None:
     """The side-by-side table the issue asks for, plus the RMSE sanity checks and stderr warnings."""
     n_trials = len(study.grid) * len(LIBRARIES)
     print(
-        f"\nsweep_overhead: {study.n_samples} rows x {study.n_features} features, {study.rounds} rounds, "
+        f"\nsweep_overhead [{workload}]: {study.data_label}, {study.rounds} rounds, "
         f"{len(study.alphas)} x {len(study.lambdas)} grid x 2 libraries = {n_trials} trainings; "
         f"median of {repeat}; {os.cpu_count()} cpus"
     )
@@ -800,10 +887,11 @@ def print_table(
         print(f"RMSE agreement {pair}: max |d| = {fmt(diff, '.2g')}")
     gb = summary.get("gbreg")
     if gb and not math.isnan(gb["wall_s"]):
-        peers = [p for p in ("gridsearch", "optuna") if p in summary]
+        peers = [p for p in ("gridsearch", "optuna", "loop") if p in summary]
         faster = all(summary[p]["x_gbreg"] > 1 for p in peers)
+        target = TARGET_X_FLOOR[workload]
         print(
-            f"targets: gbreg / floor = {fmt(gb['x_floor'], '.3f')} (<= 1.10: {gb['x_floor'] <= 1.10}); "
+            f"targets: gbreg / floor = {fmt(gb['x_floor'], '.3f')} (<= {target}: {gb['x_floor'] <= target}); "
             f"faster than {','.join(peers) or 'no peer run'}: {faster if peers else 'n/a'}"
         )
     for way, row in summary.items():
@@ -833,6 +921,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="CI smoke size: 4000 x 20, 30 rounds, 3 x 3 grid"
     )
+    parser.add_argument(
+        "--workload",
+        default="long",
+        help="comma-separated, run in turn: short (diabetes, 100 rounds, --trials), mid (12000 x 40, "
+        "150 rounds, 40 trials), long (the 20000 x 50 reference; --quick shrinks it)",
+    )
+    parser.add_argument(
+        "--trials", type=int, choices=SHORT_TRIALS, default=200, help="trainings in the short workload"
+    )
     parser.add_argument("--only", default=",".join(WAYS), help="comma-separated ways: " + ",".join(WAYS))
     parser.add_argument(
         "--repeat", type=int, default=1, help="run every way this many times (interleaved); median"
@@ -857,21 +954,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="GridSearchCV(refit=False) (default: refit=True, as users run it)",
     )
-    parser.add_argument("--child", choices=("floor", "gridsearch", "optuna"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("floor", "gridsearch", "optuna", "loop"), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.ways = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = sorted(set(args.ways) - set(WAYS))
     if unknown:
         parser.error(f"unknown way(s) {unknown}; choose from {','.join(WAYS)}")
+    args.workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
+    if not args.workloads or set(args.workloads) - set(WORKLOADS):
+        parser.error(f"--workload {args.workload!r}: choose from {','.join(WORKLOADS)}")
     return args
+
+
+def study_args(workload: str, args: argparse.Namespace) -> list[str]:
+    """The options that select one workload's study in a child (it re-derives the same Study)."""
+    return ["--workload", workload, "--trials", str(args.trials), *(["--quick"] if args.quick else [])]
 
 
 def run_child(args: argparse.Namespace) -> None:
     """Entry point inside a child process: do one way's work and write its result file."""
-    study = study_for(args.quick)
+    study = study_for(args.quick, args.workloads[0], args.trials)
     if args.child == "floor":
         run_floor(study, args.child_out)
+    elif args.child == "loop":
+        run_loop(study, args.child_out)
     elif args.child == "gridsearch":
         run_gridsearch(study, args.child_out, args.gridsearch_refit)
     else:
@@ -883,7 +990,7 @@ def was_disturbed(m: Measurement) -> bool:
     return m.foreign_cpu_s > max(1.0, 0.03 * m.cpu_s)
 
 
-def measure_quietly(way: str, args: argparse.Namespace) -> Measurement:
+def measure_quietly(way: str, args: argparse.Namespace, workload: str) -> Measurement:
     """Measure one way; with ``--wait-idle``, wait for a quiet machine and redo disturbed runs.
 
     Up to ``--retries`` extra attempts; the least disturbed attempt is kept, so a busy machine
@@ -895,47 +1002,57 @@ def measure_quietly(way: str, args: argparse.Namespace) -> Measurement:
             print(f"      {way}: disturbed ({attempts[-1].foreign_cpu_s:.1f} CPU s by others), redoing")
         if args.wait_idle > 0:
             wait_until_idle(args.wait_idle)
-        attempts.append(measure(way, args.quick, args.gridsearch_refit))
+        study = study_for(args.quick, workload, args.trials)
+        attempts.append(measure(way, study, study_args(workload, args), args.gridsearch_refit))
         if not attempts[-1].ok or not was_disturbed(attempts[-1]):
             break
     return min(attempts, key=lambda m: m.foreign_cpu_s if m.ok else math.inf)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the selected ways (floor first in every round), print the table, optionally write JSON."""
-    args = parse_args(argv)
-    if args.child:
-        run_child(args)
-        return 0
-    study = study_for(args.quick)
+def run_workload(workload: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the selected ways on one workload (floor first in every round), print its table."""
+    study = study_for(args.quick, workload, args.trials)
     ways = [w for w in WAYS if w in args.ways]
     runs: dict[str, list[Measurement]] = {w: [] for w in ways}
     for round_no in range(args.repeat):
         for way in ways:
-            m = measure_quietly(way, args)
+            m = measure_quietly(way, args, workload)
             runs[way].append(m)
             status = "ok" if m.ok else "FAILED"
             print(
-                f"[{round_no + 1}/{args.repeat}] {way:<11} {m.wall_s:7.2f} s  {status}"
-                f"  (other processes: {m.foreign_cpu_s:.1f} CPU s)",
+                f"[{workload} {round_no + 1}/{args.repeat}] {way:<11} {m.wall_s:7.2f} s  {status}"
+                f"  (other processes: {m.foreign_cpu_s:.1f} CPU s; load 1 min {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
     summary = summarise(runs)
     add_ratios_and_agreement(summary, runs)
     pairs = cross_agreement(runs)
-    print_table(study, summary, pairs, args.repeat)
+    print_table(study, summary, pairs, args.repeat, workload)
+    return {
+        "workload": workload,
+        "study": asdict(study),
+        "ways": summary,
+        "rmse_agreement_between_ways": pairs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every selected workload in turn, print a table per workload, optionally write JSON."""
+    args = parse_args(argv)
+    if args.child:
+        run_child(args)
+        return 0
+    results = [run_workload(workload, args) for workload in args.workloads]
     if args.json:
         payload = {
-            "study": asdict(study),
             "quick": args.quick,
             "repeat": args.repeat,
             "gridsearch_refit": args.gridsearch_refit,
             "versions": versions(),
-            "ways": summary,
-            "rmse_agreement_between_ways": pairs,
+            "workloads": results,
         }
         args.json.write_text(json.dumps(payload, indent=2, default=str))
-    return 0 if all(row["ok"] for row in summary.values()) else 1
+    return 0 if all(row["ok"] for r in results for row in r["ways"].values()) else 1
 
 
 if __name__ == "__main__":

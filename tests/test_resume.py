@@ -33,52 +33,42 @@ def resume_spec() -> dict:
                       sweep={"reg_alpha": [0, 10], "reg_lambda": [0, 10]})
 
 
-# ``gbreg run`` that stops at a moment of its real sequence of store calls (argv[1]), writes "reached" to
+# ``gbreg run`` that stops at a moment of its real sequence of store writes (argv[1]), writes "reached" to
 # the pipe whose write end is argv[2], and waits there until a signal ends it (an interrupt raises
-# KeyboardInterrupt in the wait, as it would in the library). Only MLflow's public client and the
-# trial function the inline executor calls are wrapped.
+# KeyboardInterrupt in the wait, as it would in the library). The study tracker's trial steps and the
+# trial function the inline executor calls are wrapped: the moments are the same whether the trial runs
+# are written through MLflow's client or straight into the SQLite tables.
 LAUNCHER = """
 import os, sys, threading
 import gbreg.run.local_processes
-from mlflow.tracking import MlflowClient
+from gbreg.tracking.tracker import StudyTracker
 from gbreg.cli import main
 
 moment, reached_fd = sys.argv[1], int(sys.argv[2])
 sys.argv = ["gbreg", *sys.argv[3:]]
-PARENT = "mlflow.parentRunId"
 
 def reached():
     os.write(reached_fd, b"reached\\n")
     threading.Event().wait()
 
-def is_child(client, run_id):
-    return PARENT in client.get_run(run_id).data.tags
-
 if moment == "before-first-trial":  # the parent run exists, no child run yet
-    create_run = MlflowClient.create_run
-    def create_child_run(self, experiment_id, *args, **kwargs):
-        if PARENT in (kwargs.get("tags") or {}):
-            reached()
-        return create_run(self, experiment_id, *args, **kwargs)
-    MlflowClient.create_run = create_child_run
+    StudyTracker.start_trial = lambda self, *args, **kwargs: reached()
 elif moment == "during-trial":  # a child run RUNNING, its trial function called, nothing logged yet
     gbreg.run.local_processes.run_trial = lambda *args, **kwargs: reached()
-elif moment == "during-logging":  # a child run RUNNING with its first batch of metrics logged
-    log_batch = MlflowClient.log_batch
-    def log_batch_then_stop(self, run_id, *args, **kwargs):
-        log_batch(self, run_id, *args, **kwargs)
-        if (kwargs.get("metrics") or (args[:1] or [()])[0]) and is_child(self, run_id):
-            reached()
-    MlflowClient.log_batch = log_batch_then_stop
+elif moment == "during-logging":  # a child run RUNNING with its files stored, its records not yet
+    store_files = StudyTracker._store_files
+    def store_files_then_stop(self, run_id, files):
+        store_files(self, run_id, files)
+        reached()
+    StudyTracker._store_files = store_files_then_stop
 elif moment == "between-trials":  # the second child run FINISHED, the next one not started
-    set_terminated, finished = MlflowClient.set_terminated, []
-    def terminate_then_stop(self, run_id, status=None, *args, **kwargs):
-        set_terminated(self, run_id, status, *args, **kwargs)
-        if status == "FINISHED" and is_child(self, run_id):
-            finished.append(run_id)
-            if len(finished) == 2:
-                reached()
-    MlflowClient.set_terminated = terminate_then_stop
+    finish_trial, finished = StudyTracker.finish_trial, []
+    def finish_then_stop(self, run_id, result):
+        finish_trial(self, run_id, result)
+        finished.append(run_id)
+        if len(finished) == 2:
+            reached()
+    StudyTracker.finish_trial = finish_then_stop
 else:
     raise SystemExit(f"unknown moment {moment}")
 main()
@@ -129,7 +119,7 @@ def error_tags(db: Path) -> dict[str, str]:
 MOMENTS = {
     "before-first-trial": lambda runs, db: runs == [] and _has_parent(db),
     "during-trial": lambda runs, db: [(status, n) for _, status, _, n in runs] == [("RUNNING", 0)],
-    "during-logging": lambda runs, db: [(status, n > 0) for _, status, _, n in runs] == [("RUNNING", True)],
+    "during-logging": lambda runs, db: [(status, n) for _, status, _, n in runs] == [("RUNNING", 0)],
     "between-trials": lambda runs, db: sorted(status for _, status, _, _ in runs) == ["FINISHED"] * 2,
 }
 

@@ -41,7 +41,8 @@ def driver_dir(tmp_path, monkeypatch):
 def test_study_logged_to_a_tracking_server_is_read_back_over_http(tmp_path, driver_dir) -> None:
     from mlflow.tracking import MlflowClient
 
-    from gbreg.tracking.tracker import LEAVES_ARTIFACT, RESULTS_ARTIFACT, TAG_KIND, TAG_PARENT, TAG_TRIAL_KEY
+    from gbreg.models.trial import LEAVES_ARTIFACT
+    from gbreg.tracking.tracker import RESULTS_ARTIFACT, TAG_KIND, TAG_PARENT, TAG_TRIAL_KEY
 
     artifact_root = tmp_path / "server-artifacts"
     # proxy_artifacts: clients upload through the server (mlflow-artifacts:/), as remote drivers must

@@ -9,11 +9,11 @@ from gbreg.analysis.judgement import evaluate_hypotheses
 from gbreg.analysis.shrinkage import SHRINKAGE_METRIC_NAMES, shrinkage_table
 from gbreg.analysis.verdicts import Verdict, format_number
 from gbreg.errors import UserInputError
+from gbreg.models.trial import FOLDS_ARTIFACT
 from gbreg.spec.hypotheses import FINDINGS_ARTIFACT, POST_SWEEP_METRICS, VERDICT_CODES, Hypothesis
 from gbreg.spec.schema import PENALTY_AXES
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import retrying
-from gbreg.tracking.tracker import FOLDS_ARTIFACT
 
 
 def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
@@ -33,10 +33,9 @@ def log_shrinkage_metrics(tracker, prepared, outcome) -> None:
     """Log the shrinkage columns (see :func:`add_shrinkage_columns`) on each child run."""
     results = outcome.results
     table = results[[c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]]
-    for position, run_id in enumerate(results.get("run_id", [])):
-        metrics = {k: float(v) for k, v in table.iloc[position].items() if math.isfinite(float(v))}
-        if metrics:
-            tracker.log_child_metrics(run_id, metrics)
+    run_ids = results.get("run_id", [])
+    tracker.add_trial_metrics({run_id: {k: float(v) for k, v in table.iloc[position].items()}
+                               for position, run_id in enumerate(run_ids)})
 
 
 def log_findings(tracker, prepared, outcome) -> None:

@@ -338,9 +338,9 @@ def best_evidence(values, edge, maximize: bool, alpha: float, test: str = "t", s
     interior = np.asarray(~np.asarray(edge))
     observed = (surface[:, :, interior].max(axis=2) - surface[:, :, ~interior].max(axis=2)).mean(axis=1)
     statistic = np.empty((values.shape[0], MULTIPLIER_DRAWS))
-    rng = np.random.default_rng(seed)
+    draws = _null_draws(np.random.default_rng(seed), *residuals.shape[1:])
     for start in range(0, values.shape[0], chunk):
-        noisy = _null_surfaces(residuals[start:start + chunk], rng)
+        noisy = _null_surfaces(residuals[start:start + chunk], draws)
         statistic[start:start + chunk] = (noisy[..., interior].max(axis=3) - noisy[..., ~interior].max(axis=3)).mean(axis=2)
     p_greater = (1 + (statistic >= observed[:, None] - 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
     p_less = (1 + (statistic <= observed[:, None] + 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
@@ -350,7 +350,17 @@ def best_evidence(values, edge, maximize: bool, alpha: float, test: str = "t", s
             "smallest_p": np.full(observed.shape, 2.0 / (MULTIPLIER_DRAWS + 1))}
 
 
-def _null_surfaces(residuals, rng) -> np.ndarray:
+def _null_draws(rng, configs: int, cells: int, n: int) -> dict[str, np.ndarray]:
+    """The random draws of :func:`_null_surfaces`, the same for every data set of a batch (a data set's
+    p-value does not depend on the others it is computed with)."""
+    pooled_df = cells * (n - 1)
+    return {"scale": np.sqrt((n - 1) / rng.chisquare(n - 1, (MULTIPLIER_DRAWS, 1))),
+            "normal": rng.standard_normal((MULTIPLIER_DRAWS, n)),
+            "pooled_scale": np.sqrt(pooled_df / rng.chisquare(pooled_df, (MULTIPLIER_DRAWS, 1, 1))),
+            "independent": rng.standard_normal((MULTIPLIER_DRAWS, configs, cells))}
+
+
+def _null_surfaces(residuals, draws: dict[str, np.ndarray]) -> np.ndarray:
     """Flat surfaces with the data's noise, (batch, draws, configurations, cells), from ``residuals``
     (batch, configurations, cells, units). With 3 or 4 units the cells' sample covariance has rank 2 or 3,
     so noise drawn from it alone ties the 16 cells together and the null is too narrow (the test said
@@ -366,13 +376,10 @@ def _null_surfaces(residuals, rng) -> np.ndarray:
     mean_r2 = ((corr**2).sum(axis=(2, 3)) - (np.diagonal(corr, axis1=2, axis2=3) ** 2).sum(axis=2)) / (cells * (cells - 1))
     chance = 1.0 / (n - 1)  # E[r^2] of independent cells over n units
     shared = np.clip((mean_r2 - chance) / (1 - chance), 0.0, 1.0).mean(axis=1)[:, None, None, None]
-    scale = np.sqrt((n - 1) / rng.chisquare(n - 1, (MULTIPLIER_DRAWS, 1)))
-    multipliers = rng.standard_normal((MULTIPLIER_DRAWS, n)) * scale / math.sqrt(n * (n - 1))
+    multipliers = draws["normal"] * draws["scale"] / math.sqrt(n * (n - 1))
     structured = np.einsum("bcku,du->bdck", residuals, multipliers)
-    pooled_df = cells * (n - 1)
     pooled_se = np.sqrt(ss.mean(axis=2) / (n - 1) / n)[:, None, :, None]  # (batch, 1, configs, 1)
-    pooled_scale = np.sqrt(pooled_df / rng.chisquare(pooled_df, (MULTIPLIER_DRAWS, 1, 1)))
-    independent = rng.standard_normal((batch, MULTIPLIER_DRAWS, configs, cells)) * pooled_scale * pooled_se
+    independent = draws["independent"][None] * draws["pooled_scale"] * pooled_se
     return np.sqrt(shared) * structured + np.sqrt(1 - shared) * independent
 
 

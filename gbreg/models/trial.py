@@ -7,6 +7,7 @@ prepared training matrices per (library, split, data-shaping parameters), reused
 
 from __future__ import annotations
 
+import io
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +20,13 @@ from gbreg.models.boosters import ADAPTERS
 from gbreg.models.boosters.adapter import FoldData, SplitResult
 from gbreg.models.leaf_distribution import leaf_histogram_png, value_distribution_stats
 from gbreg.models.linear import fit_counterpart
+
+# The files a trial's run holds (part of the MLflow contract, docs/mlflow_contract.md). The worker
+# serializes them, so the main process, which logs every trial, only stores bytes.
+LEAVES_ARTIFACT = "leaves.parquet"
+FOLDS_ARTIFACT = "folds.csv"
+COEFFICIENTS_ARTIFACT = "coefficients.csv"
+HISTOGRAM_ARTIFACT = "leaf_histogram.png"  # leaf values (or coefficients) with fitted Laplace and Gaussian
 
 
 @dataclass
@@ -33,6 +41,7 @@ class TrialContext:
     metric: str
     seed: int
     threads: int
+    trial_figures: bool = False  # a leaf_histogram.png on every trial's run (spec: mlflow.trial_figures)
 
 
 @dataclass
@@ -55,7 +64,7 @@ class TrialResult:
     leaves: pd.DataFrame | None = None  # boosters: leaf table with repeat/fold columns
     coefficients: pd.DataFrame | None = None  # linear models
     extra_params: dict = field(default_factory=dict)
-    histogram_png: bytes | None = None  # leaf values (or coefficients) with the fitted densities
+    files: dict[str, bytes] = field(default_factory=dict)  # artifact name -> its bytes, made in the worker
     error: str | None = None
     error_detail: str | None = None
     seconds: float = 0.0
@@ -114,7 +123,11 @@ def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResu
     try:
         results = [_train_split(task, index) for index in range(len(context.splits))]
         result = aggregate(task.trial_key, context.splits, results)
-        result.histogram_png = _histogram(task, result)
+        result.files = trial_files(result)
+        if context.trial_figures:
+            histogram = _histogram(task, result)
+            if histogram is not None:
+                result.files[HISTOGRAM_ARTIFACT] = histogram
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
@@ -125,8 +138,22 @@ def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResu
     return result
 
 
+def trial_files(result: TrialResult) -> dict[str, bytes]:
+    """The run's data files: the leaf table, the coefficients, the per-split table (k-fold)."""
+    files = {}
+    if result.leaves is not None:
+        buffer = io.BytesIO()
+        result.leaves.to_parquet(buffer, index=False)
+        files[LEAVES_ARTIFACT] = buffer.getvalue()
+    if result.coefficients is not None:
+        files[COEFFICIENTS_ARTIFACT] = result.coefficients.to_csv(index=False).encode()
+    if result.folds is not None and len(result.folds) > 1:
+        files[FOLDS_ARTIFACT] = result.folds.to_csv(index=False).encode()
+    return files
+
+
 def _histogram(task: TrialTask, result: TrialResult) -> bytes | None:
-    """Drawn here, in the worker, so the main process only stores it (about 60 ms a trial)."""
+    """Drawn here, in the worker, so the main process only stores it."""
 
     if result.leaves is not None:
         values, what = result.leaves["value"].to_numpy(), "leaf values"

@@ -184,7 +184,8 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
         splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
                              spec.evaluation.folds, spec.seed, spec.repeats)
         context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
-                               splits, prepared.metric, spec.seed, threads or threads_per_job(jobs))
+                               splits, prepared.metric, spec.seed, threads or threads_per_job(jobs),
+                               trial_figures=spec.mlflow.trial_figures)
         engine = make_executor(executor, context, jobs, scheduler, threads=threads, pool=pool)
     except BaseException:
         if pool is not None:

@@ -91,6 +91,9 @@ class LogSpace(StrictModel):
 
 class MlflowSpec(StrictModel):
     experiment: str | None = None
+    # A leaf-value histogram on every trial's run. Off by default: the parent run's figures and the report
+    # draw the representative trials, and drawing one per trial costs more than a short trial's training.
+    trial_figures: bool = False
 
 
 DEFAULT_MAX_TRIALS = 10_000

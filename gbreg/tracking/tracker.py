@@ -23,6 +23,7 @@ import pandas as pd
 
 from gbreg.models.boosters import library_packages
 from gbreg.tracking.processes import gbreg_process_alive
+from gbreg.tracking.sql_records import SqlTrialRecords
 from gbreg.tracking.store import retrying
 
 # tags
@@ -47,10 +48,7 @@ VERSIONED_PACKAGES = tuple(dict.fromkeys((*library_packages(), "scikit-learn", "
 SPEC_ARTIFACT = "spec.yaml"  # resolved: task, metric and every model parameter filled in
 SPEC_INPUT_ARTIFACT = "spec_input.yaml"  # as validated (after --set): rerunning it gives the same trial keys
 RESULTS_ARTIFACT = "results.csv"
-LEAVES_ARTIFACT = "leaves.parquet"
-FOLDS_ARTIFACT = "folds.csv"
-COEFFICIENTS_ARTIFACT = "coefficients.csv"
-HISTOGRAM_ARTIFACT = "leaf_histogram.png"  # leaf values (or coefficients) with fitted Laplace and Gaussian
+# a trial's own files: gbreg.models.trial (LEAVES_ARTIFACT, FOLDS_ARTIFACT, ...), where the worker writes them
 
 
 def package_versions() -> dict[str, str]:
@@ -110,6 +108,8 @@ class StudyTracker:
         self.data_sha = data_sha
         self.parent_run_id: str | None = None
         self._env_tags = environment_tags()
+        self._sql = SqlTrialRecords.for_client(client, experiment_id)  # None: through MLflow's client
+        self._artifact_uris: dict[str, str] = {}  # trial run id -> its artifact URI
 
     # ------------------------------------------------------------------ parent run
     def start_parent(self, params: dict, spec_yaml: str, dataset_input=None, extra_tags: dict | None = None,
@@ -142,9 +142,14 @@ class StudyTracker:
     def start_trial(self, trial, params: dict) -> str:
         tags = {**self._env_tags, TAG_KIND: trial.kind, TAG_STUDY: self.study, TAG_TRIAL_KEY: trial.trial_key,
                 TAG_SPEC_SHA: self.spec_sha, TAG_DATA_SHA: self.data_sha, TAG_PARENT: self.parent_run_id}
-        run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=trial.run_name, tags=tags))
-        self._log_params(run.info.run_id, params)
-        return run.info.run_id
+        if self._sql is not None:
+            run_id, artifact_uri = self._sql.open_run(trial.run_name, tags, _param_strings(params))
+        else:
+            run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=trial.run_name, tags=tags))
+            self._log_params(run.info.run_id, params)
+            run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
+        self._artifact_uris[run_id] = artifact_uri
+        return run_id
 
     def finish_trial(self, run_id: str, result) -> None:
         """Metrics, curves and artifacts in batches, then FINISHED (or FAILED with the error)."""
@@ -153,20 +158,47 @@ class StudyTracker:
             self.log_text(run_id, result.error_detail or result.error, "error.txt")
             retrying(lambda: self.client.set_terminated(run_id, status="FAILED"))
             return
-        self._log_batch(run_id, metrics=result.metrics, curves=result.curves, params=result.extra_params)
-        with tempfile.TemporaryDirectory(prefix="gbreg-") as folder:
-            folder = Path(folder)
-            if result.leaves is not None:
-                result.leaves.to_parquet(folder / LEAVES_ARTIFACT, index=False)
-            if result.coefficients is not None:
-                result.coefficients.to_csv(folder / COEFFICIENTS_ARTIFACT, index=False)
-            if result.folds is not None and len(result.folds) > 1:
-                result.folds.to_csv(folder / FOLDS_ARTIFACT, index=False)
-            if getattr(result, "histogram_png", None):
-                (folder / HISTOGRAM_ARTIFACT).write_bytes(result.histogram_png)
-            if any(folder.iterdir()):
-                retrying(lambda: self.client.log_artifacts(run_id, str(folder)))
-        retrying(lambda: self.client.set_terminated(run_id, status="FINISHED"))
+        self._store_files(run_id, result.files)  # before FINISHED: a finished run has its files
+        if self._sql is not None:
+            self._sql.close_run(run_id, _metric_rows(result.metrics, result.curves),
+                                _param_strings(result.extra_params), "FINISHED")
+        else:
+            self._log_batch(run_id, metrics=result.metrics, curves=result.curves, params=result.extra_params)
+            retrying(lambda: self.client.set_terminated(run_id, status="FINISHED"))
+        self._artifact_uris.pop(run_id, None)
+
+    def _store_files(self, run_id: str, files: dict[str, bytes]) -> None:
+        """The trial's files into its run: written in place in a local artifact folder (nothing to
+        upload), else through MLflow's artifact repository."""
+        if not files:
+            return
+        from urllib.parse import urlparse
+
+        from mlflow.utils.file_utils import local_file_uri_to_path
+
+        uri = self._artifact_uris.get(run_id) or retrying(lambda: self.client.get_run(run_id)).info.artifact_uri
+        if urlparse(uri).scheme in ("", "file"):
+            folder = Path(local_file_uri_to_path(uri))
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, content in files.items():
+                (folder / name).write_bytes(content)
+            return
+        with tempfile.TemporaryDirectory(prefix="gbreg-") as staging:
+            for name, content in files.items():
+                (Path(staging) / name).write_bytes(content)
+            retrying(lambda: self.client.log_artifacts(run_id, staging))
+
+    def add_trial_metrics(self, metrics_by_run: dict[str, dict[str, float]]) -> None:
+        """Metrics computed after the sweep on many trial runs (the shrinkage against the unregularized
+        trial): one transaction on an embedded store, a batch per run otherwise."""
+        metrics_by_run = {run_id: {k: v for k, v in metrics.items() if finite(v)}
+                          for run_id, metrics in metrics_by_run.items()}
+        metrics_by_run = {run_id: metrics for run_id, metrics in metrics_by_run.items() if metrics}
+        if self._sql is not None:
+            self._sql.add_metrics(metrics_by_run)
+            return
+        for run_id, metrics in metrics_by_run.items():
+            self._log_batch(run_id, metrics=metrics)
 
     def log_child_metrics(self, run_id: str, metrics: dict, tags: dict | None = None) -> None:
         """Add metrics computed after the sweep (e.g. shrinkage against the unregularized trial)."""
@@ -207,12 +239,8 @@ class StudyTracker:
         one for a typical trial, since every call is a transaction on the store."""
         from mlflow.entities import Metric, Param, RunTag
 
-        now = int(time.time() * 1000)
-        metric_entities = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if finite(v)]
-        for name, values in (curves or {}).items():
-            metric_entities += [Metric(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1)
-                                if finite(v)]
-        param_entities = [Param(str(k), param_value(v)) for k, v in (params or {}).items()]
+        metric_entities = [Metric(*row) for row in _metric_rows(metrics or {}, curves or {})]
+        param_entities = [Param(k, v) for k, v in _param_strings(params or {}).items()]
         tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         while metric_entities or param_entities or tag_entities:
             batch_params, param_entities = param_entities[:100], param_entities[100:]
@@ -221,6 +249,20 @@ class StudyTracker:
             batch_metrics, metric_entities = metric_entities[:room], metric_entities[room:]
             retrying(lambda: self.client.log_batch(run_id, metrics=batch_metrics, params=batch_params,
                                                    tags=batch_tags, synchronous=True))
+
+
+def _metric_rows(metrics: dict, curves: dict) -> list[tuple[str, float, int, int]]:
+    """(key, value, timestamp, step): a trial's metrics at step 0, its curves at rounds 1, 2, ...; values
+    MLflow would not keep as numbers (NaN, inf) are left out."""
+    now = int(time.time() * 1000)
+    rows = [(k, float(v), now, 0) for k, v in metrics.items() if finite(v)]
+    for name, values in curves.items():
+        rows += [(name, float(v), now, step) for step, v in enumerate(np.asarray(values), 1) if finite(v)]
+    return rows
+
+
+def _param_strings(params: dict) -> dict[str, str]:
+    return {str(k): param_value(v) for k, v in params.items()}
 
 
 def finite(value) -> bool:

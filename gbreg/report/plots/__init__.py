@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gbreg.models.trial import LEAVES_ARTIFACT
 from gbreg.report.plots import drawing
 from gbreg.report.plots.figure_data import (
     PENALTY_AXES,
@@ -33,7 +34,6 @@ from gbreg.report.plots.figure_data import (
 from gbreg.report.plots.trial_figures import leaf_histogram_data, learning_curve_data, representative_points
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import retrying
-from gbreg.tracking.tracker import LEAVES_ARTIFACT
 
 PLOTS_DIR = "plots"
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 import io
 import math
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from gbreg.catalogue import HIGHER_IS_BETTER, SCORE_TITLES, TITLES
 from gbreg.report.plots.figure_data import ComparisonData, HeatmapData, PathData
 from gbreg.report.plots.trial_figures import LeafHistogramData, LearningCurve, RepresentativePoint
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the main process of a study with
+    from matplotlib.figure import Figure  # workers never draws, and need not pay for the import
 
 DPI = 100
 STYLE = {"font.size": 12, "axes.titlesize": 12.5, "axes.labelsize": 12, "xtick.labelsize": 10.5,
@@ -73,6 +76,8 @@ def _grid(n_panels: int, panel_width: float, panel_height: float, right: float =
     hgap = bottom + 0.28 * title_lines + 0.1
     width = left + columns * panel_width + (columns - 1) * wgap + right
     height = bottom + rows * panel_height + (rows - 1) * hgap + top
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=DPI)
     figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
                            top=1 - top / height, wspace=wgap / panel_width, hspace=hgap / panel_height)

@@ -1,0 +1,160 @@
+"""A trial's records written straight into MLflow's SQL tables: one transaction to open its run, one to
+close it, instead of the dozen that MLflow's client takes (create_run, log_batch per kind, the latest
+metrics, set_terminated) through its ORM. A study of short trials spends most of its main-process time
+there, and that process logs every trial.
+
+The rows are the ones MLflow's own ``SqlAlchemyStore`` writes for the same calls (the same tables and
+columns, through its own table definitions), so a run written here reads back exactly like one written
+through the client: tests/test_sql_records.py writes a study both ways and compares every record. It is
+used only on an embedded SQLite store whose schema revision that comparison has run against
+(:data:`TESTED_REVISIONS`); any other store (a tracking server over HTTP, PostgreSQL) gets MLflow's
+public API.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from gbreg.tracking.store import retrying
+
+# The MLflow schema revisions (alembic heads) whose tables this module writes; the one of a new MLflow
+# release is added after tests/test_sql_records.py passes with it.
+TESTED_REVISIONS = frozenset({"dc11669786a5"})  # MLflow 3.x up to 3.17
+
+
+def schema_revision(store) -> str | None:
+    from sqlalchemy import text
+
+    try:
+        with store.engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no such table or no engine: not a store this module writes
+        return None
+
+
+class SqlTrialRecords:
+    """Opens and closes trial runs of one experiment on an SQL store, row for row as MLflow would."""
+
+    def __init__(self, store, experiment_id: str, artifact_location: str):
+        from mlflow.store.tracking.dbmodels import models
+
+        self._engine = store.engine
+        self._tables = {name: getattr(models, name).__table__
+                        for name in ("SqlRun", "SqlTag", "SqlParam", "SqlMetric", "SqlLatestMetric")}
+        self.experiment_id = experiment_id
+        self.artifact_location = artifact_location
+
+    @classmethod
+    def for_client(cls, client, experiment_id: str) -> SqlTrialRecords | None:
+        """The writer for ``client``'s store, or None where MLflow's public API must be used."""
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = getattr(getattr(client, "_tracking_client", None), "store", None)
+        if (not isinstance(store, SqlAlchemyStore) or store.engine.dialect.name != "sqlite"
+                or schema_revision(store) not in TESTED_REVISIONS):
+            return None
+        experiment = retrying(lambda: client.get_experiment(experiment_id))
+        return cls(store, experiment_id, experiment.artifact_location)
+
+    def open_run(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> tuple[str, str]:
+        """A RUNNING run with its tags and params (``SqlAlchemyStore.create_run`` + ``log_batch``);
+        returns its id and artifact URI."""
+        from mlflow.entities import LifecycleStage, Param, RunStatus, RunTag, SourceType
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
+        from mlflow.utils.uri import append_to_uri_path
+        from mlflow.utils.validation import _validate_param, _validate_tag
+
+        run_id = uuid.uuid4().hex
+        artifact_uri = append_to_uri_path(self.artifact_location, run_id, "artifacts")
+        tags = {**tags, MLFLOW_RUN_NAME: run_name}
+        for key, value in tags.items():
+            _validate_tag(key, value)
+        for key, value in params.items():
+            _validate_param(key, value)
+        run = {"run_uuid": run_id, "name": run_name, "source_type": SourceType.to_string(SourceType.UNKNOWN),
+               "source_name": "", "entry_point_name": "", "user_id": tags.get(MLFLOW_USER, "unknown"),
+               "status": RunStatus.to_string(RunStatus.RUNNING), "start_time": _now(), "end_time": None,
+               "deleted_time": None, "source_version": "", "lifecycle_stage": LifecycleStage.ACTIVE,
+               "artifact_uri": artifact_uri, "experiment_id": int(self.experiment_id)}
+        rows = {"SqlRun": [run],
+                "SqlTag": [{"key": RunTag(k, v).key, "value": v, "run_uuid": run_id} for k, v in tags.items()],
+                "SqlParam": [{"key": Param(k, v).key, "value": v, "run_uuid": run_id} for k, v in params.items()]}
+        self._insert(rows)
+        return run_id, artifact_uri
+
+    def close_run(self, run_id: str, metrics: list[tuple[str, float, int, int]], params: dict[str, str],
+                  status: str) -> None:
+        """Metrics (key, value, timestamp, step; finite values), params and the final status in one
+        transaction (``log_batch`` + ``set_terminated``); the latest value of each metric as MLflow
+        keeps it: the highest (step, timestamp, value)."""
+        from mlflow.utils.validation import _validate_metric, _validate_param
+        from sqlalchemy import update
+
+        for key, value, timestamp, step in metrics:
+            _validate_metric(key, value, timestamp, step)
+        for key, value in params.items():
+            _validate_param(key, value)
+        latest: dict[str, tuple[int, int, float]] = {}
+        for key, value, timestamp, step in metrics:
+            latest[key] = max(latest.get(key, (step, timestamp, value)), (step, timestamp, value))
+        rows = {"SqlParam": [{"key": k, "value": v, "run_uuid": run_id} for k, v in params.items()],
+                "SqlMetric": [{"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False, "run_uuid": run_id}
+                              for k, v, t, s in metrics],
+                "SqlLatestMetric": [{"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False,
+                                     "run_uuid": run_id} for k, (s, t, v) in latest.items()]}
+        runs = self._tables["SqlRun"]
+        finish = update(runs).where(runs.c.run_uuid == run_id).values(status=status, end_time=_now())
+        self._insert(rows, finish)
+
+    def add_metrics(self, metrics_by_run: dict[str, dict[str, float]]) -> None:
+        """Step-0 metrics (finite values) added to finished runs, all in one transaction
+        (``log_batch`` per run); a metric a run already has keeps MLflow's latest-value rule."""
+        from mlflow.utils.validation import _validate_metric
+        from sqlalchemy import and_, delete, or_, select, tuple_
+
+        now = _now()
+        new = {(run_id, key): (0, now, float(value))
+               for run_id, metrics in metrics_by_run.items() for key, value in metrics.items()}
+        for (_, key), (step, timestamp, value) in new.items():
+            _validate_metric(key, value, timestamp, step)
+        if not new:
+            return
+        latest = self._tables["SqlLatestMetric"]
+        pairs = list(new)
+
+        def write():
+            with self._engine.begin() as connection:
+                merged = dict(new)
+                for start in range(0, len(pairs), 400):  # bound the number of SQL parameters
+                    chunk = pairs[start:start + 400]
+                    match = tuple_(latest.c.run_uuid, latest.c.key).in_(chunk)
+                    for row in connection.execute(select(latest.c.run_uuid, latest.c.key, latest.c.step,
+                                                         latest.c.timestamp, latest.c.value).where(match)):
+                        pair = (row.run_uuid, row.key)
+                        merged[pair] = max(merged[pair], (row.step, row.timestamp, row.value))
+                    connection.execute(delete(latest).where(or_(*(and_(latest.c.run_uuid == r, latest.c.key == k)
+                                                                  for r, k in chunk))))
+                connection.execute(self._tables["SqlMetric"].insert(), [
+                    {"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False, "run_uuid": r}
+                    for (r, k), (s, t, v) in new.items()])
+                connection.execute(latest.insert(), [
+                    {"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False, "run_uuid": r}
+                    for (r, k), (s, t, v) in merged.items()])
+
+        retrying(write)
+
+    def _insert(self, rows: dict[str, list[dict]], *statements) -> None:
+        def write():
+            with self._engine.begin() as connection:
+                for table, values in rows.items():
+                    if values:
+                        connection.execute(self._tables[table].insert(), values)
+                for statement in statements:
+                    connection.execute(statement)
+
+        retrying(write)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
