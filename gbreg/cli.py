@@ -43,12 +43,15 @@ PortOption = Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port 
 
 @app.callback()
 def _own_the_process() -> None:
-    """Every command: MLflow's INFO lines and progress bars are noise next to gbreg's own output, and the
-    library check may silence the boosting libraries' native error lines (gbreg prints them once, cleanly)."""
+    """Every command: MLflow's INFO lines and progress bars are noise next to gbreg's own output, the
+    library check may silence the boosting libraries' native error lines (gbreg prints them once, cleanly),
+    and gbreg, not MLflow's HTTP retries, decides how long to wait for a tracking server."""
+    from gbreg.cli_process import one_try_per_request
     from gbreg.console import quiet_libraries
     from gbreg.run.control import own_process_output
 
     quiet_libraries()
+    one_try_per_request()
     own_process_output()
 
 
@@ -296,14 +299,20 @@ def _study_experiments(config, study: str | None) -> dict[str, str]:
 
 @app.command()
 def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
-           port: PortOption = None):
+           port: PortOption = None,
+           auth: Annotated[bool, typer.Option("--auth", help=(
+               "Require a login (MLflow's basic-auth app): users in basic_auth.db next to mlflow.yaml, or as "
+               "MLFLOW_AUTH_CONFIG_PATH says; the first start creates the admin from MLFLOW_AUTH_ADMIN_PASSWORD"))] = False):
     """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
     from gbreg.spec.tracking_config import load_tracking_config
     from gbreg.tracking.server import serve_forever
 
     # proxy_artifacts: drivers on other machines upload and download artifacts through the server
     # (mlflow-artifacts:/) instead of writing file: paths that exist only on the server's disk.
-    serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True)
+    try:
+        serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True, auth=auth)
+    except GbregError as exc:
+        _fail(exc)
 
 
 @app.command()

@@ -5,6 +5,8 @@
   library runs a Python callback (XGBoost's data iterator is called through ctypes) is swallowed there,
   and the library then fails with an unrelated error; the remembered request turns that into a clean
   stop at the next check instead of a bogus FAILED trial and a study that carries on.
+- MLflow's HTTP client tries each request once, with a 30 s timeout (:func:`one_try_per_request`): how
+  long a driver waits for a tracking server that is away is gbreg's to decide (``server_wait_seconds``).
 - The garbage collector is kept off the objects that live as long as the study. A full collection scans
   every object the process holds; while MLflow, SQLAlchemy, pandas and scikit-learn are imported the heap
   grows fast and full collections recur, and during the sweep they scan it all again, taking CPU from the
@@ -16,12 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import signal
 import sys
 
 from gbreg.run.control import RunControl
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def one_try_per_request() -> None:
+    """By default MLflow retries a failed HTTP request 7 times over about 4 minutes and waits 120 s for an
+    answer, under gbreg's own wait for the server (:class:`gbreg.tracking.store.ServerClient`), which would
+    multiply the two. Values the user set are kept."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 class ProcessRunControl(RunControl):

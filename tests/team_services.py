@@ -207,9 +207,13 @@ class PostgresCluster:
 # ---------------------------------------------------------------------- the tracking server
 
 
+CALLER_SETTINGS = ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG", "MLFLOW_TRACKING_USERNAME",
+                   "MLFLOW_TRACKING_PASSWORD", "MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_AUTH_ADMIN_PASSWORD")
+
+
 def _clean_env() -> dict[str, str]:
-    """The caller's environment without what would point gbreg at another store or mlflow.yaml."""
-    return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    """The caller's environment without what would point gbreg at another store, mlflow.yaml or login."""
+    return {k: v for k, v in os.environ.items() if k not in CALLER_SETTINGS}
 
 
 def health_ok(url: str) -> bool:
@@ -222,12 +226,15 @@ def health_ok(url: str) -> bool:
 
 class TrackingServer:
     """``gbreg server`` in ``folder``, whose mlflow.yaml names the store; artifacts under folder/artifacts,
-    proxied (runs get ``mlflow-artifacts:/`` URIs). Restartable on the same port."""
+    proxied (runs get ``mlflow-artifacts:/`` URIs). Restartable on the same port. ``admin_password``: with
+    ``--auth`` (users in folder/basic_auth.db, the first start creates the admin with this password)."""
 
-    def __init__(self, folder: Path, store_uri: str, port: int | None = None, host: str = "127.0.0.1"):
+    def __init__(self, folder: Path, store_uri: str, port: int | None = None, host: str = "127.0.0.1",
+                 admin_password: str | None = None):
         self.folder = folder
         self.port = port or free_port()
         self.host = host
+        self.admin_password = admin_password
         self.process: subprocess.Popen | None = None
         self.starts = 0
         folder.mkdir(parents=True, exist_ok=True)
@@ -245,8 +252,12 @@ class TrackingServer:
     def start(self) -> TrackingServer:
         """Start ``gbreg server`` and return once ``/health`` answers (the store is migrated by then)."""
         self.starts += 1
-        self.process = spawn([sys.executable, "-m", "gbreg", "server", "--host", self.host, "--port", str(self.port)],
-                             self.folder, self.log_path, env=_clean_env())
+        command = [sys.executable, "-m", "gbreg", "server", "--host", self.host, "--port", str(self.port)]
+        env = _clean_env()
+        if self.admin_password is not None:
+            command.append("--auth")
+            env["MLFLOW_AUTH_ADMIN_PASSWORD"] = self.admin_password
+        self.process = spawn(command, self.folder, self.log_path, env=env)
         wait_until(lambda: health_ok(self.url), f"gbreg server on {self.url}",
                    died=_exited(self.process, self.log_path))
         return self
@@ -314,6 +325,12 @@ class DaskCluster:
         with self.client() as client:
             client.wait_for_workers(n, timeout=timeout)
 
+    def kill_scheduler(self) -> None:
+        """The fault: SIGKILL the scheduler (its workers stay, without a scheduler)."""
+        if self.scheduler is not None:
+            kill_tree(self.scheduler.pid, signal.SIGKILL)
+            self.scheduler.wait()
+
     def stop(self) -> None:
         for worker in self.workers:
             kill_tree(worker.pid)
@@ -332,9 +349,9 @@ class TeamServices:
     them all down (in reverse order) even when starting one of them failed."""
 
     def __init__(self, folder: Path, bin_dir: Path, postgres_folder: Path | None = None,
-                 server_port: int | None = None, server_host: str = "127.0.0.1"):
+                 server_port: int | None = None, server_host: str = "127.0.0.1", admin_password: str | None = None):
         self.postgres = PostgresCluster(bin_dir, postgres_folder)
-        self.server = TrackingServer(folder / "server", self.postgres.uri, server_port, server_host)
+        self.server = TrackingServer(folder / "server", self.postgres.uri, server_port, server_host, admin_password)
         self.dask = DaskCluster(folder / "dask")
 
     def start(self) -> TeamServices:
@@ -347,9 +364,9 @@ class TeamServices:
             raise
         return self
 
-    def driver_config(self, dask: bool = True) -> dict:
-        """A driver's mlflow.yaml: the server, and the scheduler when ``dask``."""
-        config: dict = {"tracking_uri": self.server.url}
+    def driver_config(self, dask: bool = True, **settings) -> dict:
+        """A driver's mlflow.yaml: the server, the scheduler when ``dask``, and other ``settings``."""
+        config: dict = {"tracking_uri": self.server.url, **settings}
         if dask:
             config["executor"] = {"kind": "dask", "scheduler": self.dask.address}
         return config

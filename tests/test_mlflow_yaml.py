@@ -11,7 +11,7 @@ from gbreg.spec.tracking_config import load_tracking_config
 
 BAD = [
     ("unknown-top", "tracking_uri: sqlite:///mlflow.db\nfoo: 1\nbar: 2\n",
-     "unknown keys ['bar', 'foo']; expected tracking_uri, artifact_location, ui, executor"),
+     "unknown keys ['bar', 'foo']; expected tracking_uri, artifact_location, ui, executor, server_wait_seconds"),
     ("unknown-ui", "ui: {port: 5001, hots: x}\n", "ui: unknown keys ['hots']; expected host, port"),
     ("ui-not-mapping", "ui: 5000\n", "ui: expected a mapping with host and port, got 5000"),
     ("executor-not-mapping", "executor: dask\n", "executor: expected a mapping with kind and scheduler, got 'dask'"),

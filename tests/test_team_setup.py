@@ -1,8 +1,9 @@
 """The team set-up for real (docs/team_setup.md): a PostgreSQL store, ``gbreg server`` on it and a Dask
 scheduler with two workers, each its own process (tests/team_services.py), and drivers that are
 ``gbreg run`` subprocesses. A study over HTTP gives the records the embedded SQLite store gives; faults
-(PostgreSQL restarted, the server killed, a worker killed) lose and duplicate nothing; four drivers at
-once keep their runs apart.
+(PostgreSQL restarted, the server killed and restarted, a worker killed) lose and duplicate nothing; a
+server that stays away or a scheduler killed stops the study cleanly, and rerunning resumes it; four
+drivers at once keep their runs apart.
 
 Every wait is on an event (a run FINISHED in the store, a process exiting, a worker joining); the
 timeouts only stop a hang.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,7 +34,8 @@ TAG_KIND = "gbreg.kind"  # the MLflow contract (gbreg.tracking.tracker), spelled
 TAG_TRIAL_KEY = "gbreg.trial_key"
 TAG_PARENT = "mlflow.parentRunId"
 WALL_CLOCK_METRICS = {"fit_seconds", "fit_seconds_std"}  # the only numbers allowed to differ between runs
-MLFLOW_ATTEMPTS = 4  # of one HTTP request: MLflow retries 3 times (gbreg sets MLFLOW_HTTP_REQUEST_MAX_RETRIES)
+ATTEMPTS_WHILE_AWAY = 6  # the driver tried to reach the server this often and is still waiting
+SHORT_SERVER_WAIT_S = 3  # server_wait_seconds of a driver meant to give up (the default is 300)
 DRIVER_TIMEOUT_S = 900.0  # a hang guard: the studies here take 10-60 s
 N_SMALL = 12  # small_spec: 3 x 2 grid x 2 libraries
 
@@ -69,7 +72,13 @@ def team(tmp_path_factory):
 
 @pytest.fixture
 def running_team(team):
-    """The module's services with both Dask workers up (a nanny may still be restarting a killed one)."""
+    """The module's services, all up: a test that failed while one of them was away left it away, and the
+    next one must not fail for it; both Dask workers up (a nanny may still be restarting a killed one)."""
+    if team.server.process is None or team.server.process.poll() is not None:
+        team.server.start()
+    if team.dask.scheduler is None or team.dask.scheduler.poll() is not None:
+        team.dask.stop()
+        team.dask.start()
     team.dask.wait_for_workers(2)
     return team
 
@@ -258,6 +267,7 @@ def test_study_over_the_server_on_postgresql_gives_the_sqlite_records(running_te
     driver = start_driver(tmp_path / "driver", running_team.driver_config(dask=dask),
                           small_spec(mlflow={"experiment": experiment}), *([] if dask else ["-j", "2"]))
     finish(driver)
+    assert "View run" not in driver.log_path.read_text()  # -q: MLflow's line per run over HTTP is off too
 
     client = server_client(running_team)
     parents, children = study_runs(client, experiment)
@@ -268,7 +278,7 @@ def test_study_over_the_server_on_postgresql_gives_the_sqlite_records(running_te
     assert {r["status"] for r in records.values()} == {"FINISHED"}
     # the comparison covers what matters: full curves, the leaves, parameters the trials really used
     assert all([step for step, _ in r["histories"]["curve_test_rmse"]] == list(range(1, 21)) for r in records.values())
-    assert all({"leaves.parquet", "leaf_histogram.png"} <= set(r["artifacts"]) for r in records.values())
+    assert all("leaves.parquet" in r["artifacts"] for r in records.values())
     assert {r["params"]["n_threads"] for r in records.values()} == {"1"}
     for key, expected in reference.items():
         assert records[key] == expected, key
@@ -279,8 +289,8 @@ def test_study_over_the_server_on_postgresql_gives_the_sqlite_records(running_te
 # ---------------------------------------------------------------------- faults mid-study
 
 
-def _start_slow_study(team, tmp_path, name: str) -> Driver:
-    return start_driver(tmp_path / "driver", team.driver_config(dask=True), _slow_spec(name))
+def _start_slow_study(team, tmp_path, name: str, **settings) -> Driver:
+    return start_driver(tmp_path / "driver", team.driver_config(dask=True, **settings), _slow_spec(name))
 
 
 def test_postgresql_restarted_mid_study_loses_and_duplicates_nothing(running_team, tmp_path) -> None:
@@ -296,21 +306,15 @@ def test_postgresql_restarted_mid_study_loses_and_duplicates_nothing(running_tea
     assert_complete_once(client, "pg-restart", N_SLOW)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "gbreg does not wait for a tracking server that is away: the driver's only retries are MLflow's HTTP "
-    "retries of each request (MLFLOW_HTTP_REQUEST_MAX_RETRIES=3, set by gbreg's open_store; backoff 0, 4, "
-    "8 s), so a server away for more than about 12 s stops the study; a gbreg server restart takes 6-13 s "
-    "on this machine (issue 20: wait and retry with backoff, then carry on)"))
 def test_tracking_server_killed_and_restarted_mid_study_loses_and_duplicates_nothing(running_team,
                                                                                      tmp_path) -> None:
-    """The server comes back only after the driver tried to reach it more often than MLflow retries one
-    request: a restart as slow as they are here, made deterministic (a restart right after the kill
-    races MLflow's 12 s of retries, and passed or failed by a few seconds)."""
+    """The server comes back only after the driver tried to reach it several times (and waits on: the
+    default server_wait_seconds is 300); then the study carries on."""
     client = server_client(running_team)
     driver = _start_slow_study(running_team, tmp_path, "server-restart")
     wait_for_finished_children(client, driver, 2)
     with server_away(running_team) as attempts:
-        wait_for_attempts(attempts, MLFLOW_ATTEMPTS + 1, driver)
+        wait_for_attempts(attempts, ATTEMPTS_WHILE_AWAY, driver)
     running_team.server.start()
     assert finished_children(client, driver) < N_SLOW  # trials were still to be logged after the restart
     finish(driver)
@@ -320,7 +324,7 @@ def test_tracking_server_killed_and_restarted_mid_study_loses_and_duplicates_not
 def test_tracking_server_that_stays_away_stops_the_study_and_rerunning_resumes_it(running_team,
                                                                                   tmp_path) -> None:
     client = server_client(running_team)
-    driver = _start_slow_study(running_team, tmp_path, "server-gone")
+    driver = _start_slow_study(running_team, tmp_path, "server-gone", server_wait_seconds=SHORT_SERVER_WAIT_S)
     wait_for_finished_children(client, driver, 2)
     with server_away(running_team):
         code = driver.process.wait(DRIVER_TIMEOUT_S)  # the driver gives up while the server is away
@@ -329,13 +333,50 @@ def test_tracking_server_that_stays_away_stops_the_study_and_rerunning_resumes_i
     assert code == 1, output[-3000:]
     assert "Traceback" not in output
     spec_path = driver.log_path.parent / "spec.yaml"
-    assert output.strip().splitlines()[-1].endswith(f"resume with: gbreg run {spec_path}"), output[-3000:]
+    url = running_team.server.url
+    away = r"\(\w+: .+\)"  # what the kill or the placeholder's cut did to a request: refused, cut, half-read
+    lines = output.strip().splitlines()
+    assert len(lines) == 2, output  # -q: the wait's warning and the one-line error
+    assert re.fullmatch(f"tracking server {url} is not answering {away}; waiting up to {SHORT_SERVER_WAIT_S} s "
+                        r"for it \(server_wait_seconds in mlflow.yaml\)", lines[0]), lines[0]
+    assert re.fullmatch(
+        f"error: the study stopped: TrackingServerAway: tracking server {url} did not answer for "
+        f"{SHORT_SERVER_WAIT_S} s {away}; its runs in progress could not be marked FAILED \\(the tracking server "
+        r"still did not answer\): the next run of this study on this machine marks them; after fixing the "
+        f"cause, resume with: gbreg run {re.escape(str(spec_path))}", lines[1]), lines[1]
     assert finished_children(client, driver) < N_SLOW
 
     rerun = start_driver(driver.log_path.parent, running_team.driver_config(dask=True),
                          _slow_spec("server-gone"))
     finish(rerun)
     assert_complete_once(client, "server-gone", N_SLOW, abandoned_ok=True)
+
+
+def test_scheduler_killed_mid_study_stops_it_cleanly_and_rerunning_resumes_it(running_team, tmp_path) -> None:
+    client = server_client(running_team)
+    driver = _start_slow_study(running_team, tmp_path, "scheduler-kill")
+    wait_for_finished_children(client, driver, 2)
+    address = running_team.dask.address
+    running_team.dask.kill_scheduler()
+    code = driver.process.wait(DRIVER_TIMEOUT_S)
+    output = driver.log_path.read_text()
+    assert code == 1, output[-3000:]
+    assert "Traceback" not in output
+    spec_path = driver.log_path.parent / "spec.yaml"
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(  # the Dask client's tracebacks are silenced by the CLI
+        f"error: the study stopped: lost the Dask scheduler {address} \\(client (connecting|closed)\\); finished "
+        r"trials are logged, `gbreg run` again resumes the rest; its runs in progress were marked FAILED; after "
+        f"fixing the cause, resume with: gbreg run {re.escape(str(spec_path))}", lines[0]), output
+    parents, children = study_runs(client, "scheduler-kill")
+    assert [p.info.status for p in parents] == ["FAILED"]
+    assert "RUNNING" not in {r.info.status for r in children} and len(children) < N_SLOW
+
+    running_team.dask.stop()  # its workers lost their scheduler: a new cluster, as a person would start
+    running_team.dask.start()
+    rerun = start_driver(driver.log_path.parent, running_team.driver_config(dask=True), _slow_spec("scheduler-kill"))
+    finish(rerun)
+    assert_complete_once(client, "scheduler-kill", N_SLOW, abandoned_ok=True)
 
 
 def test_dask_worker_killed_mid_trial_loses_and_duplicates_nothing(running_team, tmp_path) -> None:

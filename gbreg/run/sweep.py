@@ -18,6 +18,7 @@ from gbreg.plan import Trial
 from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
+from gbreg.tracking.store import TrackingServerAway
 from gbreg.tracking.tracker import RESULTS_ARTIFACT, TAG_ERROR
 
 
@@ -100,8 +101,8 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control
         progress.stop()
     if error is not None:
         engine.close(cancel=True)
-        mark_failed(tracker, list(run_ids.values()), progress, error)
-        raise study_stopped(error, sweep.resume_command) from error
+        unmarked = mark_failed(tracker, list(run_ids.values()), progress, error, warn=False)
+        raise study_stopped(error, sweep.resume_command, unmarked) from error
     if outcome.interrupted:
         _stop_cleanly(engine, tracker, list(run_ids.values()), progress, control)
         progress.message(f"interrupted: {outcome.n_ran} trial(s) logged this time, {len(run_ids)} in progress "
@@ -161,10 +162,12 @@ def _stop_cleanly(engine, tracker, in_flight: list[str], progress, control: RunC
             progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
 
 
-def mark_failed(tracker, in_flight: list[str], progress, error: BaseException) -> None:
+def mark_failed(tracker, in_flight: list[str], progress, error: BaseException,
+                warn: bool = True) -> Exception | None:
     """After an error that stops the study: the trials in flight and the parent become FAILED with the
-    error, so no run stays RUNNING. If the store itself is what failed, the runs stay RUNNING and the
-    next ``gbreg run`` marks them FAILED (their process is gone by then)."""
+    error, so no run stays RUNNING; returns what prevented that, if anything. If the store itself is what
+    failed, the runs stay RUNNING and the next run of the study on this machine marks them FAILED (their
+    process is gone by then: :func:`gbreg.tracking.tracker.mark_dead_runs_failed`); ``warn``: say so here."""
     message = _one_line(error)
     try:
         for run_id in in_flight:
@@ -172,20 +175,34 @@ def mark_failed(tracker, in_flight: list[str], progress, error: BaseException) -
         tracker.kill_running_trials("FAILED", message)
         tracker.finish_parent("FAILED", tags={TAG_ERROR: message[:5000]})
     except Exception as exc:  # noqa: BLE001 - the first error is what the user must hear about
-        progress.message(f"warning: could not mark the study's runs FAILED: {_one_line(exc)}")
+        if warn:
+            progress.message(f"warning: could not mark the study's runs FAILED: {_one_line(exc)}")
+        return exc
+    return None
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    """The error's type and text on one line, cut after at most ``limit`` characters at a word boundary."""
     text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def study_stopped(error: Exception, resume_command: str) -> GbregError:
-    """The one-line error a study that stopped on ``error`` ends with (a GbregError keeps its own)."""
-    if isinstance(error, GbregError):
+def study_stopped(error: Exception, resume_command: str, unmarked: Exception | None = None) -> GbregError:
+    """The one-line error (exit status 1: the study ran) a study that stopped on ``error`` ends with; a
+    GbregError (the Dask scheduler lost, a permission withdrawn) keeps its words. ``unmarked``: what kept
+    its runs in progress from being marked FAILED, if anything."""
+    if isinstance(error, StudyFailed):
         return error
-    return StudyFailed(f"the study stopped: {_one_line(error)}; its runs in progress were marked FAILED; "
-                       f"after fixing the cause, resume with: {resume_command}")
+    cause = " ".join(str(error).split()) if isinstance(error, GbregError) else _one_line(error)
+    runs = "its runs in progress were marked FAILED"
+    if unmarked is not None:
+        why = ("the tracking server still did not answer" if isinstance(unmarked, TrackingServerAway)
+               else _one_line(unmarked, 120))
+        runs = (f"its runs in progress could not be marked FAILED ({why}): the next run of this study on this "
+                "machine marks them")
+    return StudyFailed(f"the study stopped: {cause}; {runs}; after fixing the cause, resume with: {resume_command}")
 
 
 def _again(resume_command: str) -> str:

@@ -1,4 +1,5 @@
-"""Tracking configuration: ``mlflow.yaml`` (tracking URI, artifact location, UI host and port).
+"""Tracking configuration: ``mlflow.yaml`` (tracking URI, artifact location, UI host and port, executor,
+how long a driver waits for a tracking server that stops answering).
 
 The file is looked up in the current directory and its parents; ``GBREG_MLFLOW_CONFIG`` names one
 explicitly. Relative paths in it are relative to the file. ``MLFLOW_TRACKING_URI`` overrides
@@ -21,6 +22,7 @@ from gbreg.errors import TrackingError
 CONFIG_FILE = "mlflow.yaml"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACT_LOCATION = "mlartifacts"
+DEFAULT_SERVER_WAIT_SECONDS = 300.0  # a server restart takes seconds; a few minutes cover a redeploy
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class TrackingConfig:
     executor: str = "local"  # executor.kind: where `gbreg run` trains by default (local | dask)
     scheduler: str | None = None  # executor.scheduler: a Dask scheduler address, tcp://host:8786
     uri_source: str = ""  # where tracking_uri came from, for messages that name the store
+    server_wait_seconds: float = DEFAULT_SERVER_WAIT_SECONDS  # a tracking server away: retry this long
 
     @property
     def store_description(self) -> str:
@@ -117,6 +120,14 @@ class MlflowYaml(_Section):
     artifact_location: str | None = DEFAULT_ARTIFACT_LOCATION
     ui: UiSection | None = None
     executor: ExecutorSection | None = None
+    server_wait_seconds: float = Field(DEFAULT_SERVER_WAIT_SECONDS, ge=0, le=86400)
+
+    @field_validator("server_wait_seconds", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        if isinstance(value, bool | str):  # pydantic would read true as 1 and "60" as 60
+            raise PydanticCustomError("seconds", "not a number")
+        return value
 
 
 # What a key must hold, in the words an error shows (pydantic's own wording otherwise)
@@ -128,6 +139,7 @@ EXPECTED = {
     ("ui",): "expected a mapping with host and port",
     ("ui", "host"): "expected a host name or address",
     ("tracking_uri",): "expected a URI or a path",
+    ("server_wait_seconds",): "must be a number of seconds from 0 to 86400",
     ("artifact_location",): "expected a URI or a path (null lets the tracking server choose)",
 }
 
@@ -157,6 +169,7 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
         executor=executor,
         scheduler=scheduler,
         uri_source=uri_source,
+        server_wait_seconds=float(settings.server_wait_seconds),
     )
 
 

@@ -4,6 +4,10 @@ Why not just ``mlflow ui``: with defaults MLflow 3.17 takes ~13 s to answer and 
 ``huey_consumer`` processes behind for seconds after SIGTERM. One uvicorn worker and
 ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` answer in ~5 s with two processes that exit in ~1 s.
 
+``auth_database`` runs MLflow's basic-auth app instead (``gbreg server --auth``): every request needs a
+login, and users and their permissions live in that SQLite file (or where ``MLFLOW_AUTH_CONFIG_PATH``'s
+config file says). The first start creates the admin user from ``MLFLOW_AUTH_ADMIN_PASSWORD``.
+
 The server runs in its own session (so its process group is ours to signal and a Ctrl-C in the
 terminal reaches gbreg, which then stops the server in order) and logs to a temporary file whose tail
 goes into the error when it fails to start.
@@ -14,6 +18,7 @@ MLflow is not imported here: the server is a subprocess, and ``gbreg --help`` mu
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,6 +44,15 @@ STOP_GRACE_S = 10.0  # SIGTERM -> SIGKILL; measured exit after SIGTERM is ~1 s
 POLL_INTERVAL_S = 0.1
 LOG_TAIL_LINES = 25
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+AUTH_DATABASE = "basic_auth.db"  # gbreg server --auth: the users, next to mlflow.yaml
+# MLflow's basic-auth config: a new user may read every experiment and write only those it creates or is
+# given EDIT on (the creator of an experiment manages it)
+AUTH_CONFIG = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{database}
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
 
 
 # Health checks go straight to the local server: an HTTP(S)_PROXY in CI must not intercept them.
@@ -164,6 +178,7 @@ class MlflowServer:
         start_timeout: float = START_TIMEOUT_S,
         stop_grace: float = STOP_GRACE_S,
         extra_args: list[str] | None = None,
+        auth_database: Path | None = None,
     ) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifact_location = artifact_location
@@ -173,6 +188,8 @@ class MlflowServer:
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
         self.extra_args = list(extra_args or [])
+        self.auth_database = auth_database  # None: no login
+        self._auth_config: Path | None = None  # the config written for MLflow's basic-auth app
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.start_seconds: float | None = None  # how long start() waited for /health
@@ -180,11 +197,13 @@ class MlflowServer:
 
     @classmethod
     def from_config(cls, config: TrackingConfig, host: str | None = None, port: int | None = None,
-                    **kwargs: object) -> MlflowServer:
-        """A server on the store of ``mlflow.yaml``; ``host``/``port`` override its ``ui`` section."""
+                    auth: bool = False, **kwargs: object) -> MlflowServer:
+        """A server on the store of ``mlflow.yaml``; ``host``/``port`` override its ``ui`` section; ``auth``
+        keeps the users in basic_auth.db next to mlflow.yaml (the current folder without one)."""
+        folder = config.config_path.resolve().parent if config.config_path else Path.cwd()
         return cls(config.tracking_uri, config.artifact_location,
                    host=host or config.ui_host, port=port if port is not None else config.ui_port,
-                   **kwargs)  # type: ignore[arg-type]
+                   auth_database=folder / AUTH_DATABASE if auth else None, **kwargs)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -204,6 +223,7 @@ class MlflowServer:
             "--port", str(self.port),
             "--workers", "1",
             *artifact_arguments(self.artifact_location, self.proxy_artifacts),
+            *(["--app-name", "basic-auth"] if self.auth_database is not None else []),
             *self.extra_args,
         ]
 
@@ -213,7 +233,36 @@ class MlflowServer:
         env["PYTHONUNBUFFERED"] = "1"  # so the log tail in errors is current
         # The server must serve the store it was given, not one a caller's environment points at.
         env.pop("MLFLOW_TRACKING_URI", None)
+        if self.auth_database is not None:
+            if self._auth_config is not None:
+                env["MLFLOW_AUTH_CONFIG_PATH"] = str(self._auth_config)
+            # signs the UI's forms (CSRF); one server needs no fixed key, several behind one address do
+            env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_hex(32))
         return env
+
+    def _prepare_auth(self) -> None:
+        """The basic-auth app's config (unless MLFLOW_AUTH_CONFIG_PATH names one): users in ``auth_database``;
+        a first start without an admin password is a one-line error here, not a log tail."""
+        if self.auth_database is None:
+            return
+        from importlib.util import find_spec
+
+        if find_spec("flask_wtf") is None:
+            raise MlflowServerError("gbreg server --auth needs MLflow's basic-auth app and its Flask-WTF: "
+                                    "pip install 'gbreg[team]' (or 'mlflow[auth]')")
+        if os.environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+            return
+        new = not self.auth_database.is_file() or self.auth_database.stat().st_size == 0
+        if new and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+            raise MlflowServerError(
+                f"gbreg server --auth: the first start creates the admin user in {self.auth_database}; set "
+                "MLFLOW_AUTH_ADMIN_PASSWORD (at least 12 characters; MLFLOW_AUTH_ADMIN_USERNAME, default admin) "
+                "in the environment")
+        self.auth_database.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="gbreg-basic-auth-", suffix=".ini")  # mode 0600
+        with os.fdopen(fd, "w") as config:
+            config.write(AUTH_CONFIG.format(database=self.auth_database.resolve()))
+        self._auth_config = Path(name)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -226,6 +275,7 @@ class MlflowServer:
             raise MlflowServerError(
                 f"cannot start the MLflow server: port {self.port} on {client_host} is already in use "
                 "(another MLflow UI?); pick another port")
+        self._prepare_auth()
         fd, log_name = tempfile.mkstemp(prefix="gbreg-mlflow-server-", suffix=".log")
         self.log_path = Path(log_name)
         began = time.monotonic()
@@ -287,6 +337,9 @@ class MlflowServer:
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
             self.log_path = None
+        if self._auth_config is not None:
+            self._auth_config.unlink(missing_ok=True)
+            self._auth_config = None
 
     def _stop_group(self, pgid: int) -> None:
         assert self.process is not None
@@ -342,7 +395,7 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def serve_forever(config: TrackingConfig, host: str | None = None, port: int | None = None,
                   *, proxy_artifacts: bool = False, experiments: Mapping[str, str] | None = None,
-                  out: TextIO | None = None) -> None:
+                  out: TextIO | None = None, auth: bool = False) -> None:
     """Run the MLflow UI/tracking server on the configured store until Ctrl-C (or SIGTERM).
 
     Used by ``gbreg ui`` and ``gbreg server``. ``experiments`` (name -> experiment id, e.g. for
@@ -355,7 +408,7 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
     if config.is_server:
         print(f"tracking_uri is already an MLflow server; open {config.tracking_uri}", file=out)
         return
-    server = MlflowServer.from_config(config, host=host, port=port, proxy_artifacts=proxy_artifacts)
+    server = MlflowServer.from_config(config, host=host, port=port, proxy_artifacts=proxy_artifacts, auth=auth)
     previous_sigterm = _set_signal_handler(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         print(f"Starting the MLflow server on {server.host}:{server.port} "
@@ -396,6 +449,10 @@ def _print_addresses(server: MlflowServer, config: TrackingConfig, out: TextIO,
     print(f"  backend store:  {config.tracking_uri}", file=out)
     if config.artifact_location:
         print(f"  artifacts:      {config.artifact_location}", file=out)
+    if server.auth_database is not None:
+        users = os.environ.get("MLFLOW_AUTH_CONFIG_PATH") or server.auth_database
+        print(f"  login:          MLflow basic auth, users in {users}; drivers set MLFLOW_TRACKING_USERNAME "
+              "and MLFLOW_TRACKING_PASSWORD", file=out)
     for name, experiment_id in experiments.items():
         print(f"  runs of {name}: {runs_page_url(server.url, experiment_id)}", file=out)
     if not experiments:
