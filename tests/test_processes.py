@@ -10,7 +10,10 @@ from gbreg.tracking.processes import START_SLACK_S, gbreg_process_alive
 
 
 def test_a_live_python_process_is_alive_and_a_finished_one_is_not():
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    # the child says when it runs: until its exec is done, its command line can be empty
+    child = subprocess.Popen([sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout.readline() == b"ready\n"
     try:
         assert gbreg_process_alive(child.pid)
         assert gbreg_process_alive(child.pid, left_at=time.time())  # started before it left anything

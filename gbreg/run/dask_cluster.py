@@ -150,6 +150,10 @@ class DaskExecutor(TrialExecutor):
         self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
         self.context_shipments += 1
 
+    def _lost_scheduler(self) -> SchedulerError:
+        return SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
+                              "finished trials are logged, `gbreg run` again resumes the rest")
+
     def _resubmit_lost(self, task: TrialTask, completed) -> bool:
         """Run a trial again whose finished result was lost with its worker (bounded, as for a lost
         data set); ship the data set again first if no worker holds it any more."""
@@ -171,9 +175,10 @@ class DaskExecutor(TrialExecutor):
                 return future.result()
             except CancelledError:  # distributed's FutureCancelledError: "already forgotten"
                 return None
+            except OSError as exc:  # distributed's CommClosedError: the result's fetch lost the scheduler
+                raise self._lost_scheduler() from exc
         if future.status == "cancelled" and self._client.status != "running":
-            raise SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
-                                 "finished trials are logged, `gbreg run` again resumes the rest")
+            raise self._lost_scheduler()
         exception = future.exception() if future.status == "error" else None
         if exception is not None:
             error = f"{type(exception).__name__}: {_first_line(exception)}"
