@@ -146,7 +146,11 @@ def test_a_worker_killed_while_the_pool_restarts_fails_those_trials_and_the_rest
     assert len(deaths) == 2
     failed = {key for key, r in results.items() if not r.ok}
     assert sorted(results) == sorted(t.trial_key for t in tasks)
-    assert failed and all(results[key].error == WORKER_DIED for key in failed)
+    assert all(results[key].error == WORKER_DIED for key in failed)
+    # only trials in flight at both deaths can fail (their one retry was used). Whether one was in flight
+    # at both depends on where each kill lands (a trial not yet started at the first death is not
+    # counted as tried), so this test asserts the rule; test_a_trial_whose_worker_dies_twice_... asserts
+    # that such a trial does fail
     retried_twice = {t.trial_key for t in deaths[0]} & {t.trial_key for t in deaths[1]}
     assert failed <= retried_twice
     assert all(results[t.trial_key].ok for t in tasks if t.trial_key not in failed)
