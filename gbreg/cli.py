@@ -271,7 +271,7 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
     """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default); prints each study's
     runs-table address (MLflow 3.17 otherwise opens experiments in its GenAI view)."""
     from gbreg.spec.tracking_config import load_tracking_config
-    from gbreg.tracking.server import serve_forever
+    from gbreg.tracking.serve import serve_forever
 
     config = load_tracking_config()
     try:
@@ -305,7 +305,7 @@ def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes
                "MLFLOW_AUTH_CONFIG_PATH says; the first start creates the admin from MLFLOW_AUTH_ADMIN_PASSWORD"))] = False):
     """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
     from gbreg.spec.tracking_config import load_tracking_config
-    from gbreg.tracking.server import serve_forever
+    from gbreg.tracking.serve import serve_forever
 
     # proxy_artifacts: drivers on other machines upload and download artifacts through the server
     # (mlflow-artifacts:/) instead of writing file: paths that exist only on the server's disk.

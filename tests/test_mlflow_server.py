@@ -158,7 +158,7 @@ def test_module_does_not_import_mlflow() -> None:
 SERVE_FOREVER_SCRIPT = """
 import sys
 from gbreg.spec.tracking_config import TrackingConfig
-from gbreg.tracking.server import serve_forever
+from gbreg.tracking.serve import serve_forever
 config = TrackingConfig(tracking_uri=sys.argv[1], artifact_location=sys.argv[2], ui_port=int(sys.argv[3]))
 serve_forever(config, experiments={"quickstart": "7"})
 """
