@@ -270,13 +270,15 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
        study: Annotated[Optional[str], typer.Option(help="Print only this study's runs-table address")] = None):
     """Open the MLflow UI on the configured store (bound to 127.0.0.1 by default); prints each study's
     runs-table address (MLflow 3.17 otherwise opens experiments in its GenAI view)."""
+    from gbreg.cli_process import stop_signals_interrupt
     from gbreg.spec.tracking_config import load_tracking_config
     from gbreg.tracking.serve import serve_forever
 
     config = load_tracking_config()
     try:
         experiments = {} if config.is_server else _study_experiments(config, study)
-        serve_forever(config, host=host, port=port, experiments=experiments)
+        with stop_signals_interrupt():
+            serve_forever(config, host=host, port=port, experiments=experiments)
     except GbregError as exc:
         _fail(exc)
 
@@ -304,13 +306,15 @@ def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes
                "Require a login (MLflow's basic-auth app): users in basic_auth.db next to mlflow.yaml, or as "
                "MLFLOW_AUTH_CONFIG_PATH says; the first start creates the admin from MLFLOW_AUTH_ADMIN_PASSWORD"))] = False):
     """Start a shared MLflow tracking server on the store and artifact root from mlflow.yaml."""
+    from gbreg.cli_process import stop_signals_interrupt
     from gbreg.spec.tracking_config import load_tracking_config
     from gbreg.tracking.serve import serve_forever
 
     # proxy_artifacts: drivers on other machines upload and download artifacts through the server
     # (mlflow-artifacts:/) instead of writing file: paths that exist only on the server's disk.
     try:
-        serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True, auth=auth)
+        with stop_signals_interrupt():
+            serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True, auth=auth)
     except GbregError as exc:
         _fail(exc)
 

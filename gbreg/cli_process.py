@@ -89,6 +89,24 @@ class ProcessRunControl(RunControl):
 
 
 @contextlib.contextmanager
+def stop_signals_interrupt():
+    """While ``gbreg ui`` / ``gbreg server`` serve: Ctrl-C and SIGTERM raise KeyboardInterrupt, so the MLflow
+    server they started is stopped, not orphaned. Installed explicitly because a process started with
+    SIGINT ignored (a background job of a script, a test runner launched that way) would otherwise never
+    see the interrupt that ``kill -INT`` sends."""
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def _signals_ignored():
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
     try:

@@ -157,10 +157,12 @@ def test_module_does_not_import_mlflow() -> None:
 
 SERVE_FOREVER_SCRIPT = """
 import sys
+from gbreg.cli_process import stop_signals_interrupt
 from gbreg.spec.tracking_config import TrackingConfig
 from gbreg.tracking.serve import serve_forever
 config = TrackingConfig(tracking_uri=sys.argv[1], artifact_location=sys.argv[2], ui_port=int(sys.argv[3]))
-serve_forever(config, experiments={"quickstart": "7"})
+with stop_signals_interrupt():  # as `gbreg ui` does
+    serve_forever(config, experiments={"quickstart": "7"})
 """
 
 

@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from gbreg.tracking.server import WILDCARD_HOSTS, MlflowServer, MlflowServerError, runs_page_url
@@ -17,14 +16,11 @@ if TYPE_CHECKING:
     from gbreg.spec.tracking_config import TrackingConfig
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def serve_forever(config: TrackingConfig, host: str | None = None, port: int | None = None,
                   *, proxy_artifacts: bool = False, experiments: Mapping[str, str] | None = None,
                   out: TextIO | None = None, auth: bool = False) -> None:
-    """Run the MLflow UI/tracking server on the configured store until Ctrl-C (or SIGTERM).
+    """Run the MLflow UI/tracking server on the configured store until KeyboardInterrupt: the CLI turns
+    Ctrl-C and SIGTERM into one (:func:`gbreg.cli_process.stop_signals_interrupt`).
 
     Used by ``gbreg ui`` and ``gbreg server``. ``experiments`` (name -> experiment id, e.g. for
     ``gbreg ui --study``) get direct links to their runs tables, which MLflow 3.17 does not open by
@@ -37,7 +33,6 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
         print(f"tracking_uri is already an MLflow server; open {config.tracking_uri}", file=out)
         return
     server = MlflowServer.from_config(config, host=host, port=port, proxy_artifacts=proxy_artifacts, auth=auth)
-    previous_sigterm = _set_signal_handler(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         print(f"Starting the MLflow server on {server.host}:{server.port} "
               f"(store {config.tracking_uri}) ...", file=out, flush=True)
@@ -55,7 +50,6 @@ def serve_forever(config: TrackingConfig, host: str | None = None, port: int | N
             server.stop()
         finally:
             _set_signal_handler(signal.SIGINT, previous_sigint)
-            _set_signal_handler(signal.SIGTERM, previous_sigterm)
     print("MLflow server stopped.", file=out, flush=True)
 
 
