@@ -11,7 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from gbreg.cli_options import ExecutorKind, JobsOption, SetOption, executor_choice, jobs_on_this_machine
 from gbreg.cli_process import ProcessRunControl
+from gbreg.cli_suite import suite_app
 from gbreg.errors import GbregError, UserInputError
 
 # Each command imports what it runs inside its own body: `gbreg --help` and a mistyped command must not
@@ -20,12 +22,8 @@ from gbreg.errors import GbregError, UserInputError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradient-boosting regularization studies: sweep reg_alpha x reg_lambda, log to MLflow.")
 
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
+app.add_typer(suite_app, name="suite")
 
-
-class ExecutorKind(StrEnum):
-    local = "local"
-    dask = "dask"
 
 
 class TableFormat(StrEnum):
@@ -33,11 +31,6 @@ class TableFormat(StrEnum):
     csv = "csv"
 
 
-JOBS_HELP = ("Trials trained at once, each in its own worker process (default: one per core). Each trial "
-             "trains with cores/JOBS threads, so -j 1 trains one trial at a time on every core. More jobs "
-             "than this machine's cores (local executor, or a Dask LocalCluster) are capped at the core "
-             "count, with a note; with a Dask scheduler address its workers decide (-j is ignored, with a note).")
-JobsOption = Annotated[Optional[int], typer.Option("-j", "--jobs", min=1, help=JOBS_HELP)]
 PortOption = Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default from mlflow.yaml)")]
 
 
@@ -139,8 +132,8 @@ def run(spec: Path, set_: SetOption = None,
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
-        kind, address = _executor_choice(executor.value if executor else None, scheduler, config)
-        jobs = _jobs_on_this_machine(jobs, local=address is None)
+        kind, address = executor_choice(executor.value if executor else None, scheduler, config)
+        jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
                                 verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control)
@@ -152,36 +145,6 @@ def run(spec: Path, set_: SetOption = None,
         print_summary(study, outcome)
     if outcome.failures:
         raise typer.Exit(1)
-
-
-def _jobs_on_this_machine(jobs: int | None, local: bool) -> int | None:
-    """More jobs than cores only slow a study down on one machine: cap them, and say so."""
-    if jobs is not None and not local:
-        typer.echo(f"note: -j {jobs} is ignored with a Dask scheduler: its workers' threads decide how many "
-                   "trials run at once", err=True)
-    if jobs is None or not local:
-        return jobs
-    from gbreg.machine import available_cores
-
-    cores = available_cores()
-    if jobs > cores:
-        typer.echo(f"note: -j {jobs} is more than the {cores} cores here; running {cores} jobs", err=True)
-        return cores
-    return jobs
-
-
-def _executor_choice(executor: str | None, scheduler: str | None, config) -> tuple[str, str | None]:
-    """Flags first, then mlflow.yaml's ``executor:`` section; ``--scheduler`` alone means dask."""
-    from gbreg.errors import UserInputError
-
-    kind = executor or ("dask" if scheduler else config.executor)
-    if kind not in ("local", "dask"):
-        raise UserInputError(f"--executor: expected 'local' or 'dask', got {kind!r}")
-    if kind == "local":
-        if scheduler:
-            raise UserInputError("--scheduler needs --executor dask")
-        return kind, None
-    return kind, scheduler or config.scheduler
 
 
 @app.command()
@@ -332,7 +295,7 @@ def reproduce(run_id: str,
     try:
         with ProcessRunControl() as control:
             status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
-                                   jobs=_jobs_on_this_machine(jobs, local=True), control=control)
+                                   jobs=jobs_on_this_machine(jobs, local=True), control=control)
     except GbregError as exc:
         _fail(exc)
     raise typer.Exit(status)

@@ -139,17 +139,17 @@ def render_html(artifacts: StudyArtifacts, runs_address: str) -> str:
         sections.append(linear)
     if "findings.md" in artifacts.texts:
         sections.append({"key": "findings", "title": "Findings", "kind": "findings",
-                         "html": Markup(_markdown(artifacts.texts["findings.md"], artifacts.plots))})
+                         "html": Markup(markdown_html(artifacts.texts["findings.md"], artifacts.plots))})
     sections.append({"key": "spec", "title": "Study spec (as run)", "kind": "spec",
                      "text": artifacts.texts.get("spec.yaml", "(spec.yaml not logged)")})
     sections.append(_trials(artifacts))
-    return _template().render(
+    return page_template().render(
         study=parent.data.tags.get("gbreg.study", parent.info.run_name), run_id=parent.info.run_id,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), sections=sections)
 
 
 @cache
-def _template():
+def page_template():
     from jinja2 import Environment, PackageLoader
 
     environment = Environment(loader=PackageLoader("gbreg.report", "templates"), autoescape=True, trim_blocks=True,
@@ -198,7 +198,7 @@ def _summary(artifacts: StudyArtifacts) -> dict | None:
     metric = params.get("metric", "rmse")
     axes = tuple(k.removeprefix("sweep.") for k in params if k.startswith("sweep.")) or ("reg_alpha", "reg_lambda")
     best = best_per_model(artifacts.results, metric, axes)
-    return _table(best) if len(best) else None
+    return table_cells(best) if len(best) else None
 
 
 def _plot_sections(plots: dict[str, bytes], exclude_linear: bool) -> list[dict]:
@@ -207,17 +207,17 @@ def _plot_sections(plots: dict[str, bytes], exclude_linear: bool) -> list[dict]:
         names = [n for n in plots if n.startswith(prefix) and not (exclude_linear and n.endswith("_vs_linear.png"))]
         if names:
             sections.append({"key": prefix.rstrip("_"), "title": title, "kind": "plots", "caption": caption,
-                             "figures": [_plot(name, plots[name]) for name in names]})
+                             "figures": [embedded_plot(name, plots[name]) for name in names]})
     return sections
 
 
-def _plot(name: str, png: bytes) -> dict[str, str]:
+def embedded_plot(name: str, png: bytes) -> dict[str, str]:
     return {"name": name, "stem": name.removesuffix(".png"), "uri": _data_uri(png)}
 
 
 def _figure(name: str, png: bytes) -> str:
     """One figure's HTML, as the page shows it."""
-    return str(_template().module.figure(_plot(name, png)))
+    return str(page_template().module.figure(embedded_plot(name, png)))
 
 
 def _data_uri(png: bytes) -> str:
@@ -225,13 +225,13 @@ def _data_uri(png: bytes) -> str:
 
 
 def _linear_section(artifacts: StudyArtifacts) -> dict:
-    table = _table(artifacts.comparison) if artifacts.comparison is not None and len(artifacts.comparison) else None
-    figures = [_plot(name, png) for name, png in artifacts.plots.items() if name.endswith("_vs_linear.png")]
+    table = table_cells(artifacts.comparison) if artifacts.comparison is not None and len(artifacts.comparison) else None
+    figures = [embedded_plot(name, png) for name, png in artifacts.plots.items() if name.endswith("_vs_linear.png")]
     return {"key": "linear", "title": "Boosters vs linear counterparts", "kind": "linear", "table": table,
             "figures": figures}
 
 
-def _markdown(text: str, plots: dict[str, bytes]) -> str:
+def markdown_html(text: str, plots: dict[str, bytes]) -> str:
     """findings.md as HTML; its links to ``plots/<name>.png`` point at the embedded figures instead."""
     from markdown_it import MarkdownIt
 
@@ -259,10 +259,10 @@ def _trials(artifacts: StudyArtifacts) -> dict:
     if "status" in results and (results["status"] != "FINISHED").any():
         shown = shown.assign(status=results["status"])
     note = " (figures drawn for this report: the run has no plots/ artifacts)" if artifacts.plots_drawn_here else ""
-    return section | {"count": len(results), "note": note, "table": _table(shown)}
+    return section | {"count": len(results), "note": note, "table": table_cells(shown)}
 
 
-def _table(frame: pd.DataFrame) -> dict:
+def table_cells(frame: pd.DataFrame) -> dict:
     """Column names, which columns are numeric (right-aligned), and every cell as the summary shows it."""
 
     frame = numeric_columns(frame)

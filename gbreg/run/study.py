@@ -39,7 +39,7 @@ from gbreg.spec.limits import check_work_limit, data_size_problems
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
-from gbreg.tracking.store import check_store, ensure_experiment, import_mlflow, open_store
+from gbreg.tracking.store import check_store, ensure_experiment, import_mlflow, open_store, retrying
 from gbreg.tracking.tracker import (
     SPEC_INPUT_ARTIFACT,
     TAG_BASE_DIR,
@@ -100,7 +100,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
               raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
-              control: RunControl | None = None) -> StudyOutcome:
+              control: RunControl | None = None, tags: dict[str, str] | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
@@ -108,6 +108,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     A study estimated to run longer than the spec's ``limits.max_hours`` here is refused (a UserInputError)
     unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
     study; the default installs nothing (:mod:`gbreg.run.control`), the command line passes its own.
+    ``tags``: extra tags of the parent run (a suite's link to its suite run), set on a resumed or
+    already finished parent too.
     """
     control = control or RunControl()
     started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
@@ -118,8 +120,10 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         started.engine.close(cancel=True)
         raise
     if store.all_done:
-        return _already_done(started, store)
-    tracker = _start_parent(started, store, reproduces)
+        outcome = _already_done(started, store)
+        _tag_parent(store.client, outcome.parent_run_id, tags)
+        return outcome
+    tracker = _start_parent(started, store, reproduces, tags)
     resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
     tasks = [task for task in started.tasks if task.trial_key not in store.done]
     threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
@@ -238,7 +242,13 @@ def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
     return outcome
 
 
-def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None) -> StudyTracker:
+def _tag_parent(client, run_id: str | None, tags: dict[str, str] | None) -> None:
+    for key, value in (tags or {}).items() if run_id else ():
+        retrying(lambda key=key, value=value: client.set_tag(run_id, key, value))
+
+
+def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None,
+                  tags: dict[str, str] | None = None) -> StudyTracker:
     """The parent run (or the unfinished one it resumes) with the study's params, spec and data set."""
     prepared, engine = started.prepared, started.engine
     spec = prepared.spec
@@ -247,11 +257,13 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None) 
         extra_tags = {TAG_SPEC_SOURCE: spec.source, TAG_BASE_DIR: str(spec.base_dir.resolve())}
         if reproduces:
             extra_tags[TAG_REPRODUCES] = reproduces
+        extra_tags.update(tags or {})
         resolved = yaml.safe_dump(prepared.resolved_spec(), sort_keys=False, allow_unicode=True)
         params = _study_params(prepared, engine.jobs, engine.threads, started.executor_kind)
         tracker.start_parent(params, resolved, dataset_input(prepared.dataset), extra_tags,
                              resume_run_id=store.resume_id)
         if store.resume_id:
+            _tag_parent(store.client, store.resume_id, tags)
             started.progress.message(f"resuming parent run {store.resume_id}")
         else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
             tracker.log_text(tracker.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False,

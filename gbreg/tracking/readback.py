@@ -228,3 +228,29 @@ def runs_frame(client, run_ids: list[str]) -> pd.DataFrame:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start: start + size]
+
+
+def find_suite_run(client, suite_or_run: str):
+    """A suite's run by its id (a study of the suite stands for it), or the latest run of the suite of that
+    name."""
+    from gbreg.tracking.suite_runs import SUITE_KIND, TAG_SUITE, TAG_SUITE_RUN_ID
+
+    try:
+        run = client.get_run(suite_or_run)
+    except Exception:  # noqa: BLE001 - not a run id: try it as a suite name
+        run = None
+    if run is not None:
+        if run.data.tags.get(TAG_KIND) == SUITE_KIND:
+            return run
+        study = find_parent_run(client, suite_or_run)
+        if TAG_SUITE_RUN_ID in study.data.tags:
+            return retrying(lambda: client.get_run(study.data.tags[TAG_SUITE_RUN_ID]))
+        raise UserInputError(f"run {suite_or_run} is not a gbreg suite run, nor a study of one")
+    experiment = retrying(lambda: client.get_experiment_by_name(suite_or_run))
+    quoted = suite_or_run.replace("'", "\\'")
+    runs = [] if experiment is None else retrying(lambda: client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = '{SUITE_KIND}' and tags.`{TAG_SUITE}` = "
+        f"'{quoted}'", max_results=1, order_by=["attributes.start_time DESC"]))
+    if not runs:
+        raise UserInputError(f"no suite or suite run {suite_or_run!r} in the tracking store {client.tracking_uri}")
+    return runs[0]

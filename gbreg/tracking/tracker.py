@@ -287,7 +287,7 @@ def mark_dead_runs_failed(client, experiment_id: str) -> int:
         if tags.get(TAG_HOST) != host or not tags.get(TAG_PID, "").isdigit():
             continue
         # a resumed parent carries the pid of the process that resumed it, not of the one that created it
-        created_by_pid = tags.get(TAG_KIND) != "study"
+        created_by_pid = tags.get(TAG_KIND) not in ("study", "suite")
         if gbreg_process_alive(int(tags[TAG_PID]), left_at=run.info.start_time / 1000 if created_by_pid else None):
             continue
         retrying(lambda: client.set_terminated(run.info.run_id, status="FAILED"))

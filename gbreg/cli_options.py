@@ -1,0 +1,51 @@
+"""Options and choices shared by the ``gbreg`` commands (:mod:`gbreg.cli`, :mod:`gbreg.cli_suite`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from gbreg.errors import UserInputError
+
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
+
+
+class ExecutorKind(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+JOBS_HELP = ("Trials trained at once, each in its own worker process (default: one per core). Each trial "
+             "trains with cores/JOBS threads, so -j 1 trains one trial at a time on every core. More jobs "
+             "than this machine's cores (local executor, or a Dask LocalCluster) are capped at the core "
+             "count, with a note; with a Dask scheduler address its workers decide (-j is ignored, with a note).")
+JobsOption = Annotated[int | None, typer.Option("-j", "--jobs", min=1, help=JOBS_HELP)]
+
+def jobs_on_this_machine(jobs: int | None, local: bool) -> int | None:
+    """More jobs than cores only slow a study down on one machine: cap them, and say so."""
+    if jobs is not None and not local:
+        typer.echo(f"note: -j {jobs} is ignored with a Dask scheduler: its workers' threads decide how many "
+                   "trials run at once", err=True)
+    if jobs is None or not local:
+        return jobs
+    from gbreg.machine import available_cores
+
+    cores = available_cores()
+    if jobs > cores:
+        typer.echo(f"note: -j {jobs} is more than the {cores} cores here; running {cores} jobs", err=True)
+        return cores
+    return jobs
+
+
+def executor_choice(executor: str | None, scheduler: str | None, config) -> tuple[str, str | None]:
+    """Flags first, then mlflow.yaml's ``executor:`` section; ``--scheduler`` alone means dask."""
+    kind = executor or ("dask" if scheduler else config.executor)
+    if kind not in ("local", "dask"):
+        raise UserInputError(f"--executor: expected 'local' or 'dask', got {kind!r}")
+    if kind == "local":
+        if scheduler:
+            raise UserInputError("--scheduler needs --executor dask")
+        return kind, None
+    return kind, scheduler or config.scheduler
