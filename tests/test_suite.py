@@ -286,3 +286,25 @@ def test_a_suite_killed_mid_study_resumes_its_run_and_completes_every_study_once
     for study in load_suite(path).studies:
         keys = sorted(trial.trial_key for trial in make_plan(study.spec))
         assert sorted(finished[study.spec.name]) == keys, f"exactly one FINISHED child per trial of {study.dataset}"
+
+
+def test_metric_placeholder_becomes_each_data_sets_metric_including_one_known_only_from_its_target(tmp_path):
+    from gbreg.suite.run import check_suite
+    from gbreg.suite.spec import validate_suite
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=200), "x2": rng.normal(size=200)})
+    frame["label"] = np.where(frame["x1"] + rng.normal(0, 0.5, 200) > 0, "yes", "no")  # a string target
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    suite = tiny_suite()
+    suite["study"]["expect"] = [{"metric": "gap_{metric}", "trend": "decreasing", "along": "reg_lambda"},
+                                {"best": "test_{metric}", "interior": ["reg_alpha", "reg_lambda"]}]
+    suite["study"]["sweep"] = {"reg_alpha": [0, 1, 10], "reg_lambda": [0, 1, 10]}
+    suite["datasets"] = [suite["datasets"][0], suite["datasets"][1],
+                         {"name": "labels", "data": {"source": "file", "path": "labels.csv", "target": "label"}}]
+    loaded = validate_suite(suite, "s.yaml", tmp_path)
+    metrics = {s.dataset: [h.get("metric") or h.get("best") for h in s.spec.expect] for s in loaded.studies}
+    assert metrics["diabetes"] == ["gap_rmse", "test_rmse"] and metrics["cancer"] == ["gap_logloss", "test_logloss"]
+    assert [s.metric_from_data for s in loaded.studies] == [False, False, True]
+    check_suite(loaded, say=lambda line: None)
+    assert [h["metric"] for h in loaded.studies[2].spec.expect[:1]] == ["gap_logloss"]

@@ -20,7 +20,7 @@ from gbreg.plan import count_trials, plan_head
 from gbreg.run.control import RunControl
 from gbreg.run.study import PreparedStudy, prepare_study, run_study
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
-from gbreg.suite.spec import Suite, SuiteStudy
+from gbreg.suite.spec import Suite, SuiteStudy, study_for_metric
 from gbreg.suite.verdict_rows import dataset_descriptors, dataset_verdicts
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import ensure_experiment, open_store
@@ -47,9 +47,12 @@ def check_suite(suite: Suite, say=print) -> dict[str, PreparedStudy]:
     the suite file. Returns each data set's prepared study (the head of its plan only)."""
     problems: list[tuple[str, str]] = []
     prepared: dict[str, PreparedStudy] = {}
-    for study in suite.studies:
+    for index, study in enumerate(suite.studies):
         try:
             prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1))
+            if study.metric_from_data and study.spec.expect:
+                study = suite.studies[index] = study_for_metric(suite, study, prepared[study.dataset].metric)
+                prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1))
         except SpecError as exc:
             problems += [(study.key_path(path), message) for path, message in exc.problems]
         except DataError as exc:

@@ -28,12 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.errors import SpecError
 from gbreg.spec.messages import pydantic_problems, unknown_key_message
-from gbreg.spec.schema import Spec, validate_spec
+from gbreg.spec.schema import DEFAULT_METRIC, SKLEARN_DATASETS, Spec, validate_spec
 from gbreg.spec.yaml_file import apply_override, parse_yaml
 
 SUITE_ONLY_KEYS = ("name", "data")  # a study key the template may not set: each data set brings its own
 TEMPLATE_KEYS = tuple(key for key in Spec.model_fields if key not in SUITE_ONLY_KEYS)
 ENTRY_KEYS = ("name", "data", "skip_expect", *(key for key in TEMPLATE_KEYS if key != "expect"))
+METRIC_PLACEHOLDER = "{metric}"
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -57,6 +58,7 @@ class SuiteStudy:
     hypothesis_numbers: list[int] = field(default_factory=list)
     entry_path: str = ""  # "datasets[3]", for messages
     entry: dict = field(default_factory=dict)  # as written in the suite file
+    metric_from_data: bool = False  # the template's {metric} waits for the task the data show
 
     def key_path(self, path: str) -> str:
         """A key path of this study's spec as a key path in the suite file."""
@@ -161,14 +163,63 @@ def _entry_problems(entry: dict, where: str, names: dict[str, int], n_hypotheses
     return problems
 
 
-def _entry_study(suite: SuiteSpec, entry: dict, where: str, source: str,
-                 base_dir: Path) -> tuple[SuiteStudy | None, list[tuple[str, str]]]:
+def _entry_study(suite: SuiteSpec, entry: dict, where: str, source: str, base_dir: Path,
+                 metric: str | None = None) -> tuple[SuiteStudy | None, list[tuple[str, str]]]:
     raw, numbers = study_raw(suite, entry)
+    known = metric or known_metric(raw)
+    raw["expect"] = with_metric(raw.get("expect"), known or DEFAULT_METRIC["regression"])
     try:
         spec = validate_spec(raw, source=f"{source} ({where}: {entry['name']})", base_dir=base_dir)
     except SpecError as exc:
         return None, [(suite_key_path(path, entry, where, numbers), message) for path, message in exc.problems]
-    return SuiteStudy(entry["name"], spec, numbers, where, entry), []
+    return SuiteStudy(entry["name"], spec, numbers, where, entry, metric_from_data=known is None), []
+
+
+def study_for_metric(suite: Suite, study: SuiteStudy, metric: str) -> SuiteStudy:
+    """The study again with the template's ``{metric}`` as the metric its data gave (a file or R data set
+    whose task is known only once its target is read). Raises :class:`SpecError`."""
+    built, problems = _entry_study(suite.spec, study.entry, study.entry_path, suite.source, suite.base_dir, metric)
+    if built is None:
+        raise SpecError(suite.source, problems)
+    return built
+
+
+def known_metric(raw: dict) -> str | None:
+    """A study's evaluation metric when the spec alone tells it (set, or the default of a known task)."""
+    evaluation = raw.get("evaluation")
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("metric"), str):
+        return evaluation["metric"]
+    task = raw.get("task") or _known_task(raw.get("data"))
+    return DEFAULT_METRIC.get(task) if isinstance(task, str) else None
+
+
+def _known_task(data) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    if data.get("source") == "sklearn":
+        return SKLEARN_DATASETS.get(str(data.get("name")))
+    if data.get("source") == "synthetic":
+        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        if data.get("generator") != "classification":
+            return "regression"
+        return "multiclass" if int(params.get("n_classes", 2) or 2) > 2 else "binary"
+    return None
+
+
+def with_metric(expect, metric: str):
+    """``{metric}`` in a hypothesis's ``metric`` or ``best`` (``test_{metric}``, ``gap_{metric}``) as the
+    study's metric: one template claim about the gap reads gap_rmse on a regression, gap_logloss on a
+    classification."""
+    if not isinstance(expect, list):
+        return expect
+    replaced = []
+    for hypothesis in expect:
+        if isinstance(hypothesis, dict):
+            hypothesis = {key: value.replace(METRIC_PLACEHOLDER, metric)
+                          if key in ("metric", "best") and isinstance(value, str) else value
+                          for key, value in hypothesis.items()}
+        replaced.append(hypothesis)
+    return replaced
 
 
 def study_raw(suite: SuiteSpec, entry: dict) -> tuple[dict, list[int]]:
