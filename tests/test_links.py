@@ -100,10 +100,10 @@ def test_docs_paths_named_by_the_code_exist():
 def test_report_links_to_plots_point_at_figures_it_holds():
     """findings.md links plots/<name>.png; in report.html that is #plot-<name>, which must exist: a plot the
     report does not hold keeps its text but loses the link."""
-    from gbreg.report.html import _figure, _markdown
+    from gbreg.report.html import _figure, markdown_html
 
     plots = {"heatmap_test_rmse.png": b"\x89PNG"}
-    page = _markdown("[held](plots/heatmap_test_rmse.png) and [not held](plots/path_reg_alpha_gap_rmse.png)\n",
+    page = markdown_html("[held](plots/heatmap_test_rmse.png) and [not held](plots/path_reg_alpha_gap_rmse.png)\n",
                      plots) + _figure("heatmap_test_rmse.png", plots["heatmap_test_rmse.png"])
     targets = re.findall(r'href="#([^"]+)"', page)
     ids = set(re.findall(r'id="([^"]+)"', page))

@@ -239,8 +239,9 @@ def read_leaves(model: dict, n_classes: int) -> tuple[dict[str, np.ndarray], int
     used: set[int] = set()
     trees = model["oblivious_trees"]
     for iteration, tree in enumerate(trees):
-        depth = len(tree["splits"])
-        for split in tree["splits"]:
+        splits = tree.get("splits") or []  # a tree that found no split is one leaf, with "splits": null
+        depth = len(splits)
+        for split in splits:
             if split["split_type"] == "FloatFeature":
                 used.add(float_columns[split["float_feature_index"]])
             elif split["split_index"] < len(by_split) and by_split[split["split_index"]]:
