@@ -17,7 +17,7 @@ METHOD_NOTE = (
     "Each data set is a normal gbreg study; each hypothesis is judged on each booster library separately, with "
     "the study's own test (docs/hypotheses.md), and a hypothesis that cannot apply to a library (a `where` that "
     "selects another library, an axis the library does not have) gives no row. The combined estimate is a "
-    "random-effects meta-analysis of the per-data-set effects (Paule-Mandel τ², cluster-robust CR2 interval "
+    "random-effects meta-analysis of the per-data-set effects (REML τ², cluster-robust CR2 interval "
     "with Satterthwaite degrees of freedom; docs/hypotheses.md, \"Across data sets\"); a best-point claim is "
     "combined in standard errors, since its effect is in each data set's own units. I² is the share of the "
     "spread between data sets not explained by their own uncertainty; the prediction interval is where a new "

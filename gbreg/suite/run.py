@@ -9,7 +9,7 @@ study in progress cleanly and marks the suite run KILLED; running the suite agai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import yaml
@@ -50,9 +50,9 @@ def check_suite(suite: Suite, say=print) -> dict[str, PreparedStudy]:
     for index, study in enumerate(suite.studies):
         try:
             prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1))
-            if study.metric_from_data and study.spec.expect:
+            if study.metric_from_data and study.spec.expect:  # the hypotheses change, not the data or trials
                 study = suite.studies[index] = study_for_metric(suite, study, prepared[study.dataset].metric)
-                prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1))
+                prepared[study.dataset] = replace(prepared[study.dataset], spec=study.spec)
         except SpecError as exc:
             problems += [(study.key_path(path), message) for path, message in exc.problems]
         except DataError as exc:
