@@ -256,7 +256,8 @@ def test_a_suite_runs_one_study_per_data_set_then_logs_the_combined_verdicts(tra
 
 
 @pytest.mark.slow
-def test_a_suite_killed_mid_study_resumes_its_run_and_completes_every_study_once(tracking, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_suite_killed_mid_study_resumes_its_run_and_completes_every_study_once(tracking, tmp_path, sig):
     path = write_suite(tmp_path, tiny_suite())
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
     process = subprocess.Popen([sys.executable, "-m", "gbreg", "suite", "run", str(path), "-j", "1"], cwd=tmp_path,
@@ -268,12 +269,17 @@ def test_a_suite_killed_mid_study_resumes_its_run_and_completes_every_study_once
         in_second = in_second or line.startswith("[2/3]")
         if in_second and "trials" in line and line.split("/")[0].strip().isdigit():
             break
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
+    process.send_signal(sig)
+    rest, _ = process.communicate(timeout=120)
     assert in_second, "".join(seen)
     db = tmp_path / "mlflow.db"
     [(suite_run_id, status)] = suite_rows(db)
-    assert status == "RUNNING"  # killed: nothing could mark it
+    if sig == signal.SIGKILL:
+        assert status == "RUNNING"  # nothing could mark it
+    else:  # stopped cleanly: the study in progress and the suite run KILLED, and how to resume
+        assert (status, process.returncode) == ("KILLED", 130), rest
+        assert "gbreg suite run" in rest and "resume" in rest
+        assert "KILLED" in {status for _, status, _ in study_rows(db)}
 
     rerun = gbreg(tmp_path, "suite", "run", str(path))
     assert rerun.returncode == 0, rerun.stderr
@@ -286,6 +292,13 @@ def test_a_suite_killed_mid_study_resumes_its_run_and_completes_every_study_once
     for study in load_suite(path).studies:
         keys = sorted(trial.trial_key for trial in make_plan(study.spec))
         assert sorted(finished[study.spec.name]) == keys, f"exactly one FINISHED child per trial of {study.dataset}"
+
+
+@pytest.mark.slow
+def test_the_shipped_suite_is_valid_and_its_data_load():
+    result = gbreg(Path(__file__).resolve().parents[1], "suite", "validate", "suites/l1_l2_claims.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok — ") == 20 and "suites/l1_l2_claims.yaml: ok" in result.stdout
 
 
 def test_metric_placeholder_becomes_each_data_sets_metric_including_one_known_only_from_its_target(tmp_path):
