@@ -132,7 +132,7 @@ def run(spec: Path, set_: SetOption = None,
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
-        kind, address = executor_choice(executor.value if executor else None, scheduler, config)
+        kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,

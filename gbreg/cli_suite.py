@@ -60,7 +60,7 @@ def run(suite: Path, set_: SetOption = None,
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         loaded = load_suite(suite, set_)
         config = load_tracking_config()
-        kind, address = executor_choice(executor.value if executor else None, scheduler, config)
+        kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:
             outcome = run_suite(loaded, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,

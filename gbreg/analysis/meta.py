@@ -169,7 +169,8 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
     half = t.ppf(1 - alpha / 2, df) * se
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(se > 0, 2 * t.sf(np.abs(estimate) / se, df), (estimate == 0).astype(float))
-    typical = (k - 1) * fixed.sum(axis=1) / (fixed.sum(axis=1) ** 2 - (fixed**2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # one weight holding everything: typical is 0 or inf
+        typical = (k - 1) * fixed.sum(axis=1) / (fixed.sum(axis=1) ** 2 - (fixed**2).sum(axis=1))
     spread = t.ppf(1 - alpha / 2, k - 2) * np.sqrt(tau2 + se2) if k > 2 else nan
     return {"estimate": estimate, "se": se, "df": df, "ci_low": estimate - half, "ci_high": estimate + half,
             "p_value": p, "tau2": tau2, "i2": tau2 / (tau2 + typical), "q": q, "q_p": chi2.sf(q, k - 1),
