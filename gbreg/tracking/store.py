@@ -26,6 +26,7 @@ import tenacity
 
 from gbreg.errors import TrackingError
 from gbreg.spec.tracking_config import TrackingConfig
+from gbreg.tracking.store_template import save_template, start_from_template
 
 T = TypeVar("T")
 
@@ -81,8 +82,12 @@ def open_store(config: TrackingConfig):
             from filelock import FileLock
 
             with FileLock(str(db_path) + ".lock", timeout=300):
+                new = config.new_sqlite_store()
+                from_template = new and start_from_template(db_path)
                 client = MlflowClient(tracking_uri=config.tracking_uri)
                 retrying(lambda: client.search_experiments(max_results=1))
+                if new and not from_template:
+                    save_template(db_path)
         else:
             client = MlflowClient(tracking_uri=config.tracking_uri)
             if config.is_server:
