@@ -15,6 +15,7 @@ import pandas as pd
 from gbreg.errors import GbregError, StudyFailed
 from gbreg.models.trial import TrialTask
 from gbreg.plan import Trial
+from gbreg.report.plots import prepare_drawing
 from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
@@ -74,6 +75,7 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control
     progress.start(len(sweep.to_run))
     control.sweep_starts()
     error: Exception | None = None
+    drawing_prepared = False
     try:
         for result in engine.run(sweep.tasks, on_submit, on_worker_died):
             control.check()  # a result made while Ctrl-C was swallowed is abandoned, not logged
@@ -86,6 +88,9 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control
             if not result.ok:
                 outcome.failures.append((trial.run_name, result.error))
             progress.trial_done(trial, result)
+            if not drawing_prepared and len(sweep.to_run) - outcome.n_ran < engine.jobs:
+                drawing_prepared = True  # a worker is idle from now on: it gets the figures' imports done
+                engine.call(prepare_drawing, None)
         control.check()
         progress.stop()
         _finish(sweep, outcome, records, done)

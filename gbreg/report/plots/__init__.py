@@ -148,6 +148,12 @@ def render_png(figure: FigureSpec) -> bytes:
     return drawing.png_bytes(getattr(drawing, draw_name)(*args))
 
 
+def prepare_drawing(_=None) -> None:
+    """Import matplotlib and load its fonts by drawing a tiny figure: run on a worker the sweep's last
+    trials leave idle, so the study's figures do not wait for it after the sweep."""
+    drawing.png_bytes(drawing.blank_figure())
+
+
 def metric_history_reader(client, sweep=None):
     """``history(run_id, name)``: a per-round curve as an array ordered by step (empty if absent), from
     ``sweep`` if it holds the trial, else as logged."""

@@ -118,7 +118,9 @@ def draw_heatmap(data: HeatmapData) -> Figure:
         span = data.vmax - data.vmin
         vmin, vmax = (data.vmin, data.vmax) if span > 0 else (data.vmin - 0.5, data.vmax + 0.5)
         image = None
-        annotate = len(data.alphas) * len(data.lambdas) <= 100
+        # values in the cells up to 8 x 8: beyond, 8-point numbers crowd the cells and their text costs more
+        # to draw than the rest of the figure (results.csv has every value)
+        annotate = len(data.alphas) * len(data.lambdas) <= 64
         for ax, panel in zip(axes, data.panels):
             image = ax.imshow(np.ma.masked_invalid(panel.values), origin="lower", aspect="auto", cmap=cmap,
                               vmin=vmin, vmax=vmax)
@@ -322,6 +324,14 @@ def draw_leaf_histograms(data: list[LeafHistogramData]) -> Figure:
 
 def save(figure: Figure, path) -> None:
     figure.savefig(path, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})  # ~25% faster than the default level
+
+
+def blank_figure() -> Figure:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1), dpi=DPI)
+    figure.add_subplot().set_title("0.5")
+    return figure
 
 
 def png_bytes(figure: Figure) -> bytes:
