@@ -9,6 +9,7 @@ study in progress cleanly and marks the suite run KILLED; running the suite agai
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -120,10 +121,12 @@ def run_suite(suite: Suite, *, jobs: int | None = None, executor: str = "local",
 def _run_studies(suite: Suite, outcome: SuiteOutcome, tracker: SuiteTracker, prepared: dict, *, say, quiet: bool,
                  study_options: dict) -> None:
     verdict_frames, descriptors = [], []
+    progress = SuiteProgress([count_trials(study.spec) for study in suite.studies])
     for number, study in enumerate(suite.studies, 1):
         if not quiet:
-            say(f"[{number}/{len(suite.studies)}] {study.dataset} (study {study.spec.name})")
+            say(f"[{number}/{len(suite.studies)}] {study.dataset} (study {study.spec.name}) · {progress.line()}")
         result = run_study(study.spec, tags=tracker.study_tags(), **study_options)
+        progress.study_done(number - 1, result.n_ran)
         outcome.studies[study.dataset] = str(result.parent_run_id)
         if result.interrupted:
             outcome.interrupted = True
@@ -134,6 +137,34 @@ def _run_studies(suite: Suite, outcome: SuiteOutcome, tracker: SuiteTracker, pre
         verdict_frames.append(_study_verdicts(study, result, tracker.client))
     outcome.verdicts = pd.concat(verdict_frames, ignore_index=True) if verdict_frames else None
     outcome.descriptors = pd.DataFrame(descriptors)
+
+
+class SuiteProgress:
+    """Trials done over the whole suite, and the time left at the pace of the trials run so far (trials
+    an earlier run finished cost nothing now and do not count in the pace)."""
+
+    def __init__(self, trials_per_study: list[int]):
+        self.trials = trials_per_study
+        self.done = 0
+        self.ran = 0
+        self.started = time.monotonic()
+
+    def study_done(self, index: int, ran: int) -> None:
+        self.done += self.trials[index]
+        self.ran += ran
+
+    def line(self) -> str:
+        total = sum(self.trials)
+        elapsed = time.monotonic() - self.started
+        text = f"suite: {self.done:,} of {total:,} trials done, elapsed {_clock(elapsed)}"
+        if self.ran:
+            text += f", left ~{_clock(elapsed / self.ran * (total - self.done))}"
+        return text
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def _study_verdicts(study: SuiteStudy, result, client) -> pd.DataFrame:
