@@ -29,7 +29,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def one_try_per_request() -> None:
     """By default MLflow retries a failed HTTP request 7 times over about 4 minutes and waits 120 s for an
-    answer, under gbreg's own wait for the server (:class:`gbreg.tracking.store.ServerClient`), which would
+    answer, under gbreg's own wait for the server (:class:`gbreg.tracking.server_client.ServerClient`), which would
     multiply the two. Values the user set are kept."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -413,7 +413,7 @@ def test_jobs_above_the_cores_are_capped_with_a_note_and_logged_as_used(tracking
     at a time with every core's thread, as --help says."""
     from mlflow.tracking import MlflowClient
 
-    from gbreg.cli import JOBS_HELP
+    from gbreg.cli_options import JOBS_HELP
     from gbreg.machine import available_cores
 
     cores = available_cores()

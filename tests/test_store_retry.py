@@ -30,7 +30,8 @@ from gbreg.errors import TrackingError
 from gbreg.run.sweep import study_stopped
 from gbreg.spec.tracking_config import load_tracking_config
 from gbreg.tracking.server import MlflowServer
-from gbreg.tracking.store import ServerClient, TrackingServerAway, open_store, retrying
+from gbreg.tracking.server_client import ServerClient, TrackingServerAway
+from gbreg.tracking.store import open_store, retrying
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from gbreg.report.plots import prepare_drawing
 from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
-from gbreg.tracking.store import TrackingServerAway
+from gbreg.tracking.server_client import TrackingServerAway
 from gbreg.tracking.tracker import RESULTS_ARTIFACT, TAG_ERROR
 
 
