@@ -68,17 +68,18 @@ def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder
 
     The representative trials' curves and leaf values come from ``sweep`` (the running study's
     :class:`gbreg.run.records.SweepRecords`) when it holds them, else from ``client`` (an
-    ``MlflowClient``). The figures of the results table are handed to ``submit`` first, so they are
-    drawn while ``meanwhile()`` runs and the trials' curves and leaves are gathered.
+    ``MlflowClient``). Every figure is handed to ``submit`` before ``meanwhile()`` runs here.
     """
     results = numeric_columns(results)
-    figures = table_figures(results, context)
-    drawing = [submit(render_png, figure) for figure in figures] if submit else []
+    table_specs = table_figures(results, context)
+    trial_specs = trial_figures(results, context, client, sweep)
+    figures = table_specs + trial_specs
+    # the slowest figures (the leaf histograms, the learning curves) are handed out first, so they do
+    # not start last and keep one worker busy while the other has finished
+    submitted = ({spec[0]: submit(render_png, spec) for spec in [*trial_specs, *table_specs]} if submit else {})
+    drawing = [submitted[spec[0]] for spec in figures] if submitted else []
     if meanwhile is not None:
         meanwhile()
-    trial_specs = trial_figures(results, context, client, sweep)
-    figures += trial_specs
-    drawing += [submit(render_png, figure) for figure in trial_specs] if submit else []
     written = []
     for (name, _draw_name, _args), png in zip(figures, _rendered(figures, drawing)):
         path = folder / name
