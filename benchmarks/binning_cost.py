@@ -83,20 +83,18 @@ def sklearn_hgb_costs(X: pd.DataFrame, y: np.ndarray, grid: list[float]) -> dict
 
     spent = {"_bin_data": 0.0, "_preprocess_X": 0.0}
 
-    class Timed(HistGradientBoostingRegressor):
-        def _bin_data(self, *args, **kwargs):
-            start = time.process_time()
-            try:
-                return super()._bin_data(*args, **kwargs)
-            finally:
-                spent["_bin_data"] += time.process_time() - start
+    def timed(name: str):
+        method = getattr(HistGradientBoostingRegressor, name)
 
-        def _preprocess_X(self, *args, **kwargs):
+        def wrapper(self, *args, **kwargs):
             start = time.process_time()
             try:
-                return super()._preprocess_X(*args, **kwargs)
+                return method(self, *args, **kwargs)
             finally:
-                spent["_preprocess_X"] += time.process_time() - start
+                spent[name] += time.process_time() - start
+        return wrapper
+
+    Timed = type("Timed", (HistGradientBoostingRegressor,), {name: timed(name) for name in spent})
 
     rows = {"fit": [], "_bin_data": [], "_preprocess_X": []}
     with threadpool_limits(limits=1):

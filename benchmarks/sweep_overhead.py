@@ -46,6 +46,7 @@ warm any cache the children would otherwise pay for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -268,22 +269,28 @@ def _floor_train(task: tuple[str, float, float]) -> tuple[Point, int, float]:
     return (library, alpha, lam, test_rmse), dumped, float(history["train"]["rmse"][-1])
 
 
+@contextlib.contextmanager
+def floor_pool(study: Study):
+    """The floor's trainings on 2 spawned single-threaded workers, yielded in order as they finish
+    (``pool.map``, ``chunksize=1``: neither worker idles while the other has a queue; LightGBM first)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [(lib, a, b) for lib in ("lightgbm", "xgboost") for a, b in study.grid]
+    with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn"), initializer=_floor_init,
+                             initargs=(study,)) as pool:
+        yield pool.map(_floor_train, tasks, chunksize=1)
+
+
 def run_floor(study: Study, out: Path) -> None:
     """Child body of the floor: a spawn-context pool of 2 single-threaded workers over all points.
 
     Tasks are handed out one at a time (``chunksize=1``) so that neither worker idles while the other
     still has a queue; LightGBM points go first because with these sizes they are the longer ones.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     start = time.perf_counter()
-    tasks = [(lib, a, b) for lib in ("lightgbm", "xgboost") for a, b in study.grid]
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=2, mp_context=ctx, initializer=_floor_init, initargs=(study,)
-    ) as pool:
-        results = list(pool.map(_floor_train, tasks, chunksize=1))
+    with floor_pool(study) as trained:
+        results = list(trained)
     points = [point for point, _, _ in results]
     dumped = sum(size for _, size, _ in results)
     write_child_result(out, points, time.perf_counter() - start, {"model_bytes": dumped})
@@ -435,16 +442,8 @@ def run_loop(study: Study, out: Path) -> None:
     ``log_params`` (library, reg_alpha, reg_lambda) and one ``log_metric`` call per metric (test and
     train RMSE), to the store in ``MLFLOW_TRACKING_URI`` (a fresh SQLite file).
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     start = time.perf_counter()
-    tasks = [(lib, a, b) for lib in ("lightgbm", "xgboost") for a, b in study.grid]
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=2, mp_context=ctx, initializer=_floor_init, initargs=(study,)
-    ) as pool:
-        results = pool.map(_floor_train, tasks, chunksize=1)
+    with floor_pool(study) as results:
         import mlflow
 
         mlflow.set_experiment("sweep_overhead_loop")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gbreg.cli_options import ExecutorKind, JobsOption, SetOption, executor_choice, jobs_on_this_machine
+from gbreg.cli_options import ExecutorKind, JobsOption, SetOption, executor_choice, fail, jobs_on_this_machine
 from gbreg.cli_process import ProcessRunControl
 from gbreg.cli_suite import suite_app
 from gbreg.errors import GbregError, UserInputError
@@ -47,10 +47,6 @@ def _own_the_process() -> None:
     one_try_per_request()
     own_process_output()
 
-
-def _fail(exc: GbregError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 PLAN_ROWS_SHOWN = 50  # `validate` and `--dry-run` show the plan's head and count the rest, never build it
@@ -95,7 +91,7 @@ def validate(spec: Path, set_: SetOption = None,
         else:
             typer.echo(f"{spec}: ok")
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     _print_plan(study, trials, n_trials)
 
 
@@ -138,7 +134,7 @@ def run(spec: Path, set_: SetOption = None,
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
                                 verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     if outcome.interrupted:
         raise typer.Exit(130)
     if not quiet:
@@ -180,7 +176,7 @@ def results(study: str,
         else:
             frame = study_results(client, parent)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     metric = parent.data.params.get("metric", "rmse")
     if all_columns or format is TableFormat.csv:
         shown = frame
@@ -243,7 +239,7 @@ def ui(host: Annotated[Optional[str], typer.Option(help="Bind address (default f
         with stop_signals_interrupt():
             serve_forever(config, host=host, port=port, experiments=experiments)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _study_experiments(config, study: str | None) -> dict[str, str]:
@@ -279,7 +275,7 @@ def server(host: Annotated[str, typer.Option(help="Bind address; 0.0.0.0 exposes
         with stop_signals_interrupt():
             serve_forever(load_tracking_config(), host=host, port=port, proxy_artifacts=True, auth=auth)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -297,7 +293,7 @@ def reproduce(run_id: str,
             status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
                                    jobs=jobs_on_this_machine(jobs, local=True), control=control)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     raise typer.Exit(status)
 
 
@@ -310,7 +306,7 @@ def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", d
     try:
         path = write_report(run_id, output)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"wrote {path}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gbreg.errors import UserInputError
+from gbreg.errors import GbregError, UserInputError
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
 
@@ -49,3 +49,9 @@ def executor_choice(executor: str | None, scheduler: str | None, config) -> tupl
             raise UserInputError("--scheduler needs --executor dask")
         return kind, None
     return kind, scheduler or config.scheduler
+
+
+def fail(exc: GbregError) -> None:
+    """A user's mistake (or a failed study) as one line on stderr and its exit status."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)

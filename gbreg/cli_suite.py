@@ -11,17 +11,12 @@ from typing import Annotated
 
 import typer
 
-from gbreg.cli_options import executor_choice, jobs_on_this_machine
+from gbreg.cli_options import JobsOption, executor_choice, fail, jobs_on_this_machine
 from gbreg.errors import GbregError
 
 suite_app = typer.Typer(no_args_is_help=True, help="Suites: one study per data set, verdicts combined across them.")
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a suite key: KEY.PATH=YAML_VALUE")]
-
-
-def _fail(exc: GbregError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 @suite_app.command("validate")
@@ -35,13 +30,13 @@ def validate(suite: Path, set_: SetOption = None):
         typer.echo(f"{suite}: {len(loaded.studies)} data sets, {len(loaded.hypotheses)} hypotheses")
         check_suite(loaded, say=typer.echo)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{suite}: ok")
 
 
 @suite_app.command("run")
 def run(suite: Path, set_: SetOption = None,
-        jobs: Annotated[int | None, typer.Option("-j", "--jobs", min=1, help="As for gbreg run")] = None,
+        jobs: JobsOption = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start every study over instead of resuming")] = False,
         executor: Annotated[str | None, typer.Option(help="local | dask (default: executor.kind in mlflow.yaml)")] = None,
         scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (as for gbreg run)")] = None,
@@ -67,7 +62,7 @@ def run(suite: Path, set_: SetOption = None,
                                 verbosity=-1 if quiet else (1 if verbose else 0), control=control,
                                 allow_large=yes, say=typer.echo)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     if outcome.interrupted:
         typer.echo(f"interrupted: suite run {outcome.run_id} marked KILLED; run `gbreg suite run {suite}` "
                    "again to resume", err=True)
@@ -89,5 +84,5 @@ def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", d
     try:
         path = write_suite_report(run_id, output)
     except GbregError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"wrote {path}")

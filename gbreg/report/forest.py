@@ -3,11 +3,10 @@ and each library's combined estimate across data sets as a diamond at the bottom
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from gbreg.report.plots.drawing import DPI
+from gbreg.tracking.tracker import finite
 
 VERDICT_MARKERS = {"supported": "o", "contradicted": "X", "inconclusive": "s"}
 LIBRARY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
@@ -63,21 +62,15 @@ def draw_forest(rows: pd.DataFrame, combined: pd.DataFrame, title: str, kind: st
 
 
 def _interval(axes, effect, low, high, y, colour, marker) -> None:
-    if _finite(low) and _finite(high):
+    if finite(low) and finite(high):
         axes.plot([low, high], [y, y], color=colour, linewidth=1.4)
-    if _finite(effect):
+    if finite(effect):
         axes.plot([effect], [y], color=colour, marker=marker, markersize=6, linestyle="none")
 
 
 def _diamond(axes, effect, low, high, y, colour) -> None:
-    if not (_finite(effect) and _finite(low) and _finite(high)):
+    if not (finite(effect) and finite(low) and finite(high)):
         return
     axes.fill([low, effect, high, effect], [y, y + 0.3, y, y - 0.3], color=colour, alpha=0.85)
 
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 

@@ -75,16 +75,20 @@ def write_report(run_id: str, output: Path) -> Path:
     artifacts = read_artifacts(client, parent)
 
     page = render_html(artifacts, runs_table_address(parent.info.experiment_id, config))
-    output = Path(output)
+    return write_page(page, Path(output), client, parent.info.run_id, REPORT_ARTIFACT)
+
+
+def write_page(page: str, output: Path, client, run_id: str, artifact: str) -> Path:
+    """The page written to ``output`` and logged as ``artifact`` on the run (it opens from the UI)."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
     with tempfile.TemporaryDirectory(prefix="gbreg-report-") as folder:
-        logged = Path(folder) / REPORT_ARTIFACT
+        logged = Path(folder) / artifact
         shutil.copyfile(output, logged)
-        retrying(lambda: client.log_artifact(parent.info.run_id, str(logged)))
+        retrying(lambda: client.log_artifact(run_id, str(logged)))
     return output
 
 

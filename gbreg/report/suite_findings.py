@@ -4,14 +4,13 @@ plot, and the per-data-set verdicts."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from gbreg.analysis.meta import describe_contrast
 from gbreg.analysis.verdicts import format_number
 from gbreg.report.forest import forest_file_name
 from gbreg.spec.hypotheses import Hypothesis
+from gbreg.tracking.tracker import finite
 
 METHOD_NOTE = (
     "Each data set is a normal gbreg study; each hypothesis is judged on each booster library separately, with "
@@ -73,21 +72,15 @@ def _data_set_table(outcome) -> str:
 
 
 def _effect(row) -> str:
-    if not _finite(row.effect):
+    if not finite(row.effect):
         return "–"
     return f"{format_number(row.effect)} ({format_number(row.ci_low)} to {format_number(row.ci_high)})"
 
 
 def _percent(value) -> str:
-    return f"{float(value):.0%}" if _finite(value) else "–"
+    return f"{float(value):.0%}" if finite(value) else "–"
 
 
 def _count(value) -> str:
-    return str(int(value)) if _finite(value) else "–"
+    return str(int(value)) if finite(value) else "–"
 
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -5,7 +5,6 @@ template as a study's report; logged as ``suite_report.html`` on the suite run."
 from __future__ import annotations
 
 import io
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +13,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from gbreg.errors import UserInputError
-from gbreg.report.html import embedded_plot, markdown_html, page_template, table_cells
+from gbreg.report.html import embedded_plot, markdown_html, page_template, table_cells, write_page
 from gbreg.spec.tracking_config import load_tracking_config
 from gbreg.tracking.readback import download_artifact, find_suite_run
-from gbreg.tracking.store import open_existing_store, retrying
+from gbreg.tracking.store import open_existing_store
 from gbreg.tracking.suite_runs import (
     SUITE_DATASETS_ARTIFACT,
     SUITE_FINDINGS_ARTIFACT,
@@ -38,18 +37,8 @@ def write_suite_report(run_id: str, output: Path) -> Path:
     if SUITE_RESULTS_ARTIFACT not in texts:
         raise UserInputError(f"suite run {run.info.run_id} has no {SUITE_RESULTS_ARTIFACT}: it did not finish "
                              f"(status {run.info.status}); run the suite again to complete it")
-    page = render_suite_html(run, texts, plots)
-    output = Path(output)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
-    with tempfile.TemporaryDirectory(prefix="gbreg-suite-report-") as folder:
-        logged = Path(folder) / SUITE_REPORT_ARTIFACT
-        shutil.copyfile(output, logged)
-        retrying(lambda: client.log_artifact(run.info.run_id, str(logged)))
-    return output
+    return write_page(render_suite_html(run, texts, plots), Path(output), client, run.info.run_id,
+                      SUITE_REPORT_ARTIFACT)
 
 
 def _read_artifacts(client, run_id: str) -> tuple[dict[str, str], dict[str, bytes]]:

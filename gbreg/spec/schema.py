@@ -29,7 +29,7 @@ from gbreg.spec.params import (
     value_problem,
 )
 from gbreg.spec.rdatasets_names import rdatasets_problems
-from gbreg.spec.yaml_file import apply_override, parse_yaml
+from gbreg.spec.yaml_file import read_yaml_file
 
 SKLEARN_DATASETS = {
     "diabetes": "regression", "breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass",
@@ -194,17 +194,8 @@ def _axis_values(raw: Any) -> list:
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     """Read a spec file, apply ``key.path=YAML`` overrides, validate. Raises :class:`SpecError`."""
     path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise SpecError(source, [("", "no such spec file")]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, [("", f"cannot read the spec file: {exc}")]) from exc
-    raw = parse_yaml(text, source)
-    for override in overrides or []:
-        apply_override(raw, override, source)
-    return validate_spec(raw, source=source, base_dir=path.resolve().parent)
+    raw = read_yaml_file(path, overrides, "spec")
+    return validate_spec(raw, source=str(path), base_dir=path.resolve().parent)
 
 
 def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = None) -> Spec:

@@ -76,6 +76,22 @@ def parse_yaml(text: str, source: str) -> dict:
     return raw
 
 
+def read_yaml_file(path, overrides: list[str] | None, what: str) -> dict:
+    """A spec or suite file read, parsed safely and with ``key.path=YAML`` overrides applied; ``what``
+    names it in the errors ("spec", "suite"). Raises :class:`SpecError`."""
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise SpecError(source, [("", f"no such {what} file")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(source, [("", f"cannot read the {what} file: {exc}")]) from exc
+    raw = parse_yaml(text, source)
+    for override in overrides or []:
+        apply_override(raw, override, source)
+    return raw
+
+
 def _where(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gbreg.errors import SpecError
 from gbreg.spec.messages import pydantic_problems, unknown_key_message
 from gbreg.spec.schema import DEFAULT_METRIC, SKLEARN_DATASETS, Spec, validate_spec
-from gbreg.spec.yaml_file import apply_override, parse_yaml
+from gbreg.spec.yaml_file import read_yaml_file
 
 SUITE_ONLY_KEYS = ("name", "data")  # a study key the template may not set: each data set brings its own
 TEMPLATE_KEYS = tuple(key for key in Spec.model_fields if key not in SUITE_ONLY_KEYS)
@@ -90,17 +90,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
     """Read and validate a suite file and every study it makes. Raises :class:`SpecError` with every
     problem of every entry, each with its key path in the suite file."""
     path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise SpecError(source, [("", "no such suite file")]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, [("", f"cannot read the suite file: {exc}")]) from exc
-    raw = parse_yaml(text, source)
-    for override in overrides or []:
-        apply_override(raw, override, source)
-    return validate_suite(raw, source, path.resolve().parent)
+    return validate_suite(read_yaml_file(path, overrides, "suite"), str(path), path.resolve().parent)
 
 
 def validate_suite(raw: dict, source: str = "<suite>", base_dir: Path | None = None) -> Suite:

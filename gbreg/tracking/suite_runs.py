@@ -3,8 +3,6 @@ set's study run carries ``gbreg.suite`` and ``gbreg.suite_run_id``. Only the mai
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -12,11 +10,11 @@ from gbreg.tracking.store import retrying
 from gbreg.tracking.tracker import (
     TAG_ERROR,
     TAG_KIND,
-    TAG_PID,
     TAG_SPEC_SHA,
     TAG_SPEC_SOURCE,
     environment_tags,
-    param_value,
+    log_in_batches,
+    reopen_run,
 )
 
 TAG_SUITE = "gbreg.suite"
@@ -49,22 +47,14 @@ class SuiteTracker:
     def start(self, params: dict, suite_yaml: str, source: str, resume_run_id: str | None = None) -> str:
         if resume_run_id:
             self.run_id = resume_run_id
-            retrying(lambda: self.client.update_run(resume_run_id, status="RUNNING"))
-            retrying(lambda: self.client.set_tag(resume_run_id, TAG_PID, str(os.getpid())))
-            if TAG_ERROR in retrying(lambda: self.client.get_run(resume_run_id)).data.tags:
-                retrying(lambda: self.client.delete_tag(resume_run_id, TAG_ERROR))
+            reopen_run(self.client, resume_run_id)
             return resume_run_id
         tags = {**environment_tags(), TAG_KIND: SUITE_KIND, TAG_SUITE: self.suite, TAG_SPEC_SHA: self.suite_sha,
                 TAG_SPEC_SOURCE: source}
         name = f"{self.suite} · suite · {datetime.now().strftime('%Y-%m-%d %H:%M')}"
         run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=name, tags=tags))
         self.run_id = run.info.run_id
-        from mlflow.entities import Param
-
-        entities = [Param(k, param_value(v)) for k, v in params.items()]
-        for start in range(0, len(entities), 100):
-            batch = entities[start:start + 100]
-            retrying(lambda batch=batch: self.client.log_batch(self.run_id, params=batch, synchronous=True))
+        log_in_batches(self.client, self.run_id, params=params)
         self.log_text(suite_yaml, SUITE_SPEC_ARTIFACT)
         return self.run_id
 
@@ -78,13 +68,7 @@ class SuiteTracker:
         retrying(lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        entities = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        for start in range(0, len(entities), 1000):
-            batch = entities[start:start + 1000]
-            retrying(lambda batch=batch: self.client.log_batch(self.run_id, metrics=batch, synchronous=True))
+        log_in_batches(self.client, self.run_id, metrics=metrics)
 
     def finish(self, status: str, error: str | None = None) -> None:
         if self.run_id is None:

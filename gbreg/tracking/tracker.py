@@ -117,10 +117,7 @@ class StudyTracker:
         """The study's run (or the unfinished one it resumes), with the data set via dataset tracking."""
         if resume_run_id:
             self.parent_run_id = resume_run_id
-            retrying(lambda: self.client.update_run(resume_run_id, status="RUNNING"))
-            retrying(lambda: self.client.set_tag(resume_run_id, TAG_PID, str(os.getpid())))
-            if TAG_ERROR in retrying(lambda: self.client.get_run(resume_run_id)).data.tags:
-                retrying(lambda: self.client.delete_tag(resume_run_id, TAG_ERROR))  # it died; now it runs again
+            reopen_run(self.client, resume_run_id)
             return resume_run_id
         name = f"{self.study} · {datetime.now().strftime('%Y-%m-%d %H:%M')}"
         tags = {**self._env_tags, TAG_KIND: "study", TAG_STUDY: self.study, TAG_SPEC_SHA: self.spec_sha,
@@ -235,20 +232,34 @@ class StudyTracker:
 
     def _log_batch(self, run_id: str, metrics: dict | None = None, curves: dict | None = None,
                    tags: dict | None = None, params: dict | None = None) -> None:
-        """As few ``log_batch`` calls as MLflow's limits allow (1,000 entities, 100 params or tags a call):
-        one for a typical trial, since every call is a transaction on the store."""
-        from mlflow.entities import Metric, Param, RunTag
+        log_in_batches(self.client, run_id, metrics, curves, tags, params)
 
-        metric_entities = [Metric(*row) for row in _metric_rows(metrics or {}, curves or {})]
-        param_entities = [Param(k, v) for k, v in _param_strings(params or {}).items()]
-        tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        while metric_entities or param_entities or tag_entities:
-            batch_params, param_entities = param_entities[:100], param_entities[100:]
-            batch_tags, tag_entities = tag_entities[:100], tag_entities[100:]
-            room = 1000 - len(batch_params) - len(batch_tags)
-            batch_metrics, metric_entities = metric_entities[:room], metric_entities[room:]
-            retrying(lambda: self.client.log_batch(run_id, metrics=batch_metrics, params=batch_params,
-                                                   tags=batch_tags, synchronous=True))
+
+def reopen_run(client, run_id: str) -> None:
+    """A parent run (a study's or a suite's) resumed by this process: RUNNING, this pid, no error tag (it
+    died; now it runs again)."""
+    retrying(lambda: client.update_run(run_id, status="RUNNING"))
+    retrying(lambda: client.set_tag(run_id, TAG_PID, str(os.getpid())))
+    if TAG_ERROR in retrying(lambda: client.get_run(run_id)).data.tags:
+        retrying(lambda: client.delete_tag(run_id, TAG_ERROR))
+
+
+def log_in_batches(client, run_id: str, metrics: dict | None = None, curves: dict | None = None,
+                   tags: dict | None = None, params: dict | None = None) -> None:
+    """As few ``log_batch`` calls as MLflow's limits allow (1,000 entities, 100 params or tags a call):
+    one for a typical trial, since every call is a transaction on the store."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    metric_entities = [Metric(*row) for row in _metric_rows(metrics or {}, curves or {})]
+    param_entities = [Param(k, v) for k, v in _param_strings(params or {}).items()]
+    tag_entities = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    while metric_entities or param_entities or tag_entities:
+        batch_params, param_entities = param_entities[:100], param_entities[100:]
+        batch_tags, tag_entities = tag_entities[:100], tag_entities[100:]
+        room = 1000 - len(batch_params) - len(batch_tags)
+        batch_metrics, metric_entities = metric_entities[:room], metric_entities[room:]
+        retrying(lambda: client.log_batch(run_id, metrics=batch_metrics, params=batch_params,
+                                          tags=batch_tags, synchronous=True))
 
 
 def _metric_rows(metrics: dict, curves: dict) -> list[tuple[str, float, int, int]]:
