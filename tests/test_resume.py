@@ -37,7 +37,8 @@ def resume_spec() -> dict:
 # the pipe whose write end is argv[2], and waits there until a signal ends it (an interrupt raises
 # KeyboardInterrupt in the wait, as it would in the library). The study tracker's trial steps and the
 # trial function the inline executor calls are wrapped: the moments are the same whether the trial runs
-# are written through MLflow's client or straight into the SQLite tables.
+# are written through MLflow's client or straight into the SQLite tables, where the tracker's writer
+# thread commits them (each hook settles it first: the moment is what the store then holds).
 LAUNCHER = """
 import os, sys, threading
 import gbreg.run.local_processes
@@ -54,11 +55,20 @@ def reached():
 if moment == "before-first-trial":  # the parent run exists, no child run yet
     StudyTracker.start_trial = lambda self, *args, **kwargs: reached()
 elif moment == "during-trial":  # a child run RUNNING, its trial function called, nothing logged yet
-    gbreg.run.local_processes.run_trial = lambda *args, **kwargs: reached()
+    start_trial, trackers = StudyTracker.start_trial, []
+    def start_and_keep(self, *args, **kwargs):
+        trackers.append(self)
+        return start_trial(self, *args, **kwargs)
+    def settle_then_stop(*args, **kwargs):
+        trackers[-1].settle()
+        reached()
+    StudyTracker.start_trial = start_and_keep
+    gbreg.run.local_processes.run_trial = settle_then_stop
 elif moment == "during-logging":  # a child run RUNNING with its files stored, its records not yet
     store_files = StudyTracker._store_files
     def store_files_then_stop(self, run_id, files):
         store_files(self, run_id, files)
+        self.settle()
         reached()
     StudyTracker._store_files = store_files_then_stop
 elif moment == "between-trials":  # the second child run FINISHED, the next one not started
@@ -67,6 +77,7 @@ elif moment == "between-trials":  # the second child run FINISHED, the next one 
         finish_trial(self, run_id, result)
         finished.append(run_id)
         if len(finished) == 2:
+            self.settle()
             reached()
     StudyTracker.finish_trial = finish_then_stop
 else:

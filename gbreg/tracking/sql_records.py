@@ -1,7 +1,10 @@
 """A trial's records written straight into MLflow's SQL tables: one transaction to open its run, one to
 close it, instead of the dozen that MLflow's client takes (create_run, log_batch per kind, the latest
 metrics, set_terminated) through its ORM. A study of short trials spends most of its main-process time
-there, and that process logs every trial.
+there, and that process logs every trial. Opening and closing runs are handed to a
+:class:`gbreg.tracking.group_commit.GroupCommitWriter`: the study's loop does not wait for the disk, and
+the runs opened and closed meanwhile share one commit; :meth:`SqlTrialRecords.settle` is the barrier
+before anything else reads or writes the store.
 
 The rows are the ones MLflow's own ``SqlAlchemyStore`` writes for the same calls (the same tables and
 columns, through its own table definitions), so a run written here reads back exactly like one written
@@ -16,7 +19,11 @@ from __future__ import annotations
 import time
 import uuid
 
+from gbreg.tracking.group_commit import GroupCommitWriter
 from gbreg.tracking.store import retrying
+
+# Tables in the order a transaction fills them: a run's row before the rows that refer to it.
+TABLE_ORDER = ("SqlRun", "SqlTag", "SqlParam", "SqlMetric", "SqlLatestMetric")
 
 # The MLflow schema revisions (alembic heads) whose tables this module writes; the one of a new MLflow
 # release is added after tests/test_sql_records.py passes with it.
@@ -40,12 +47,12 @@ class SqlTrialRecords:
         from mlflow.store.tracking.dbmodels import models
 
         self._engine = store.engine
-        self._tables = {name: getattr(models, name).__table__
-                        for name in ("SqlRun", "SqlTag", "SqlParam", "SqlMetric", "SqlLatestMetric")}
+        self._tables = {name: getattr(models, name).__table__ for name in TABLE_ORDER}
         self.experiment_id = experiment_id
         self.artifact_location = artifact_location
         self._statements: dict[tuple, tuple[str, tuple[str, ...]]] = {}
         self._checked_metric_names: set[str] = set()
+        self._writer: GroupCommitWriter[tuple[dict, tuple]] = GroupCommitWriter(self._write_transaction)
 
     @classmethod
     def for_client(cls, client, experiment_id: str) -> SqlTrialRecords | None:
@@ -82,7 +89,7 @@ class SqlTrialRecords:
         rows = {"SqlRun": [run],
                 "SqlTag": [{"key": RunTag(k, v).key, "value": v, "run_uuid": run_id} for k, v in tags.items()],
                 "SqlParam": [{"key": Param(k, v).key, "value": v, "run_uuid": run_id} for k, v in params.items()]}
-        self._insert(rows)
+        self._writer.submit((rows, ()))
         return run_id, artifact_uri
 
     def close_run(self, run_id: str, metrics: list[tuple[str, float, int, int]], params: dict[str, str],
@@ -109,7 +116,15 @@ class SqlTrialRecords:
                                      "run_uuid": run_id} for k, (s, t, v) in latest.items()]}
         runs = self._tables["SqlRun"]
         finish = update(runs).where(runs.c.run_uuid == run_id).values(status=status, end_time=_now())
-        self._insert(rows, finish)
+        self._writer.submit((rows, (finish,)))
+
+    def settle(self) -> None:
+        """Every run opened or closed so far is in the store (raises the error writing it ended with)."""
+        self._writer.settle()
+
+    def stop(self) -> None:
+        """Settle and end the writer thread (it starts again at the next run opened)."""
+        self._writer.stop()
 
     def add_metrics(self, metrics_by_run: dict[str, dict[str, float]]) -> None:
         """Step-0 metrics (finite values) added to finished runs, all in one transaction
@@ -124,6 +139,7 @@ class SqlTrialRecords:
             _validate_metric(key, value, timestamp, step)
         if not new:
             return
+        self.settle()  # the latest values it merges with must be in the store
         latest = self._tables["SqlLatestMetric"]
         pairs = list(new)
 
@@ -148,16 +164,23 @@ class SqlTrialRecords:
 
         retrying(write)
 
-    def _insert(self, rows: dict[str, list[dict]], *statements) -> None:
-        """One transaction. The rows go through the driver's ``executemany`` with one fixed INSERT per
-        table (the table's own columns, in its order): SQLAlchemy's per-call statement handling cost more
-        than the insert itself for a trial's few hundred rows."""
+    def _write_transaction(self, writes: list[tuple[dict[str, list[dict]], tuple]]) -> None:
+        """Runs' rows and updates (queued by :meth:`open_run`/:meth:`close_run`) in one transaction. The
+        rows go through the driver's ``executemany`` with one fixed INSERT per table and columns (the
+        table's own columns, in its order): SQLAlchemy's per-call statement handling cost more than the
+        insert itself for a trial's few hundred rows."""
+        grouped: dict[tuple, tuple[str, list[tuple]]] = {}
+        for table in TABLE_ORDER:
+            for rows, _ in writes:
+                for row in rows.get(table, ()):
+                    sql, columns = self._insert_sql(table, row)
+                    grouped.setdefault((table, columns), (sql, []))[1].append(tuple(row[c] for c in columns))
+        statements = [statement for _, updates in writes for statement in updates]
+
         def write():
             with self._engine.begin() as connection:
-                for table, values in rows.items():
-                    if values:
-                        sql, columns = self._insert_sql(table, values[0])
-                        connection.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in values])
+                for sql, values in grouped.values():
+                    connection.exec_driver_sql(sql, values)
                 for statement in statements:
                     connection.execute(statement)
 

@@ -131,9 +131,18 @@ class StudyTracker:
         return self.parent_run_id
 
     def finish_parent(self, status: str, metrics: dict | None = None, tags: dict | None = None) -> None:
+        """The parent's last records and status; the trials' writes are all in the store before it ends."""
+        if self._sql is not None:
+            self._sql.stop()
         if metrics or tags:
             self._log_batch(self.parent_run_id, metrics=metrics or {}, tags=tags or {})
         retrying(lambda: self.client.set_terminated(self.parent_run_id, status=status))
+
+    def settle(self) -> None:
+        """Every trial run opened or closed so far is in the store: the barrier before a read of the store
+        or a write through MLflow's client (raises the error writing them ended with, once)."""
+        if self._sql is not None:
+            self._sql.settle()
 
     # ------------------------------------------------------------------ child runs
     def start_trial(self, trial, params: dict) -> str:
@@ -150,7 +159,7 @@ class StudyTracker:
 
     def finish_trial(self, run_id: str, result) -> None:
         """Metrics, curves and artifacts in batches, then FINISHED (or FAILED with the error)."""
-        if not result.ok:
+        if not result.ok:  # written through MLflow's client, after the run's queued opening
             self._log_batch(run_id, tags={TAG_ERROR: result.error[:5000]})
             self.log_text(run_id, result.error_detail or result.error, "error.txt")
             retrying(lambda: self.client.set_terminated(run_id, status="FAILED"))
@@ -204,6 +213,7 @@ class StudyTracker:
     def kill_running_trials(self, status: str = "KILLED", error: str | None = None) -> int:
         """Mark ``status`` every child run this process left RUNNING: found in the store, so a run created
         the instant before Ctrl-C (its id not yet returned to the caller) is not missed."""
+        self.settle()
         filter_string = (f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING' "
                          f"and tags.`{TAG_PID}` = '{os.getpid()}'")
         runs = retrying(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
@@ -215,6 +225,7 @@ class StudyTracker:
     def kill_trial(self, run_id: str, status: str = "KILLED", error: str | None = None) -> None:
         """Mark a trial abandoned by Ctrl-C KILLED (or, after an error, FAILED with it), unless it got as
         far as FINISHED or FAILED."""
+        self.settle()
         if retrying(lambda: self.client.get_run(run_id)).info.status == "RUNNING":
             if error:
                 retrying(lambda: self.client.set_tag(run_id, TAG_ERROR, error[:5000]))
@@ -222,9 +233,11 @@ class StudyTracker:
 
     # ------------------------------------------------------------------ plumbing
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.settle()
         retrying(lambda: self.client.log_text(run_id, text, artifact_file))
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.settle()
         retrying(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
 
     def _log_params(self, run_id: str, params: dict) -> None:
@@ -232,6 +245,7 @@ class StudyTracker:
 
     def _log_batch(self, run_id: str, metrics: dict | None = None, curves: dict | None = None,
                    tags: dict | None = None, params: dict | None = None) -> None:
+        self.settle()
         log_in_batches(self.client, run_id, metrics, curves, tags, params)
 
 
