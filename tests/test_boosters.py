@@ -157,3 +157,40 @@ def test_training_is_deterministic(library):
     second = _train(library, fold, metric="logloss", subsample=0.7, colsample_bytree=0.7, reg_alpha=1)
     assert first.scores == second.scores
     np.testing.assert_array_equal(first.leaves["value"], second.leaves["value"])
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_xgboost_trains_the_same_model_from_the_values_as_from_the_named_frame(task):
+    """gbreg builds XGBoost's matrices from the bare values of a numeric frame (no per-round name checks):
+    the same trees, curves and predictions, bit for bit, as from the frame, missing values included."""
+    import json
+
+    import xgboost as xgb
+
+    from gbreg.models.boosters.xgb import matrix_values
+
+    fold = _fold(task, seed=3)
+    X_train = fold.X_train.copy()
+    X_train.iloc[::5, 2] = np.nan
+    assert isinstance(matrix_values(X_train), np.ndarray)
+    params = {"objective": {"regression": "reg:squarederror", "binary": "binary:logistic",
+                            "multiclass": "multi:softprob"}[task], "alpha": 1.0, "nthread": 1, "seed": 0,
+              **({"num_class": 3} if task == "multiclass" else {})}
+    trained = []
+    for train_data, test_data in ((X_train, fold.X_test), (matrix_values(X_train), matrix_values(fold.X_test))):
+        dtrain = xgb.QuantileDMatrix(train_data, fold.y_train, enable_categorical=True, nthread=1)
+        dtest = xgb.DMatrix(test_data, fold.y_test, enable_categorical=True, nthread=1)
+        history: dict = {}
+        booster = xgb.train(params, dtrain, 20, evals=[(dtrain, "train"), (dtest, "test")], evals_result=history)
+        model = json.loads(booster.save_raw("json"))["learner"]  # the trees, without the feature names
+        trained.append((model["gradient_booster"], history, booster.predict(dtest)))
+    (trees, curves, predictions), (trees_from_values, curves_from_values, predictions_from_values) = trained
+    assert trees == trees_from_values and curves == curves_from_values
+    np.testing.assert_array_equal(predictions, predictions_from_values)
+
+
+def test_xgboost_gets_a_frame_with_categorical_columns_as_it_is():
+    from gbreg.models.boosters.xgb import matrix_values
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "colour": pd.Categorical(["red", "blue", "red"])})
+    assert matrix_values(frame) is frame
