@@ -223,7 +223,8 @@ def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult]) -
                      "fit_seconds": result.fit_seconds})
     folds = pd.DataFrame(rows)
     value_columns = [c for c in folds.columns if c not in ("repeat", "fold")]
-    means, stds = column_means_and_stds(np.array([[row.get(c, np.nan) for c in value_columns] for row in rows], dtype="float64"))
+    values = np.array([[row.get(name, np.nan) for name in value_columns] for row in rows], dtype="float64")
+    means, stds = column_means_and_stds(values)
     metrics = dict(zip(value_columns, means.tolist()))
     if len(results) > 1:
         metrics.update(zip([f"{name}_std" for name in value_columns], stds.tolist()))
