@@ -88,3 +88,16 @@ def test_settle_without_any_write_starts_no_thread() -> None:
     writer.settle()
     writer.stop()
     assert threading.active_count() == before
+
+
+def test_a_write_waits_for_more_to_share_its_commit_until_someone_needs_the_store() -> None:
+    store = Store()
+    writer = GroupCommitWriter(store.write, linger=3600)  # only a settle or a stop can end the wait
+    writer.submit("open")
+    writer.submit("close")
+    assert not store.writing.wait(0.3)  # lingering: nothing written yet, however long one waited
+    writer.settle()  # returns at once, with both in one commit
+    assert store.batches == [["open", "close"]]
+    writer.submit("next")
+    writer.stop()
+    assert store.batches == [["open", "close"], ["next"]]

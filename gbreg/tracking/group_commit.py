@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -25,12 +26,22 @@ Item = TypeVar("Item")
 _STOP = object()
 
 
-class GroupCommitWriter(Generic[Item]):
-    """Calls ``write_batch(items)`` on its own thread with every item queued since its last call."""
+# How long the writer waits, after a write is queued, for more to share its commit. Each commit costs the
+# process about 2.4 ms of CPU beyond its rows (SQLite's journal, SQLAlchemy's transaction), taken from
+# the workers on a machine whose cores they fill; a short trial finishes every 10-20 ms. A settle or stop
+# ends the wait at once, so nothing that reads the store waits for it.
+LINGER_SECONDS = 0.2
 
-    def __init__(self, write_batch: Callable[[list[Item]], None], name: str = "gbreg-store-writer"):
+
+class GroupCommitWriter(Generic[Item]):
+    """Calls ``write_batch(items)`` on its own thread with every item queued since its last call, up to
+    ``linger`` seconds after the first of them was queued."""
+
+    def __init__(self, write_batch: Callable[[list[Item]], None], name: str = "gbreg-store-writer",
+                 linger: float = LINGER_SECONDS):
         self._write_batch = write_batch
         self._name = name
+        self._linger = linger
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -69,6 +80,7 @@ class GroupCommitWriter(Generic[Item]):
         while not stopping:
             batch, settled = [], []
             item = self._queue.get()
+            deadline = time.monotonic() + self._linger
             while True:
                 if item is _STOP:
                     stopping = True
@@ -76,8 +88,10 @@ class GroupCommitWriter(Generic[Item]):
                     settled.append(item)
                 else:
                     batch.append(item)
+                # someone waits for the store (settle, stop): write what is queued now
+                wait = 0.0 if stopping or settled else deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch:
