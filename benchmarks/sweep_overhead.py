@@ -583,7 +583,9 @@ class TreeSampler(threading.Thread):
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.root_peak = 0  # the process itself (gbreg's main process), without its workers
         self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> last user+sys seen
+        self._root_key: tuple[int, float] | None = None
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -591,14 +593,17 @@ class TreeSampler(threading.Thread):
 
         try:
             root = psutil.Process(self.pid)
+            self._root_key = (root.pid, root.create_time())
         except psutil.NoSuchProcess:
             return
         while not self._stop_event.is_set():
             try:
-                procs = [root, *root.children(recursive=True)]
+                children = root.children(recursive=True)
             except psutil.NoSuchProcess:
                 break
-            self.peak = max(self.peak, sum(self._sample(proc) for proc in procs))
+            root_rss = self._sample(root)
+            self.root_peak = max(self.root_peak, root_rss)
+            self.peak = max(self.peak, root_rss + sum(self._sample(proc) for proc in children))
             self._stop_event.wait(self.interval)
 
     def _sample(self, proc: Any) -> int:
@@ -617,6 +622,11 @@ class TreeSampler(threading.Thread):
     def cpu_seconds(self) -> float:
         return sum(self._cpu.values())
 
+    @property
+    def root_cpu_seconds(self) -> float:
+        """The process's own CPU as last polled (its last < 100 ms can be missed)."""
+        return self._cpu.get(self._root_key, math.nan) if self._root_key else math.nan
+
     def stop(self) -> int:
         self._stop_event.set()
         self.join()
@@ -633,6 +643,8 @@ class Measurement:
     cpu_s: float
     peak_rss_mib: float
     foreign_cpu_s: float = math.nan  # CPU burnt by other processes on the machine meanwhile
+    main_cpu_s: float = math.nan  # the way's own process, without its workers
+    main_peak_mib: float = math.nan
     work_s: float | None = None
     points: list[Point] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -697,8 +709,9 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_timed(cmd: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, float, int, float, float]:
-    """Run one child to exit: return code, wall s, peak tree RSS, tree CPU s, other processes' CPU s.
+def run_timed(cmd: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, float, int, float, float, TreeSampler]:
+    """Run one child to exit: return code, wall s, peak tree RSS, tree CPU s, other processes' CPU s, and
+    the sampler (the child's own CPU and peak RSS).
 
     The machine is shared (2 cores), so the CPU that other processes burn during the run is measured
     too: a way that ran beside someone's test suite is not a measurement of that way.
@@ -716,7 +729,7 @@ def run_timed(cmd: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, 
         peak = sampler.stop()
     cpu = max(children_cpu_seconds() - cpu_before, sampler.cpu_seconds)
     foreign = max(0.0, busy_cpu_seconds() - busy_before - cpu - (own_cpu_seconds() - own_before))
-    return returncode, wall, peak, cpu, foreign
+    return returncode, wall, peak, cpu, foreign, sampler
 
 
 def wait_until_idle(limit_s: float, threshold_cores: float = 0.15, settle_s: int = 3) -> float:
@@ -743,9 +756,10 @@ def measure(way: str, study: Study, study_args: list[str], refit: bool) -> Measu
         except FileNotFoundError as exc:
             return Measurement(way, False, math.nan, math.nan, math.nan, error=str(exc))
         env = child_env(workdir)
-        returncode, wall, peak, cpu, foreign = run_timed(cmd, workdir, env)
+        returncode, wall, peak, cpu, foreign, sampler = run_timed(cmd, workdir, env)
         err_text = (workdir / "stderr.txt").read_text(errors="replace")
-        result = Measurement(way, returncode == 0, wall, cpu, peak / 2**20, foreign_cpu_s=foreign)
+        result = Measurement(way, returncode == 0, wall, cpu, peak / 2**20, foreign_cpu_s=foreign,
+                             main_cpu_s=sampler.root_cpu_seconds, main_peak_mib=sampler.root_peak / 2**20)
         result.warnings = warning_lines(err_text)
         if returncode != 0:
             result.error = f"exit {returncode}: " + "\n".join(err_text.strip().splitlines()[-15:])
@@ -788,6 +802,8 @@ def summarise(runs: dict[str, list[Measurement]]) -> dict[str, dict[str, Any]]:
             else None,
             "cpu_s": statistics.median(m.cpu_s for m in ok) if ok else math.nan,
             "peak_rss_mib": max((m.peak_rss_mib for m in ok), default=math.nan),
+            "main_cpu_s": statistics.median(m.main_cpu_s for m in ok) if ok else math.nan,
+            "main_peak_mib": max((m.main_peak_mib for m in ok), default=math.nan),
             "foreign_cpu_s": max((m.foreign_cpu_s for m in ok), default=math.nan),
             "foreign_cpu_s_all": [round(m.foreign_cpu_s, 2) for m in measurements],
             "disturbed": any(was_disturbed(m) for m in ok),
@@ -893,6 +909,11 @@ def print_table(
             f"targets: gbreg / floor = {fmt(gb['x_floor'], '.3f')} (<= {target}: {gb['x_floor'] <= target}); "
             f"faster than {','.join(peers) or 'no peer run'}: {faster if peers else 'n/a'}"
         )
+        # the main process alone (start-up included): its per-trial share is the difference between two
+        # grid sizes, e.g. --trials 50 and --trials 800
+        print(f"gbreg main process (without its workers): {fmt(gb['main_cpu_s'], '.2f')} CPU s, "
+              f"{fmt(1000 * gb['main_cpu_s'] / n_trials, '.1f')} ms a trial with its start-up; "
+              f"peak RSS {fmt(gb['main_peak_mib'], '.0f')} MiB")
     for way, row in summary.items():
         for error in row["errors"]:
             print(f"\n{way} FAILED: {error}")
