@@ -99,3 +99,34 @@ def test_leaf_values_beyond_the_budget_are_left_to_the_store(budget):
     held = records.leaf_values("run")
     assert (held is None) if budget == 0 else list(held) == [0, 1, 2, 3, 4]
     assert records.results_frame([trial]).loc[0, "curve_test_rmse"] == 3.0  # the last finite value, as MLflow
+
+
+def test_only_trials_that_can_still_be_representative_keep_their_curves_and_leaf_values():
+    """The figures' trials are all held, and no more than a few per booster, however large the grid."""
+    import numpy as np
+
+    from gbreg.models.trial import TrialResult
+    from gbreg.plan import Trial
+    from gbreg.report.plots.figure_data import PlotContext
+    from gbreg.report.plots.trial_figures import RepresentativeCandidates, representative_points
+    from gbreg.run.records import SweepRecords
+
+    grid = [0.0, 0.01, 0.1, 1.0, 10.0, 100.0]
+    plan = [Trial(f"{model}-{a}-{b}", "booster", model, model, {"reg_alpha": a, "reg_lambda": b},
+                  {"reg_alpha": a, "reg_lambda": b, "n_estimators": 10})
+            for model in ("xgboost", "lightgbm") for a in grid for b in grid]
+    rng = np.random.default_rng(0)
+    records = SweepRecords(candidates=RepresentativeCandidates(plan, "rmse"))
+    for i in rng.permutation(len(plan)):  # in any order: the best so far changes many times
+        trial = plan[i]
+        result = TrialResult(trial.trial_key, metrics={"test_rmse": float(rng.uniform(50, 60))},
+                             leaves=pd.DataFrame({"value": rng.normal(size=40)}),
+                             curves={"curve_test_rmse": rng.uniform(50, 60, size=10)})
+        records.add(trial, f"run-{i}", {"model": trial.model, "kind": trial.kind, **trial.params}, result)
+    results = records.results_frame(plan)
+    points = representative_points(results, PlotContext("rmse"))
+    needed = {point.run_id for model_points in points.values() for point in model_points}
+    held = {run_id for run_id in results["run_id"] if records.leaf_values(run_id) is not None}
+    assert len(needed) == 8  # no penalty, strongest L1, strongest L2, best: for each booster
+    assert needed <= held and len(held) == len(needed)
+    assert all(records.curve(run_id, "curve_test_rmse") is not None for run_id in needed)

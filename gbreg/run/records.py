@@ -20,20 +20,24 @@ from gbreg.tracking.readback import runs_frame
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.tracker import finite, param_value
 
-# Leaf values are kept for the figures' representative trials, which are known only after the sweep; up
-# to this many values (float64: 8 bytes each) are kept, the rest are read back from the store if needed.
+# Leaf values are kept for the figures' representative trials, which are known only after the sweep (the
+# candidates, see RepresentativeCandidates); up to this many values (float64: 8 bytes each) are kept, the
+# rest are read back from the store if needed.
 LEAF_VALUE_BUDGET = 4_000_000
 
 
 class SweepRecords:
     """The runs this process logged: one row each, and what the figures and the hypotheses need."""
 
-    def __init__(self, leaf_value_budget: int = LEAF_VALUE_BUDGET):
+    def __init__(self, leaf_value_budget: int = LEAF_VALUE_BUDGET, candidates=None):
+        """``candidates``: a :class:`gbreg.report.plots.trial_figures.RepresentativeCandidates`; only the
+        trials it keeps have their curves and leaf values held (None: every trial's)."""
         self._rows: dict[str, dict] = {}  # trial key -> row, in the order the trials were logged
         self._folds: dict[str, pd.DataFrame] = {}  # run id -> per-split table (several splits only)
         self._curves: dict[str, dict[str, np.ndarray]] = {}
         self._leaf_values: dict[str, np.ndarray] = {}
         self._leaf_budget = leaf_value_budget
+        self._candidates = candidates
 
     def add(self, trial, run_id: str, params: dict, result) -> None:
         """Record a trial as it was logged: ``params`` as given to the run at its start, ``result`` the
@@ -48,16 +52,27 @@ class SweepRecords:
                 kept = [float(v) for v in np.asarray(values) if finite(v)]
                 if kept:
                     row[name] = kept[-1]
-            self._curves[run_id] = result.curves
             if result.folds is not None and len(result.folds) > 1:
                 self._folds[run_id] = result.folds
-            self._keep_leaf_values(run_id, result)
+            keep, dropped = (True, set()) if self._candidates is None else self._candidates.offer(trial, row)
+            for key in dropped:
+                self._drop_trial_data(self._rows[key]["run_id"])
+            if keep:
+                self._curves[run_id] = result.curves
+                self._keep_leaf_values(run_id, result)
         self._rows[trial.trial_key] = row
+
+    def _drop_trial_data(self, run_id: str) -> None:
+        self._curves.pop(run_id, None)
+        values = self._leaf_values.pop(run_id, None)
+        if values is not None:
+            self._leaf_budget += len(values)
 
     def _keep_leaf_values(self, run_id: str, result) -> None:
         if result.leaves is None or len(result.leaves) > self._leaf_budget:
             return
-        self._leaf_values[run_id] = result.leaves["value"].to_numpy(float)
+        # a copy: a view would keep the whole block of the table's float columns alive
+        self._leaf_values[run_id] = result.leaves["value"].to_numpy(float, copy=True)
         self._leaf_budget -= len(result.leaves)
 
     def results_frame(self, plan, client=None, done_before: dict[str, str] | None = None) -> pd.DataFrame:

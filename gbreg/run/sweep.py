@@ -16,6 +16,7 @@ from gbreg.errors import GbregError, StudyFailed
 from gbreg.models.trial import TrialTask
 from gbreg.plan import Trial
 from gbreg.report.plots import prepare_drawing
+from gbreg.report.plots.trial_figures import RepresentativeCandidates
 from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
@@ -59,7 +60,8 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control
     by_key = {t.trial_key: t for t in sweep.to_run}
     run_ids: dict[str, str] = {}  # trial key -> its run, until the run is FINISHED or FAILED
     start_params: dict[str, dict] = {}  # trial key -> the params its run started with
-    records = SweepRecords()  # what is logged, kept for the steps after the sweep (never read back)
+    # what is logged, kept for the steps after the sweep (never read back)
+    records = SweepRecords(candidates=RepresentativeCandidates(sweep.prepared.plan, sweep.prepared.metric))
     tracker, progress, engine = sweep.tracker, sweep.progress, sweep.engine
 
     def on_submit(task: TrialTask) -> None:

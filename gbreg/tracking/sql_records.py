@@ -24,6 +24,12 @@ from gbreg.tracking.store import retrying
 
 # Tables in the order a transaction fills them: a run's row before the rows that refer to it.
 TABLE_ORDER = ("SqlRun", "SqlTag", "SqlParam", "SqlMetric", "SqlLatestMetric")
+KEY_VALUE_COLUMNS = ("key", "value", "run_uuid")  # tags and params
+METRIC_COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")  # metrics and latest metrics
+
+# A write's rows: table -> (column names, one tuple of values per row). Tuples, not a dict per row: a
+# trial has a few hundred rows, and the writer may hold dozens of trials while they wait for a commit.
+Rows = dict[str, tuple[tuple[str, ...], list[tuple]]]
 
 # The MLflow schema revisions (alembic heads) whose tables this module writes; the one of a new MLflow
 # release is added after tests/test_sql_records.py passes with it.
@@ -50,9 +56,9 @@ class SqlTrialRecords:
         self._tables = {name: getattr(models, name).__table__ for name in TABLE_ORDER}
         self.experiment_id = experiment_id
         self.artifact_location = artifact_location
-        self._statements: dict[tuple, tuple[str, tuple[str, ...]]] = {}
+        self._statements: dict[tuple, str] = {}
         self._checked_metric_names: set[str] = set()
-        self._writer: GroupCommitWriter[tuple[dict, tuple]] = GroupCommitWriter(self._write_transaction)
+        self._writer: GroupCommitWriter[tuple[Rows, tuple]] = GroupCommitWriter(self._write_transaction)
 
     @classmethod
     def for_client(cls, client, experiment_id: str) -> SqlTrialRecords | None:
@@ -86,9 +92,9 @@ class SqlTrialRecords:
                "status": RunStatus.to_string(RunStatus.RUNNING), "start_time": _now(), "end_time": None,
                "deleted_time": None, "source_version": "", "lifecycle_stage": LifecycleStage.ACTIVE,
                "artifact_uri": artifact_uri, "experiment_id": int(self.experiment_id)}
-        rows = {"SqlRun": [run],
-                "SqlTag": [{"key": RunTag(k, v).key, "value": v, "run_uuid": run_id} for k, v in tags.items()],
-                "SqlParam": [{"key": Param(k, v).key, "value": v, "run_uuid": run_id} for k, v in params.items()]}
+        rows: Rows = {"SqlRun": (tuple(run), [tuple(run.values())]),
+                      "SqlTag": (KEY_VALUE_COLUMNS, [(RunTag(k, v).key, v, run_id) for k, v in tags.items()]),
+                      "SqlParam": (KEY_VALUE_COLUMNS, [(Param(k, v).key, v, run_id) for k, v in params.items()])}
         self._writer.submit((rows, ()))
         return run_id, artifact_uri
 
@@ -109,11 +115,10 @@ class SqlTrialRecords:
         latest: dict[str, tuple[int, int, float]] = {}
         for key, value, timestamp, step in metrics:
             latest[key] = max(latest.get(key, (step, timestamp, value)), (step, timestamp, value))
-        rows = {"SqlParam": [{"key": k, "value": v, "run_uuid": run_id} for k, v in params.items()],
-                "SqlMetric": [{"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False, "run_uuid": run_id}
-                              for k, v, t, s in metrics],
-                "SqlLatestMetric": [{"key": k, "value": v, "timestamp": t, "step": s, "is_nan": False,
-                                     "run_uuid": run_id} for k, (s, t, v) in latest.items()]}
+        rows: Rows = {"SqlParam": (KEY_VALUE_COLUMNS, [(k, v, run_id) for k, v in params.items()]),
+                      "SqlMetric": (METRIC_COLUMNS, [(k, v, t, s, False, run_id) for k, v, t, s in metrics]),
+                      "SqlLatestMetric": (METRIC_COLUMNS, [(k, v, t, s, False, run_id)
+                                                           for k, (s, t, v) in latest.items()])}
         runs = self._tables["SqlRun"]
         finish = update(runs).where(runs.c.run_uuid == run_id).values(status=status, end_time=_now())
         self._writer.submit((rows, (finish,)))
@@ -164,17 +169,18 @@ class SqlTrialRecords:
 
         retrying(write)
 
-    def _write_transaction(self, writes: list[tuple[dict[str, list[dict]], tuple]]) -> None:
+    def _write_transaction(self, writes: list[tuple[Rows, tuple]]) -> None:
         """Runs' rows and updates (queued by :meth:`open_run`/:meth:`close_run`) in one transaction. The
-        rows go through the driver's ``executemany`` with one fixed INSERT per table and columns (the
-        table's own columns, in its order): SQLAlchemy's per-call statement handling cost more than the
-        insert itself for a trial's few hundred rows."""
+        rows go through the driver's ``executemany`` with one fixed INSERT per table and columns:
+        SQLAlchemy's per-call statement handling cost more than the insert itself for a trial's few
+        hundred rows."""
         grouped: dict[tuple, tuple[str, list[tuple]]] = {}
         for table in TABLE_ORDER:
             for rows, _ in writes:
-                for row in rows.get(table, ()):
-                    sql, columns = self._insert_sql(table, row)
-                    grouped.setdefault((table, columns), (sql, []))[1].append(tuple(row[c] for c in columns))
+                columns, values = rows.get(table, ((), []))
+                if values:
+                    sql = self._insert_sql(table, columns)
+                    grouped.setdefault((table, columns), (sql, []))[1].extend(values)
         statements = [statement for _, updates in writes for statement in updates]
 
         def write():
@@ -186,15 +192,14 @@ class SqlTrialRecords:
 
         retrying(write)
 
-    def _insert_sql(self, table: str, row: dict) -> tuple[str, tuple[str, ...]]:
-        key = (table, tuple(row))
+    def _insert_sql(self, table: str, columns: tuple[str, ...]) -> str:
+        key = (table, columns)
         if key not in self._statements:
-            columns = tuple(c.name for c in self._tables[table].columns if c.name in row)
-            if set(columns) != set(row):  # a column the table does not have: the schema is not the tested one
-                raise KeyError(f"{self._tables[table].name} has no column(s) {sorted(set(row) - set(columns))}")
+            missing = set(columns) - {c.name for c in self._tables[table].columns}
+            if missing:  # a column the table does not have: the schema is not the tested one
+                raise KeyError(f"{self._tables[table].name} has no column(s) {sorted(missing)}")
             placeholders = ", ".join("?" for _ in columns)
-            self._statements[key] = (f'INSERT INTO {self._tables[table].name} ({", ".join(columns)}) '
-                                     f"VALUES ({placeholders})", columns)
+            self._statements[key] = f'INSERT INTO {self._tables[table].name} ({", ".join(columns)}) VALUES ({placeholders})'
         return self._statements[key]
 
 

@@ -5,6 +5,7 @@ Nothing here draws (:mod:`gbreg.report.plots.drawing` does); the curves and leaf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -72,6 +73,62 @@ def _pick_roles(rows: pd.DataFrame, ctx: PlotContext) -> list[tuple[str, pd.Seri
     if best is not None:
         picks.append(("best", best))
     return picks
+
+
+class RepresentativeCandidates:
+    """Which trials can still turn out representative, decided as a running study logs them, so that it
+    keeps the curves and leaf values of those alone (its memory must not grow with the grid): per booster,
+    the plan's no-penalty, strongest-L1 and strongest-L2 grid points (at every value of the other axes),
+    and the trials tied for the best test score so far. When one of those points failed, its role goes
+    to a neighbour that was not kept, and the figure reads that trial from the store."""
+
+    def __init__(self, plan, metric: str):
+        self._ctx = PlotContext(metric)
+        self._fixed = _fixed_role_trials(plan)
+        self._best: dict[str, tuple[float, set[str]]] = {}  # model -> best score so far, trials at it
+
+    def offer(self, trial, row: dict) -> tuple[bool, set[str]]:
+        """Whether to keep the data of ``trial`` (its results ``row``), and the trial keys no longer needed."""
+        if trial.kind == "linear":
+            return False, set()
+        fixed = trial.trial_key in self._fixed
+        score = row.get(self._ctx.test_column)
+        if score is None or not math.isfinite(score):  # NaN scores are never best (best_row)
+            return fixed, set()
+        best = self._best.get(trial.model)
+        better = best is None or (score > best[0] if self._ctx.higher_is_better else score < best[0])
+        if better:
+            self._best[trial.model] = (score, {trial.trial_key})
+            return True, (best[1] - self._fixed) if best else set()
+        if score == best[0]:
+            best[1].add(trial.trial_key)
+            return True, set()
+        return fixed, set()
+
+
+def _fixed_role_trials(plan) -> set[str]:
+    """Trial keys of each booster's (0, 0), (max reg_alpha, min reg_lambda) and (min reg_alpha, max
+    reg_lambda) points of the plan, the places :func:`_pick_roles` looks first."""
+    by_model: dict[str, list[tuple[str, float, float]]] = {}
+    for trial in plan:
+        if trial.kind != "linear":
+            alpha, lam = (_penalty(trial.params.get(axis)) for axis in ("reg_alpha", "reg_lambda"))
+            by_model.setdefault(trial.model, []).append((trial.trial_key, alpha, lam))
+    fixed = set()
+    for points in by_model.values():
+        alphas, lambdas = [p[1] for p in points], [p[2] for p in points]
+        corners = {(0.0, 0.0), (max(alphas), min(lambdas)), (min(alphas), max(lambdas))}
+        fixed |= {key for key, alpha, lam in points if (alpha, lam) in corners}
+    return fixed
+
+
+def _penalty(value) -> float:
+    """A penalty as the results table holds it: a model without it is at 0 (penalty_slice)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(number) else number
 
 
 # ------------------------------------------------------------------ learning curves and leaf histograms
