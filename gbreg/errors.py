@@ -29,6 +29,9 @@ class SpecError(UserInputError):
         self.problems = problems
         super().__init__(self._format())
 
+    def __reduce__(self):  # rebuilt from its parts when it crosses a process boundary (a worker's job)
+        return type(self), (self.source, self.problems)
+
     def _format(self) -> str:
         if len(self.problems) == 1:
             path, message = self.problems[0]

@@ -12,12 +12,13 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import yaml
 
-from gbreg.data import Dataset, load_dataset, make_splits
-from gbreg.errors import SpecError
+from gbreg.data import SKLEARN_SOURCES, Dataset, load_and_split_job, load_dataset, make_splits, split_job
+from gbreg.errors import DataError, SpecError
 from gbreg.machine import available_cores, threads_per_job
 from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import Trial, make_plan
@@ -74,9 +75,11 @@ class PreparedStudy:
         return resolved
 
 
-def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None) -> PreparedStudy:
-    """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made)."""
-    dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
+def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None,
+                  dataset: Dataset | None = None) -> PreparedStudy:
+    """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made;
+    ``dataset``: the spec's data, if already loaded)."""
+    dataset = dataset or load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     task = dataset.task
     metric = spec.evaluation.metric or DEFAULT_METRIC[task]
     problems = []
@@ -180,13 +183,15 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
     jobs = max(1, min(jobs or available_cores(), len(plan)))
     pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
     try:
-        prepared = prepared or prepare_study(spec, check_libraries=False, plan=plan)  # checked on a worker
+        splitting = None
+        if prepared is None:
+            dataset, splitting = _load_data(spec, pool)
+            prepared = prepare_study(spec, check_libraries=False, plan=plan, dataset=dataset)  # checked on a worker
         check_work_limit(spec, len(prepared.plan), *prepared.dataset.X.shape, yes=allow_large)
         config = config or load_tracking_config()
         progress = StudyProgress(verbosity, prepared.metric)
         check_store(config)  # the quick checks, before a scheduler is contacted
-        splits = make_splits(prepared.dataset, spec.evaluation.split, spec.evaluation.test_size,
-                             spec.evaluation.folds, spec.seed, spec.repeats)
+        splits = _splits(prepared, splitting)
         context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,
                                splits, prepared.metric, spec.seed, threads or threads_per_job(jobs),
                                trial_figures=spec.mlflow.trial_figures)
@@ -201,6 +206,37 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
     if fresh or config.new_sqlite_store():
         engine.submit_ahead(tasks)  # nothing can be done yet: train while the store is opened and set up
     return _Started(prepared, config, progress, engine, executor, tasks, checking)
+
+
+def _load_data(spec: Spec, pool) -> tuple[Dataset, object]:
+    """The spec's data set, and its splits as far as they are made: a worker's job (a future), its answer
+    (splits or the error refusing them), or None (made here). With local workers, scikit-learn's data
+    sets are loaded and every data set is split on a worker (:func:`gbreg.data.load_and_split_job`);
+    this process imports MLflow meanwhile."""
+    evaluation = spec.evaluation
+    if pool is not None and spec.data.source in SKLEARN_SOURCES:
+        loading = pool.call(load_and_split_job, (spec.data, spec.task, spec.seed, spec.base_dir, evaluation,
+                                                 spec.repeats))
+        import_mlflow()
+        answer = worker_answer(loading)  # a DataError of the data set is raised here, as when loaded here
+        if answer is not None:
+            return answer
+    dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
+    if pool is None:
+        return dataset, None
+    return dataset, pool.call(split_job, (dataset.y, dataset.task, dataset.name, evaluation, spec.seed, spec.repeats))
+
+
+def _splits(prepared: PreparedStudy, splitting) -> list:
+    """The splits :func:`_load_data` had made (raising the error that refused them), else made here."""
+    answer = worker_answer(splitting) if isinstance(splitting, Future) else splitting
+    if answer is None:
+        evaluation, spec = prepared.spec.evaluation, prepared.spec
+        answer = make_splits(prepared.dataset, evaluation.split, evaluation.test_size, evaluation.folds, spec.seed,
+                             spec.repeats)
+    if isinstance(answer, DataError):
+        raise answer
+    return answer
 
 
 def _open_store(started: _Started, fresh: bool) -> _OpenStore:

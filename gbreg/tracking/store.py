@@ -57,14 +57,15 @@ def check_store(config: TrackingConfig) -> None:
         _check_sqlite_path(config.tracking_uri, config.sqlite_path)
 
 
-def import_mlflow(config: TrackingConfig) -> None:
-    """Import what opening and writing the store needs (about 1.5 s), with no effect on the store:
-    done while a worker checks the library parameters, before the store may be created."""
+def import_mlflow(config: TrackingConfig | None = None) -> None:
+    """Import what opening and writing the store needs (about 1 s), with no effect on the store: done
+    while a worker loads the data or checks the library parameters, before the store may be created
+    (``config`` None: not known yet, so an SQL store's modules too)."""
     import mlflow.data  # noqa: F401 - the parent run's dataset input
     import mlflow.entities  # noqa: F401
     from mlflow.tracking import MlflowClient  # noqa: F401
 
-    if config.sqlite_path is not None:
+    if config is None or config.sqlite_path is not None:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
