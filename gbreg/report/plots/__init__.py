@@ -16,6 +16,7 @@ Artifact names (other modules link to them):
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +72,17 @@ def draw_study_plots(results: pd.DataFrame, context: PlotContext, client, folder
     ``MlflowClient``). Every figure is handed to ``submit`` before ``meanwhile()`` runs here.
     """
     results = numeric_columns(results)
-    table_specs = table_figures(results, context)
-    trial_specs = trial_figures(results, context, client, sweep)
-    figures = table_specs + trial_specs
     # the slowest figures (the leaf histograms, the learning curves) are handed out first, so they do
-    # not start last and keep one worker busy while the other has finished
-    submitted = ({spec[0]: submit(render_png, spec) for spec in [*trial_specs, *table_specs]} if submit else {})
+    # not start last and keep one worker busy while the other has finished; each figure is handed out
+    # as soon as its numbers are ready, so the workers draw while this process computes the next
+    trial_specs = trial_figures(results, context, client, sweep)
+    submitted = {spec[0]: submit(render_png, spec) for spec in trial_specs} if submit else {}
+    table_specs = []
+    for spec in _table_figures(results, context):
+        table_specs.append(spec)
+        if submit:
+            submitted[spec[0]] = submit(render_png, spec)
+    figures = table_specs + trial_specs
     drawing = [submitted[spec[0]] for spec in figures] if submitted else []
     if meanwhile is not None:
         meanwhile()
@@ -106,26 +112,28 @@ FigureSpec = tuple[str, str, tuple]  # (file name, drawing function in gbreg.rep
 
 def table_figures(results: pd.DataFrame, context: PlotContext) -> list[FigureSpec]:
     """Heatmaps and regularization paths: drawn from the results table alone."""
-    figures: list[FigureSpec] = []
+    return list(_table_figures(results, context))
+
+
+def _table_figures(results: pd.DataFrame, context: PlotContext) -> Iterator[FigureSpec]:
     columns = [c for c in context.heatmap_columns() if c in results.columns]
     for column in columns:
         data = heatmap_data(results, column, context)
         if data is not None:
-            figures.append((heatmap_name(column), "draw_heatmap", (data,)))
+            yield heatmap_name(column), "draw_heatmap", (data,)
     for axis in PENALTY_AXES:
         for column in columns:
             data = path_data(results, axis, column, context)
             if data is not None:
-                figures.append((path_name(axis, column), "draw_path", (data,)))
+                yield path_name(axis, column), "draw_path", (data,)
         comparison = comparison_data(results, axis, context)
         if comparison is not None:
-            figures.append((path_name(axis, "vs_linear"), "draw_comparison", (comparison,)))
+            yield path_name(axis, "vs_linear"), "draw_comparison", (comparison,)
     for axis in extra_axes(context):  # paths along each other sweep axis too (gamma, max_depth, ...)
         for column in columns:
             data = path_data(results, axis, column, context)
             if data is not None:
-                figures.append((path_name(axis, column), "draw_path", (data,)))
-    return figures
+                yield path_name(axis, column), "draw_path", (data,)
 
 
 def trial_figures(results: pd.DataFrame, context: PlotContext, client, sweep=None) -> list[FigureSpec]:
