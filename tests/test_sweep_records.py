@@ -130,3 +130,17 @@ def test_only_trials_that_can_still_be_representative_keep_their_curves_and_leaf
     assert len(needed) == 8  # no penalty, strongest L1, strongest L2, best: for each booster
     assert needed <= held and len(held) == len(needed)
     assert all(records.curve(run_id, "curve_test_rmse") is not None for run_id in needed)
+
+
+def test_the_per_split_table_follows_the_plan_whichever_trial_finished_first():
+    from gbreg.models.trial import TrialResult
+    from gbreg.plan import Trial
+    from gbreg.run.records import SweepRecords
+
+    plan = [Trial(f"k{i}", "booster", "xgboost", "xgboost", {"reg_alpha": i}, {"reg_alpha": i}) for i in range(4)]
+    records = SweepRecords()
+    for trial in reversed(plan):  # the last trial of the plan finished first
+        folds = pd.DataFrame({"repeat": [0, 0], "fold": [0, 1], "test_rmse": [1.0, 2.0]})
+        records.add(trial, f"run-{trial.trial_key}", trial.params, TrialResult(trial.trial_key, folds=folds))
+    assert list(records.folds_frame(plan)["run_id"].drop_duplicates()) == ["run-k0", "run-k1", "run-k2", "run-k3"]
+    assert list(records.folds_frame()["run_id"].drop_duplicates()) == ["run-k3", "run-k2", "run-k1", "run-k0"]

@@ -87,12 +87,17 @@ class SweepRecords:
         frame = pd.DataFrame([row for row in rows if row is not None])
         return numeric_columns(frame)
 
-    def folds_frame(self) -> pd.DataFrame | None:
-        """The per-split tables of the trials logged now, with their ``run_id`` (None if there are none)."""
+    def folds_frame(self, plan=None) -> pd.DataFrame | None:
+        """The per-split tables of the trials logged now, with their ``run_id`` (None if there are none), in
+        the order of ``plan`` if given, else as logged. In the plan's order, the tables the hypotheses are
+        tested on do not depend on which worker finished first (nor do the last bits of their sums)."""
         if not self._folds:
             return None
-        return pd.concat([folds.assign(run_id=run_id) for run_id, folds in self._folds.items()],
-                         ignore_index=True)
+        run_ids = list(self._folds)
+        if plan is not None:
+            logged = [self._rows[t.trial_key]["run_id"] for t in plan if t.trial_key in self._rows]
+            run_ids = [run_id for run_id in logged if run_id in self._folds]
+        return pd.concat([self._folds[run_id].assign(run_id=run_id) for run_id in run_ids], ignore_index=True)
 
     def curve(self, run_id: str, name: str) -> np.ndarray | None:
         """A per-round curve of a trial logged now (None: not held here)."""

@@ -122,7 +122,7 @@ def _finish(sweep: Sweep, outcome: StudyOutcome, records: SweepRecords, done: di
 
     tracker, prepared = sweep.tracker, sweep.prepared
     outcome.results = records.results_frame(prepared.plan, tracker.client, done)
-    outcome.folds = records.folds_frame()
+    outcome.folds = records.folds_frame(prepared.plan)
     outcome.sweep = records
     if len(outcome.results):
         tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
