@@ -281,8 +281,8 @@ def split_rows(y: np.ndarray, task: str, name: str, split: str, test_size: float
 
 
 # Jobs for a worker process, which imports scikit-learn with XGBoost and LightGBM anyway: loading
-# scikit-learn's data sets and splitting there spares the main process the import (about 0.75 CPU-s,
-# taken from the workers on a machine whose cores they fill).
+# scikit-learn's data sets and splitting there spares the main process the import, whose CPU would be
+# taken from the workers on a machine whose cores they fill.
 
 SKLEARN_SOURCES = ("sklearn", "synthetic")  # data sources whose loading imports scikit-learn
 

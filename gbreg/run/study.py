@@ -79,7 +79,8 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
                   dataset: Dataset | None = None) -> PreparedStudy:
     """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made;
     ``dataset``: the spec's data, if already loaded)."""
-    dataset = dataset or load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
+    if dataset is None:
+        dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     task = dataset.task
     metric = spec.evaluation.metric or DEFAULT_METRIC[task]
     problems = []

@@ -26,10 +26,10 @@ Item = TypeVar("Item")
 _STOP = object()
 
 
-# How long the writer waits, after a write is queued, for more to share its commit. Each commit costs the
-# process about 2.4 ms of CPU beyond its rows (SQLite's journal, SQLAlchemy's transaction), taken from
-# the workers on a machine whose cores they fill; a short trial finishes every 10-20 ms. A settle or stop
-# ends the wait at once, so nothing that reads the store waits for it.
+# How long the writer waits, after a write is queued, for more to share its commit. Each commit costs CPU
+# beyond its rows (SQLite's journal, SQLAlchemy's transaction), taken from the workers on a machine whose
+# cores they fill, and short trials finish many times a second. A settle or stop ends the wait at once,
+# so nothing that reads the store waits for it; a process killed meanwhile loses at most this much.
 LINGER_SECONDS = 0.2
 
 
