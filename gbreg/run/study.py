@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from gbreg.data import SKLEARN_SOURCES, Dataset, load_and_split_job, load_dataset, make_splits, split_job
+from gbreg.data import SKLEARN_SOURCES, Dataset, load_and_split_job, load_dataset, split_job
 from gbreg.errors import DataError, SpecError
 from gbreg.machine import available_cores, threads_per_job
 from gbreg.models.trial import TrialContext, TrialTask
@@ -225,16 +225,18 @@ def _load_data(spec: Spec, pool) -> tuple[Dataset, object]:
     dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     if pool is None:
         return dataset, None
-    return dataset, pool.call(split_job, (dataset.y, dataset.task, dataset.name, evaluation, spec.seed, spec.repeats))
+    return dataset, pool.call(split_job, _split_job_input(dataset, spec))
+
+
+def _split_job_input(dataset: Dataset, spec: Spec) -> tuple:
+    return dataset.y, dataset.task, dataset.name, spec.evaluation, spec.seed, spec.repeats
 
 
 def _splits(prepared: PreparedStudy, splitting) -> list:
     """The splits :func:`_load_data` had made (raising the error that refused them), else made here."""
     answer = worker_answer(splitting) if isinstance(splitting, Future) else splitting
     if answer is None:
-        evaluation, spec = prepared.spec.evaluation, prepared.spec
-        answer = make_splits(prepared.dataset, evaluation.split, evaluation.test_size, evaluation.folds, spec.seed,
-                             spec.repeats)
+        answer = split_job(_split_job_input(prepared.dataset, prepared.spec))
     if isinstance(answer, DataError):
         raise answer
     return answer
