@@ -134,6 +134,40 @@ def test_lightgbm_leaf_table_matches_trees_to_dataframe():
     assert len(used) == booster.trees_to_dataframe()["split_feature"].dropna().nunique()
 
 
+
+@pytest.mark.parametrize(("task", "params"), [
+    ("multiclass", {"num_leaves": 31, "min_data_in_leaf": 2}),  # deep leaf-wise trees, three classes
+    ("multiclass", {"num_leaves": 7, "min_data_in_leaf": 200}),  # no tree can split: one leaf, no weight
+])
+def test_lightgbm_leaf_table_matches_trees_to_dataframe_leaf_by_leaf(task, params):
+    """Every leaf's tree, class, value, cover and depth, matched by its (tree, leaf) id, not sorted apart."""
+    import lightgbm as lgb
+
+    from gbreg.models.boosters.lgbm import read_leaves
+
+    fold = _fold(task)
+    k = fold.n_classes if task == "multiclass" else 1
+    native = {**params, "objective": task, "verbose": -1, "num_threads": 1, **({"num_class": k} if k > 1 else {})}
+    booster = lgb.train(native, lgb.Dataset(fold.X_train, fold.y_train), num_boost_round=12)
+    leaves, n_trees, used = read_leaves(booster.model_to_string(), k)
+    nodes = booster.trees_to_dataframe()
+    reference = nodes[nodes["split_feature"].isna()].copy()
+    reference["leaf"] = reference["node_index"].str.split("-L").str[1].fillna("0").astype(int)
+    reference = reference.sort_values(["tree_index", "leaf"])
+    order = np.lexsort((leaves["leaf"], leaves["tree"]))
+    assert n_trees == booster.num_trees() and len(order) == len(reference)
+    np.testing.assert_array_equal(leaves["tree"][order], reference["tree_index"])
+    np.testing.assert_array_equal(leaves["leaf"][order], reference["leaf"])
+    np.testing.assert_array_equal(leaves["klass"][order], reference["tree_index"] % k)
+    np.testing.assert_allclose(leaves["value"][order], reference["value"], rtol=1e-12)
+    np.testing.assert_allclose(leaves["cover"][order], reference["weight"].astype(float).fillna(0.0), rtol=1e-12)
+    np.testing.assert_array_equal(leaves["depth"][order], reference["node_depth"] - 1)
+    assert {f"x{i}" for i in used} == set(nodes["split_feature"].dropna())
+    if params["min_data_in_leaf"] == 200:  # LightGBM stops at the first round it cannot split
+        assert n_trees == k and len(leaves["value"]) == k and not used and (leaves["cover"] == 0).all()
+    else:
+        assert n_trees == 12 * k and leaves["depth"].max() > 5
+
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_categorical_and_missing_values_use_native_handling(library):
     rng = np.random.default_rng(0)

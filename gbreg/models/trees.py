@@ -38,9 +38,29 @@ class LeafTableBuilder:
         self._columns["depth"].extend(depths)
 
     def build(self) -> dict[str, np.ndarray]:
-        dtypes = {"tree": "int32", "klass": "int16", "leaf": "int32", "value": "float64", "cover": "float64",
-                  "depth": "int16"}
-        return {name: np.asarray(values, dtype=dtypes[name]) for name, values in self._columns.items()}
+        return leaf_table(**self._columns)
+
+
+LEAF_DTYPES = {"tree": "int32", "klass": "int16", "leaf": "int32", "value": "float64", "cover": "float64",
+               "depth": "int16"}
+
+
+def leaf_table(**columns) -> dict[str, np.ndarray]:
+    """The leaf table from its columns (lists or arrays), each in its declared dtype."""
+    return {name: np.asarray(columns[name], dtype=LEAF_DTYPES[name]) for name in LEAF_COLUMNS}
+
+
+def node_depths(parents: np.ndarray, children: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Depth of each of ``n_nodes`` nodes (a root is 0) from the (parent, child) edges of whole trees, every
+    tree of a model at once: each pass sets one more level, so it takes as many passes as the deepest
+    leaf, each a few array operations, instead of a Python step per node."""
+    depth = np.zeros(n_nodes, np.int64)
+    while True:
+        deeper = depth.copy()
+        deeper[children] = depth[parents] + 1
+        if np.array_equal(deeper, depth):
+            return depth
+        depth = deeper
 
 
 def tree_stats(leaves: dict[str, np.ndarray], n_trees: int, n_features_used: int) -> dict[str, float]:

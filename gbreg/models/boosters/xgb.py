@@ -5,6 +5,7 @@ orjson: 5 ms instead of 20 ms for 200 trees)."""
 from __future__ import annotations
 
 import time
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from gbreg.models.leaf_mechanism import (
     xgboost_skip_reason,
 )
 from gbreg.models.metrics import native_curves, score_all
-from gbreg.models.trees import LeafTableBuilder, tree_stats
+from gbreg.models.trees import leaf_table, node_depths, tree_stats
 
 OBJECTIVES = {"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"}
 
@@ -204,25 +205,26 @@ def _probabilities(prediction: np.ndarray) -> np.ndarray:
 
 
 def read_leaves(model: dict) -> tuple[dict[str, np.ndarray], int, set[int]]:
-    """Leaf table, tree count and the indices of the features used in splits, from the JSON model."""
+    """Leaf table, tree count and the indices of the features used in splits, from the JSON model; the
+    nodes of every tree are taken at once (a Python step per node cost about 1 ms a trial of 100 trees)."""
     booster = model["learner"]["gradient_booster"]
     trees = booster["model"]["trees"]
-    tree_info = booster["model"]["tree_info"]
-    table = LeafTableBuilder()
-    used: set[int] = set()
-    for index, tree in enumerate(trees):
-        left = tree["left_children"]
-        right = tree["right_children"]
-        n_nodes = len(left)
-        depth = [0] * n_nodes
-        for node in range(n_nodes):  # children always come after their parent
-            if left[node] != -1:
-                depth[left[node]] = depth[right[node]] = depth[node] + 1
-        leaf_ids = [node for node in range(n_nodes) if left[node] == -1]
-        split_indices = tree["split_indices"]
-        used.update(split_indices[node] for node in range(n_nodes) if left[node] != -1)
-        conditions = tree["split_conditions"]
-        hessians = tree["sum_hessian"]
-        table.add_tree(index, tree_info[index], leaf_ids, [conditions[i] for i in leaf_ids],
-                       [hessians[i] for i in leaf_ids], [depth[i] for i in leaf_ids])
-    return table.build(), len(trees), used
+
+    def nodes(field: str, dtype: str) -> np.ndarray:
+        return np.array(list(chain.from_iterable(tree[field] for tree in trees)), dtype=dtype)
+
+    sizes = np.array([len(tree["left_children"]) for tree in trees], dtype=np.int64)
+    tree_start = np.repeat(np.cumsum(sizes) - sizes, sizes)  # node ids are per tree; children follow parents
+    left, right = nodes("left_children", "int64"), nodes("right_children", "int64")
+    internal = left != -1
+    parents = np.flatnonzero(internal)
+    children = np.concatenate([left[internal], right[internal]]) + np.concatenate([tree_start[internal]] * 2)
+    depth = node_depths(np.concatenate([parents, parents]), children, len(left))
+    leaf = ~internal
+    tree_of_node = np.repeat(np.arange(len(trees)), sizes)
+    used = set(nodes("split_indices", "int64")[internal].tolist())
+    return (leaf_table(tree=tree_of_node[leaf],
+                       klass=np.asarray(booster["model"]["tree_info"], dtype=np.int64)[tree_of_node[leaf]],
+                       leaf=(np.arange(len(left)) - tree_start)[leaf], value=nodes("split_conditions", "float64")[leaf],
+                       cover=nodes("sum_hessian", "float64")[leaf], depth=depth[leaf]),
+            len(trees), used)

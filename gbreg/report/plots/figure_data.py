@@ -171,8 +171,9 @@ def heatmap_data(results: pd.DataFrame, column: str, ctx: PlotContext) -> Heatma
         return None
     for label, (_kind, shown, rows, held) in sliced.items():
         values = np.full((len(lambdas), len(alphas)), np.nan)
-        for _, row in rows.iterrows():
-            values[lambdas.index(float(row["reg_lambda"])), alphas.index(float(row["reg_alpha"]))] = row[shown]
+        cells = rows.drop_duplicates(["reg_lambda", "reg_alpha"], keep="last")  # one value a cell, the last as logged
+        values[np.searchsorted(lambdas, cells["reg_lambda"].to_numpy(float)),
+               np.searchsorted(alphas, cells["reg_alpha"].to_numpy(float))] = cells[shown].to_numpy(float)
         best = None
         if column == ctx.test_column and np.isfinite(values).any():
             flat = np.nanargmax(values) if ctx.higher_is_better else np.nanargmin(values)
