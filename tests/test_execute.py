@@ -220,3 +220,32 @@ def test_tasks_started_ahead_are_adopted_or_dropped_and_context_files_are_cleane
         pool.close()
     assert sorted(results) == sorted(submitted) == sorted(t.trial_key for t in wanted)
     assert not own.exists()
+
+
+def test_many_trials_start_ahead_and_each_is_announced_only_once_it_runs():
+    """Short trials keep the workers busy while the store opens: more than 2 x jobs start ahead. A trial
+    gets its run (on_submit) once it runs or is done, always before its result, never while it waits:
+    stopping after the first result leaves only the few trials that had started announced."""
+    from gbreg.run.local_processes import AHEAD_PER_JOB
+
+    spec = validate_spec(small_spec(sweep={"reg_alpha": [0, 0.1, 1, 10, 100, 1000], "reg_lambda": [0, 1, 10, 100, 1000]}))
+    dataset = load_dataset(spec.data, None, 0, spec.base_dir)
+    context = TrialContext(dataset.X, dataset.y, dataset.task, 0, make_splits(dataset, "holdout", 0.25, 5, 0, 1),
+                           "rmse", 0, 1)
+    tasks = [TrialTask(t.trial_key, t.kind, t.library, t.model, t.params) for t in make_plan(spec)]
+    assert len(tasks) == 60 and AHEAD_PER_JOB * 2 >= 60
+    events = []
+    pool = LocalExecutor(context, jobs=2)
+    try:
+        pool.submit_ahead(tasks)
+        assert len(pool._ahead) == 60
+        for result in pool.run(tasks, on_submit=lambda t: events.append(("run", t.trial_key))):
+            events.append(("result", result.trial_key))
+            if sum(kind == "result" for kind, _ in events) == 1:
+                announced_at_first_result = sum(kind == "run" for kind, _ in events)
+    finally:
+        pool.close()
+    assert announced_at_first_result < 20  # at most the few running or done, not the 60 waiting
+    for key in (t.trial_key for t in tasks):
+        assert events.count(("run", key)) == events.count(("result", key)) == 1
+        assert events.index(("run", key)) < events.index(("result", key))

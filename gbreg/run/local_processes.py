@@ -96,6 +96,7 @@ def _die_with_parent() -> None:
         pass
 
 
+AHEAD_PER_JOB = 32  # trials started per worker before the store is open (LocalExecutor.submit_ahead)
 CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
 
 
@@ -173,8 +174,13 @@ class LocalExecutor(TrialExecutor):
 
     def submit_ahead(self, tasks: list[TrialTask]) -> None:
         """Start the first tasks now, before the store is open; :meth:`run` adopts the ones it is given
-        and drops the others. For plans none of whose trials can be done yet (see the runner)."""
-        for task in tasks[: 2 * self.jobs]:
+        and drops the others. For plans none of whose trials can be done yet (see the runner).
+
+        Up to ``AHEAD_PER_JOB x jobs`` tasks: opening the store and starting the parent run take the
+        main process about half a second, which the workers would otherwise spend idle once short
+        trials (tens of milliseconds) ran out. A task waiting in the pool is cancelled at once on
+        Ctrl-C, and none gets its MLflow run before it starts (see :meth:`run`)."""
+        for task in tasks[: AHEAD_PER_JOB * self.jobs]:
             try:
                 self._ahead[task.trial_key] = (task, self._pool.submit(run_trial, task))
             except BrokenProcessPool:  # a worker died already: run() submits these again
@@ -197,15 +203,22 @@ class LocalExecutor(TrialExecutor):
             if key in wanted:
                 running[future] = task
                 attempts[key] += 1
-                announced.add(key)
-                if on_submit:
-                    on_submit(task)
             else:
                 future.cancel()
         self._ahead.clear()
         pending = deque(task for task in tasks if attempts[task.trial_key] == 0)
+
+        def announce(task: TrialTask) -> None:
+            if task.trial_key not in announced:
+                announced.add(task.trial_key)
+                if on_submit:
+                    on_submit(task)
+
         while pending or running:
-            broken = self._hand_out(pending, running, attempts, announced, on_submit)
+            for future, task in running.items():  # a task started ahead is announced once it runs
+                if future.running() or future.done():
+                    announce(task)
+            broken = self._hand_out(pending, running, attempts, announce)
             if not broken:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -215,11 +228,12 @@ class LocalExecutor(TrialExecutor):
                     except BrokenProcessPool:
                         broken.append(task)
                         continue
+                    announce(task)
                     yield result
             if broken:
                 for future in list(running):  # finished before the worker died: keep
                     if future.done() and not future.cancelled() and future.exception() is None:
-                        del running[future]
+                        announce(running.pop(future))
                         yield future.result()
                 lost = [*broken, *running.values()]
                 running.clear()
@@ -228,20 +242,18 @@ class LocalExecutor(TrialExecutor):
                     on_worker_died(lost)
                 for task in reversed(lost):
                     if attempts[task.trial_key] >= self.max_attempts:
+                        announce(task)
                         yield TrialResult(task.trial_key, error=WORKER_DIED)
                     else:
                         pending.appendleft(task)
 
-    def _hand_out(self, pending: deque, running: dict, attempts: Counter, announced: set,
-                  on_submit) -> list[TrialTask]:
-        """Submit pending tasks up to ``2 x jobs`` in flight; returns ``[task]`` if the pool turned out
-        broken when it was handed out (the task never started, so the attempt is not counted)."""
+    def _hand_out(self, pending: deque, running: dict, attempts: Counter, announce) -> list[TrialTask]:
+        """Submit pending tasks up to ``2 x jobs`` in flight, each ``announce``d first; returns ``[task]`` if
+        the pool turned out broken when it was handed out (the task never started, so the attempt is not
+        counted)."""
         while pending and len(running) < 2 * self.jobs:
             task = pending.popleft()
-            if task.trial_key not in announced:
-                announced.add(task.trial_key)
-                if on_submit:
-                    on_submit(task)
+            announce(task)
             try:
                 future = self._pool.submit(run_trial, task)
             except BrokenProcessPool:
