@@ -200,7 +200,7 @@ def test_tasks_started_ahead_are_adopted_or_dropped_and_context_files_are_cleane
     import tempfile
     from pathlib import Path
 
-    from gbreg.run.local_processes import CONTEXT_FILE_PREFIX
+    from gbreg.run.worker_processes import CONTEXT_FILE_PREFIX
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

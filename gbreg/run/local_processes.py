@@ -10,29 +10,22 @@ All three are :class:`gbreg.run.executor.TrialExecutor` objects: the study's loo
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import multiprocessing
-import os
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from gbreg.machine import available_cores, threads_per_job
-from gbreg.models.boosters import declarations
 from gbreg.models.trial import (
     TrialContext,
     TrialResult,
     TrialTask,
     install_context,
-    install_context_file,
     run_trial,
 )
-from gbreg.run.control import own_process_output
 from gbreg.run.dask_cluster import DaskExecutor
 from gbreg.run.executor import TrialExecutor
-from gbreg.tracking.processes import gbreg_process_alive
+from gbreg.run.worker_processes import WorkerProcesses
 
 
 class InlineExecutor(TrialExecutor):
@@ -53,71 +46,7 @@ WORKER_DIED = ("WorkerDied: the worker process running this trial died (killed, 
                "it was retried once on a fresh worker")
 
 
-def _start_worker(context_path: str) -> None:
-    """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
-    libraries are imported now, while the main process loads the data and opens the tracking store.
-
-    The context comes through a file, read at the first trial, not through the spawn pipe: the main
-    process would wait on that pipe until each child had started Python and imported (about 0.4 s a
-    worker), and the workers can start before the data set is loaded.
-    """
-    import atexit
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    own_process_output()
-    _die_with_parent()
-    # A spawned child ends with sys.exit, and tearing down an interpreter that holds XGBoost, LightGBM
-    # and matplotlib takes about 0.3 s, which the main process waits for at close. Nothing is left to
-    # flush by then (results went through the pipe, multiprocessing's own exit hook has run), so the
-    # worker leaves at once: this runs first among the exit hooks.
-    atexit.register(os._exit, 0)
-    install_context_file(context_path)
-    import gc
-
-    # The modules live as long as the worker: no full collection while they are imported (each would
-    # scan the growing heap again), and none scans them afterwards.
-    gc.disable()
-    for library in declarations():
-        importlib.import_module(library.module)
-
-    gc.freeze()
-    gc.enable()
-
-
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the main process dies (even by SIGKILL), instead of lingering."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux/glibc: workers exit when their pipes close
-        pass
-
-
 AHEAD_PER_JOB = 32  # trials started per worker before the store is open (LocalExecutor.submit_ahead)
-CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
-
-
-def _remove_dead_context_files() -> None:
-    """Delete context files left in the temp folder by gbreg processes that were killed (SIGKILL)."""
-    import tempfile
-    from pathlib import Path
-
-
-    for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
-        pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not gbreg_process_alive(int(pid), left_at=_modified_at(path)):
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-
-def _modified_at(path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
 
 
 class LocalExecutor(TrialExecutor):
@@ -131,20 +60,22 @@ class LocalExecutor(TrialExecutor):
     name = "local"
     max_attempts = 2
 
-    def __init__(self, context: TrialContext | None, jobs: int):
-        """Without ``context`` the workers can start (:meth:`warm_up`) before the data set is loaded;
-        :meth:`provide` it before the first trial."""
-        import tempfile
-
+    def __init__(self, context: TrialContext | None, jobs: int, workers: WorkerProcesses | None = None):
+        """``workers``: processes already started for ``jobs`` (else started here). Without ``context``
+        the workers start before the data set is loaded; :meth:`provide` it before the first trial."""
         self.jobs = jobs
-        _remove_dead_context_files()
-        handle, self._context_path = tempfile.mkstemp(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-",
-                                                      suffix=".pickle")
-        os.close(handle)
+        self._workers = workers or WorkerProcesses(jobs)
         if context is not None:
             self.provide(context)
         self._ahead: dict[str, tuple[TrialTask, Future]] = {}
-        self._pool = self._new_pool()
+
+    @property
+    def _pool(self) -> ProcessPoolExecutor:
+        return self._workers.pool
+
+    @property
+    def _context_path(self) -> str:
+        return self._workers.context_path
 
     def provide(self, context: TrialContext) -> None:
         """The data set and splits the trials run on; each worker reads them at its first trial."""
@@ -153,15 +84,6 @@ class LocalExecutor(TrialExecutor):
         with open(self._context_path, "wb") as handle:
             pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.threads = context.threads
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(self._context_path,))
-
-    def warm_up(self) -> None:
-        """Start the workers now (they import the libraries) instead of at the first trial."""
-        for _ in range(self.jobs):
-            self._pool.submit(os.getpid)
 
     def call(self, function, argument) -> Future:
         """Run ``function(argument)`` on a worker (ahead of any trial submitted after it). A pool broken by
@@ -263,18 +185,10 @@ class LocalExecutor(TrialExecutor):
         return []
 
     def _restart_pool(self) -> None:
-        """Replace a pool a dead worker broke; its other workers are already being stopped by it."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new_pool()
+        self._workers.restart()
 
     def close(self, cancel: bool = False) -> None:
-        if cancel:
-            processes = getattr(self._pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-        with contextlib.suppress(OSError):
-            os.unlink(self._context_path)
+        self._workers.close(cancel)
 
 
 def uses_local_pool(kind: str, jobs: int) -> bool:
@@ -282,12 +196,11 @@ def uses_local_pool(kind: str, jobs: int) -> bool:
     return kind == "local" and jobs > 1
 
 
-def start_local_pool(jobs: int) -> LocalExecutor:
-    """Spawn the local workers now, before the data set exists: they import the libraries meanwhile and
-    read the context (given later by :func:`make_executor`) at their first trial."""
-    pool = LocalExecutor(None, jobs)
-    pool.warm_up()
-    return pool
+def start_local_pool(jobs: int, workers: WorkerProcesses | None = None) -> LocalExecutor:
+    """The local pool, its workers spawned now (or adopted: ``workers``, started earlier for ``jobs``),
+    before the data set exists: they import the libraries meanwhile and read the context (given later by
+    :func:`make_executor`) at their first trial."""
+    return LocalExecutor(None, jobs, workers)
 
 
 def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | None = None,

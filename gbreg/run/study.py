@@ -12,6 +12,7 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -36,11 +37,19 @@ from gbreg.run.sweep import (
     run_sweep,
     worker_answer,
 )
+from gbreg.run.worker_processes import WorkerProcesses
 from gbreg.spec.limits import check_work_limit, data_size_problems
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
-from gbreg.tracking.store import check_store, ensure_experiment, import_mlflow, open_store, retrying
+from gbreg.tracking.store import (
+    check_store,
+    ensure_experiment,
+    import_mlflow,
+    import_mlflow_meanwhile,
+    open_store,
+    retrying,
+)
 from gbreg.tracking.tracker import (
     SPEC_INPUT_ARTIFACT,
     TAG_BASE_DIR,
@@ -104,7 +113,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
               raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
-              control: RunControl | None = None, tags: dict[str, str] | None = None) -> StudyOutcome:
+              control: RunControl | None = None, tags: dict[str, str] | None = None,
+              workers: WorkerProcesses | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
@@ -113,11 +123,13 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
     study; the default installs nothing (:mod:`gbreg.run.control`), the command line passes its own.
     ``tags``: extra tags of the parent run (a suite's link to its suite run), set on a resumed or
-    already finished parent too.
+    already finished parent too. ``workers``: local worker processes started earlier
+    (:func:`gbreg.run.worker_processes.start_workers`); the study uses them if it needs that many, and
+    stops them otherwise.
     """
     control = control or RunControl()
     started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
-                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
+                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh, workers=workers)
     try:
         store = _open_store(started, fresh)
     except BaseException:
@@ -152,6 +164,7 @@ class _Started:
     executor_kind: str
     tasks: list[TrialTask]
     library_check: object  # the library check's future, or None when it was done already
+    mlflow_imported: Callable[[], None]  # waits for MLflow's import, if it runs on a thread
 
 
 @dataclass
@@ -175,14 +188,19 @@ class _OpenStore:
 
 
 def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared, threads, allow_large,
-           fresh) -> _Started:
+           fresh, workers) -> _Started:
     """Local workers start first and import the libraries while this process loads the data and checks
     the store; nothing is logged before then, so a mistake leaves nothing behind."""
 
     check_libraries = prepared is None
     plan = prepared.plan if prepared else make_plan(spec)
     jobs = max(1, min(jobs or available_cores(), len(plan)))
-    pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
+    local = uses_local_pool(executor, jobs)
+    if workers is not None and not (local and workers.jobs == jobs):
+        workers.close(cancel=True)  # a plan smaller than the cores, or one job: fewer workers or none
+        workers = None
+    pool = start_local_pool(jobs, workers) if local else None
+    mlflow_imported = import_mlflow_meanwhile() if pool is not None else import_mlflow
     try:
         splitting = None
         if prepared is None:
@@ -206,19 +224,18 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
     checking = engine.call(library_param_problems, param_check_input(prepared)) if check_libraries else None
     if fresh or config.new_sqlite_store():
         engine.submit_ahead(tasks)  # nothing can be done yet: train while the store is opened and set up
-    return _Started(prepared, config, progress, engine, executor, tasks, checking)
+    return _Started(prepared, config, progress, engine, executor, tasks, checking, mlflow_imported)
 
 
 def _load_data(spec: Spec, pool) -> tuple[Dataset, object]:
     """The spec's data set, and its splits as far as they are made: a worker's job (a future), its answer
     (splits or the error refusing them), or None (made here). With local workers, scikit-learn's data
-    sets are loaded and every data set is split on a worker (:func:`gbreg.data.load_and_split_job`);
-    this process imports MLflow meanwhile."""
+    sets are loaded and every data set is split on a worker (:func:`gbreg.data.load_and_split_job`)
+    while MLflow is imported on a thread."""
     evaluation = spec.evaluation
     if pool is not None and spec.data.source in SKLEARN_SOURCES:
         loading = pool.call(load_and_split_job, (spec.data, spec.task, spec.seed, spec.base_dir, evaluation,
                                                  spec.repeats))
-        import_mlflow()
         answer = worker_answer(loading)  # a DataError of the data set is raised here, as when loaded here
         if answer is not None:
             return answer
@@ -247,6 +264,7 @@ def _open_store(started: _Started, fresh: bool) -> _OpenStore:
 
     prepared, config, progress = started.prepared, started.config, started.progress
     spec = prepared.spec
+    started.mlflow_imported()
     if started.library_check is not None:
         import_mlflow(config)  # while a worker checks
         check_library_params(prepared, worker_answer(started.library_check))

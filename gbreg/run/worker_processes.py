@@ -1,0 +1,130 @@
+"""The spawned worker processes of a local pool, and how each starts.
+
+This module imports nothing heavy, so that ``gbreg run`` can start the workers first thing: they
+import XGBoost, LightGBM and scikit-learn (a second or more each) on the other cores while the main
+process is still importing pandas, pydantic and MLflow and reading the spec. Workers are spawned,
+never forked: forking after XGBoost or LightGBM started their OpenMP threads deadlocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
+
+
+class WorkerProcesses:
+    """``jobs`` spawned processes, started at once, and the file their trial context will come through.
+
+    The context (data set and splits) is written later (:meth:`gbreg.run.local_processes.LocalExecutor.provide`)
+    and read by each worker at its first trial, not sent through the spawn pipe: the main process would
+    wait on that pipe until each child had started Python and imported (about 0.4 s a worker), and the
+    workers can start before the data set is loaded. A pool broken by a worker's death is replaced by
+    :meth:`restart`; :meth:`close` may be called more than once.
+    """
+
+    def __init__(self, jobs: int):
+        import tempfile
+
+        self.jobs = jobs
+        _remove_dead_context_files()
+        handle, self.context_path = tempfile.mkstemp(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-",
+                                                     suffix=".pickle")
+        os.close(handle)
+        self.pool = self._new_pool()
+        for _ in range(jobs):  # a pool spawns a process only for a task: start them all now
+            self.pool.submit(os.getpid)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(self.context_path,))
+
+    def restart(self) -> None:
+        """Replace a pool a dead worker broke; its other workers are already being stopped by it."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            processes = getattr(self.pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        with contextlib.suppress(OSError):
+            os.unlink(self.context_path)
+
+
+def start_workers(kind: str, jobs: int | None) -> WorkerProcesses | None:
+    """The local workers a study of executor ``kind`` with ``jobs`` (None: one a core) will use, started
+    now; None when it runs inline or on Dask. The study adopts them, or stops them if its plan turns out
+    to need fewer (see :func:`gbreg.run.study.run_study`)."""
+    if kind != "local":
+        return None
+    jobs = jobs or len(os.sched_getaffinity(0))
+    return WorkerProcesses(jobs) if jobs > 1 else None
+
+
+def _start_worker(context_path: str) -> None:
+    """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
+    libraries are imported now, while the main process loads the data and opens the tracking store."""
+    import atexit
+    import gc
+    import signal
+
+    from gbreg.models.boosters import declarations
+    from gbreg.models.trial import install_context_file
+    from gbreg.run.control import own_process_output
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    own_process_output()
+    _die_with_parent()
+    # A spawned child ends with sys.exit, and tearing down an interpreter that holds XGBoost, LightGBM
+    # and matplotlib takes about 0.3 s, which the main process waits for at close. Nothing is left to
+    # flush by then (results went through the pipe, multiprocessing's own exit hook has run), so the
+    # worker leaves at once: this runs first among the exit hooks.
+    atexit.register(os._exit, 0)
+    install_context_file(context_path)
+    # The modules live as long as the worker: no full collection while they are imported (each would
+    # scan the growing heap again), and none scans them afterwards.
+    gc.disable()
+    for library in declarations():
+        importlib.import_module(library.module)
+
+    gc.freeze()
+    gc.enable()
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the main process dies (even by SIGKILL), instead of lingering."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers exit when their pipes close
+        pass
+
+
+def _remove_dead_context_files() -> None:
+    """Delete context files left in the temp folder by gbreg processes that were killed (SIGKILL)."""
+    import tempfile
+    from pathlib import Path
+
+    from gbreg.tracking.processes import gbreg_process_alive
+
+    for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
+        pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not gbreg_process_alive(int(pid), left_at=_modified_at(path)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _modified_at(path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
