@@ -50,7 +50,9 @@ AHEAD_PER_JOB = 32  # trials started per worker before the store is open (LocalE
 
 
 class LocalExecutor(TrialExecutor):
-    """A pool of spawned processes; keeps at most ``2 x jobs`` tasks in flight so Ctrl-C stops quickly.
+    """A pool of spawned processes (:class:`gbreg.run.worker_processes.WorkerProcesses`); hands out at
+    most ``2 x jobs`` tasks at a time, besides those started ahead of the store (:meth:`submit_ahead`).
+    Tasks waiting in the pool are cancelled at once on Ctrl-C.
 
     A worker that dies (killed, out of memory) breaks the whole pool: the pool is restarted and each
     trial that was in flight is retried once; a trial in flight during a second death is recorded as

@@ -200,7 +200,7 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
         workers.close(cancel=True)  # a plan smaller than the cores, or one job: fewer workers or none
         workers = None
     pool = start_local_pool(jobs, workers) if local else None
-    mlflow_imported = import_mlflow_meanwhile() if pool is not None else import_mlflow
+    mlflow_imported = import_mlflow_meanwhile(config) if pool is not None else _nothing_to_wait_for
     try:
         splitting = None
         if prepared is None:
@@ -225,6 +225,10 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
     if fresh or config.new_sqlite_store():
         engine.submit_ahead(tasks)  # nothing can be done yet: train while the store is opened and set up
     return _Started(prepared, config, progress, engine, executor, tasks, checking, mlflow_imported)
+
+
+def _nothing_to_wait_for() -> None:
+    """Without local workers MLflow is imported when the store is opened."""
 
 
 def _load_data(spec: Spec, pool) -> tuple[Dataset, object]:

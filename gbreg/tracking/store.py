@@ -69,17 +69,17 @@ def import_mlflow(config: TrackingConfig | None = None) -> None:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
-def import_mlflow_meanwhile() -> Callable[[], None]:
-    """Start :func:`import_mlflow` on a thread of its own; returns the function that waits for it (and
-    raises what the import raised). The study's thread so hands the workers their data set and first
-    trials as soon as it has them, instead of after the import (about 1 s of CPU)."""
+def import_mlflow_meanwhile(config: TrackingConfig | None = None) -> Callable[[], None]:
+    """Start :func:`import_mlflow` (for ``config``) on a thread of its own; returns the function that waits
+    for it (and raises what the import raised). The study's thread so hands the workers their data set
+    and first trials as soon as it has them, instead of after the import (about 1 s of CPU)."""
     import threading
 
     failure: list[BaseException] = []
 
     def import_or_keep_failure() -> None:
         try:
-            import_mlflow()
+            import_mlflow(config)
         except BaseException as exc:  # noqa: BLE001 - raised again by wait(), in the study's thread
             failure.append(exc)
 
