@@ -95,17 +95,6 @@ def validate(spec: Path, set_: SetOption = None,
     _print_plan(study, trials, n_trials)
 
 
-def _dry_run(spec: Path, set_: list[str] | None) -> None:
-    from gbreg.plan import count_trials, plan_head
-    from gbreg.spec.schema import load_spec
-
-    try:
-        study = load_spec(spec, set_)
-        _print_plan(study, plan_head(study, PLAN_ROWS_SHOWN), count_trials(study))
-    except GbregError as exc:
-        fail(exc)
-
-
 @app.command()
 def run(spec: Path, set_: SetOption = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials it would run")] = False,
@@ -121,38 +110,31 @@ def run(spec: Path, set_: SetOption = None,
         yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000) or limits.max_hours "
                                      "(default 12, gbreg's estimate for this machine)")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
-    if dry_run:
-        return _dry_run(spec, set_)
-    workers = None
+    from gbreg.plan import count_trials, plan_head
+    from gbreg.spec.limits import check_trial_limit
+    from gbreg.spec.schema import load_spec
+
     try:
-        if verbose and quiet:
-            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
-        from gbreg.run.worker_processes import start_workers
+        study = load_spec(spec, set_)
+        n_trials = count_trials(study)
+        if dry_run:
+            _print_plan(study, plan_head(study, PLAN_ROWS_SHOWN), n_trials)
+            return
+        check_trial_limit(study, n_trials, yes)
+        from gbreg.report.summary import print_summary
+        from gbreg.run.study import run_study
         from gbreg.spec.tracking_config import load_tracking_config
 
+        if verbose and quiet:
+            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
         kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)
-        # first of all: the workers import the libraries while this process imports its own and reads the spec
-        workers = start_workers(kind, jobs)
-        from gbreg.plan import count_trials
-        from gbreg.spec.limits import check_trial_limit
-        from gbreg.spec.schema import load_spec
-
-        study = load_spec(spec, set_)
-        check_trial_limit(study, count_trials(study), yes)
-        from gbreg.report.summary import print_summary
-        from gbreg.run.study import run_study
-
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control,
-                                workers=workers)
+                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control)
     except GbregError as exc:
         fail(exc)
-    finally:
-        if workers is not None:  # stopped already by a study that ran; else (a refused spec) stopped here
-            workers.close(cancel=True)
     if outcome.interrupted:
         raise typer.Exit(130)
     if not quiet:

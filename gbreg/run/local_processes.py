@@ -62,11 +62,11 @@ class LocalExecutor(TrialExecutor):
     name = "local"
     max_attempts = 2
 
-    def __init__(self, context: TrialContext | None, jobs: int, workers: WorkerProcesses | None = None):
-        """``workers``: processes already started for ``jobs`` (else started here). Without ``context``
-        the workers start before the data set is loaded; :meth:`provide` it before the first trial."""
+    def __init__(self, context: TrialContext | None, jobs: int):
+        """Without ``context`` the workers start before the data set is loaded; :meth:`provide` it before
+        the first trial."""
         self.jobs = jobs
-        self._workers = workers or WorkerProcesses(jobs)
+        self._workers = WorkerProcesses(jobs)
         if context is not None:
             self.provide(context)
         self._ahead: dict[str, tuple[TrialTask, Future]] = {}
@@ -198,11 +198,10 @@ def uses_local_pool(kind: str, jobs: int) -> bool:
     return kind == "local" and jobs > 1
 
 
-def start_local_pool(jobs: int, workers: WorkerProcesses | None = None) -> LocalExecutor:
-    """The local pool, its workers spawned now (or adopted: ``workers``, started earlier for ``jobs``),
-    before the data set exists: they import the libraries meanwhile and read the context (given later by
-    :func:`make_executor`) at their first trial."""
-    return LocalExecutor(None, jobs, workers)
+def start_local_pool(jobs: int) -> LocalExecutor:
+    """Spawn the local workers now, before the data set exists: they import the libraries meanwhile and
+    read the context (given later by :func:`make_executor`) at their first trial."""
+    return LocalExecutor(None, jobs)
 
 
 def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | None = None,

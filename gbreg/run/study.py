@@ -37,7 +37,6 @@ from gbreg.run.sweep import (
     run_sweep,
     worker_answer,
 )
-from gbreg.run.worker_processes import WorkerProcesses
 from gbreg.spec.limits import check_work_limit, data_size_problems
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
@@ -113,8 +112,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
               raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
-              control: RunControl | None = None, tags: dict[str, str] | None = None,
-              workers: WorkerProcesses | None = None) -> StudyOutcome:
+              control: RunControl | None = None, tags: dict[str, str] | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
@@ -123,13 +121,11 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
     study; the default installs nothing (:mod:`gbreg.run.control`), the command line passes its own.
     ``tags``: extra tags of the parent run (a suite's link to its suite run), set on a resumed or
-    already finished parent too. ``workers``: local worker processes started earlier
-    (:func:`gbreg.run.worker_processes.start_workers`); the study uses them if it needs that many, and
-    stops them otherwise.
+    already finished parent too.
     """
     control = control or RunControl()
     started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
-                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh, workers=workers)
+                     prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
     try:
         store = _open_store(started, fresh)
     except BaseException:
@@ -188,18 +184,14 @@ class _OpenStore:
 
 
 def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared, threads, allow_large,
-           fresh, workers) -> _Started:
+           fresh) -> _Started:
     """Local workers start first and import the libraries while this process loads the data and checks
     the store; nothing is logged before then, so a mistake leaves nothing behind."""
 
     check_libraries = prepared is None
     plan = prepared.plan if prepared else make_plan(spec)
     jobs = max(1, min(jobs or available_cores(), len(plan)))
-    local = uses_local_pool(executor, jobs)
-    if workers is not None and not (local and workers.jobs == jobs):
-        workers.close(cancel=True)  # a plan smaller than the cores, or one job: fewer workers or none
-        workers = None
-    pool = start_local_pool(jobs, workers) if local else None
+    pool = start_local_pool(jobs) if uses_local_pool(executor, jobs) else None
     mlflow_imported = import_mlflow_meanwhile(config) if pool is not None else _nothing_to_wait_for
     try:
         splitting = None

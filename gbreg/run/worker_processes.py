@@ -1,9 +1,8 @@
 """The spawned worker processes of a local pool, and how each starts.
 
-This module imports nothing heavy, so that ``gbreg run`` can start the workers first thing: they
-import XGBoost, LightGBM and scikit-learn (a second or more each) on the other cores while the main
-process is still importing pandas, pydantic and MLflow and reading the spec. Workers are spawned,
-never forked: forking after XGBoost or LightGBM started their OpenMP threads deadlocks.
+The workers import XGBoost, LightGBM and scikit-learn (a second or more each) on the other cores while
+the main process loads the data and imports MLflow. Workers are spawned, never forked: forking after
+XGBoost or LightGBM started their OpenMP threads deadlocks.
 """
 
 from __future__ import annotations
@@ -56,16 +55,6 @@ class WorkerProcesses:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
         with contextlib.suppress(OSError):
             os.unlink(self.context_path)
-
-
-def start_workers(kind: str, jobs: int | None) -> WorkerProcesses | None:
-    """The local workers a study of executor ``kind`` with ``jobs`` (None: one a core) will use, started
-    now; None when it runs inline or on Dask. The study adopts them, or stops them if its plan turns out
-    to need fewer (see :func:`gbreg.run.study.run_study`)."""
-    if kind != "local":
-        return None
-    jobs = jobs or len(os.sched_getaffinity(0))
-    return WorkerProcesses(jobs) if jobs > 1 else None
 
 
 def _start_worker(context_path: str) -> None:
