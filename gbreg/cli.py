@@ -4,6 +4,7 @@ a study with failed trials exits 1."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -128,11 +129,13 @@ def run(spec: Path, set_: SetOption = None,
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
+        again = _run_again_command(spec, set_, jobs, executor, scheduler, yes)
         kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control)
+                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control,
+                                resume_command=again)
     except GbregError as exc:
         fail(exc)
     if outcome.interrupted:
@@ -141,6 +144,24 @@ def run(spec: Path, set_: SetOption = None,
         print_summary(study, outcome)
     if outcome.failures:
         raise typer.Exit(1)
+
+
+def _run_again_command(spec: Path, set_: list[str] | None, jobs: int | None, executor, scheduler: str | None,
+                       yes: bool) -> str:
+    """The command that resumes this study: the same spec and ``--set`` overrides (they make the study), and
+    where it ran; not ``--fresh``, which would start it over again."""
+    words = ["gbreg", "run", str(spec)]
+    for override in set_ or []:
+        words += ["--set", override]
+    if jobs is not None:
+        words += ["-j", str(jobs)]
+    if executor:
+        words += ["--executor", str(executor)]
+    if scheduler:
+        words += ["--scheduler", scheduler]
+    if yes:
+        words.append("--yes")
+    return shlex.join(words)
 
 
 @app.command()

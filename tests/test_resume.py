@@ -215,7 +215,8 @@ def test_sigkill_at_any_moment_then_rerun_completes_the_study(tracking, tmp_path
 def test_interrupt_marks_killed_and_says_how_to_resume(tracking, tmp_path, sig):
     at_kill, returncode, err, rerun = kill_and_resume(tmp_path, "during-trial", sig)
     assert returncode == 130, err
-    assert "interrupted:" in err and f"resume with: gbreg run {tmp_path / 'spec.yaml'}" in err, err
+    # the hint is the command that was interrupted, its options included (not --fresh)
+    assert "interrupted:" in err and f"resume with: gbreg run {tmp_path / 'spec.yaml'} -j 1\n" in err, err
     assert "Traceback" not in err
     db = tmp_path / "mlflow.db"
     running_before = {run_id for run_id, status, _, _ in at_kill if status == "RUNNING"}

@@ -43,13 +43,16 @@ def best_per_model(results: pd.DataFrame | None, metric: str, axes: tuple[str, .
 
 
 def runs_table_address(experiment_id: str, config=None) -> str:
-    """Where the study's runs are in the MLflow UI (``gbreg ui`` serves it on the configured host/port).
+    """Where the study's runs are in the MLflow UI: on a tracking server, the server's own UI; on a local
+    store, where ``gbreg ui`` serves it (the configured host/port).
 
     MLflow 3's UI opens an experiment on its GenAI overview; ``workflowType=machine_learning`` asks for
     the runs table instead.
     """
 
     config = config or load_tracking_config()
+    if config.is_server:
+        return runs_page_url(config.tracking_uri, experiment_id)
     host = config.ui_host if config.ui_host not in ("0.0.0.0", "::") else "127.0.0.1"
     base = f"http://[{host}]:{config.ui_port}" if ":" in host else f"http://{host}:{config.ui_port}"
     return runs_page_url(base, experiment_id)
@@ -123,8 +126,9 @@ def print_summary(spec, outcome, console=None) -> None:
     console.print(f"MLflow: experiment {spec.experiment_name!r} (id {outcome.experiment_id}), "
                   f"parent run {outcome.parent_run_id}", markup=False, highlight=False)
     console.print(f"  store: {config.tracking_uri}", markup=False, highlight=False)
-    console.print(f"  runs table: {runs_table_address(outcome.experiment_id, config)}  (start the UI with "
-                  "`gbreg ui`)", markup=False, highlight=False)
+    where = "" if config.is_server else "  (start the UI with `gbreg ui`)"
+    console.print(f"  runs table: {runs_table_address(outcome.experiment_id, config)}{where}", markup=False,
+                  highlight=False)
 
 
 def _logged_metric(results: pd.DataFrame | None) -> str:

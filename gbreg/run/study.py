@@ -12,6 +12,7 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -112,7 +113,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
               prepared: PreparedStudy | None = None, reproduces: str | None = None,
               raise_on_failure: bool = False, threads: int | None = None, allow_large: bool = False,
-              control: RunControl | None = None, tags: dict[str, str] | None = None) -> StudyOutcome:
+              control: RunControl | None = None, tags: dict[str, str] | None = None,
+              resume_command: str | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
@@ -121,7 +123,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     unless ``allow_large`` (``gbreg run --yes``). ``control``: how the process's signals reach the
     study; the default installs nothing (:mod:`gbreg.run.control`), the command line passes its own.
     ``tags``: extra tags of the parent run (a suite's link to its suite run), set on a resumed or
-    already finished parent too.
+    already finished parent too. ``resume_command``: what the messages of an interrupted study tell the user
+    to run again (the command line passes its own, with its ``--set`` overrides; default ``gbreg run SPEC``).
     """
     control = control or RunControl()
     started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
@@ -136,7 +139,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         _tag_parent(store.client, outcome.parent_run_id, tags)
         return outcome
     tracker = _start_parent(started, store, reproduces, tags)
-    resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {spec.source}"
+    if resume_command is None:
+        resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {shlex.quote(spec.source)}"
     tasks = [task for task in started.tasks if task.trial_key not in store.done]
     threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
     sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
