@@ -115,6 +115,7 @@ def run(spec: Path, set_: SetOption = None,
     from gbreg.spec.limits import check_trial_limit
     from gbreg.spec.schema import load_spec
 
+    again = _run_again_command(spec, set_, jobs, executor, scheduler, yes)
     try:
         study = load_spec(spec, set_)
         n_trials = count_trials(study)
@@ -129,7 +130,6 @@ def run(spec: Path, set_: SetOption = None,
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
-        again = _run_again_command(spec, set_, jobs, executor, scheduler, yes)
         kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
@@ -138,6 +138,10 @@ def run(spec: Path, set_: SetOption = None,
                                 resume_command=again)
     except GbregError as exc:
         fail(exc)
+    except KeyboardInterrupt:  # before the sweep: once it runs, it stops cleanly and says so itself
+        typer.echo(f"interrupted while the study was starting, before any trial was logged; run again with: {again}",
+                   err=True)
+        raise typer.Exit(130) from None
     if outcome.interrupted:
         raise typer.Exit(130)
     if not quiet:

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
@@ -39,8 +40,8 @@ class WorkerProcesses:
             self.pool.submit(os.getpid)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(self.context_path,))
+        return _InterruptFreePool(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_start_worker, initargs=(self.context_path,))
 
     def restart(self) -> None:
         """Replace a pool a dead worker broke; its other workers are already being stopped by it."""
@@ -57,18 +58,37 @@ class WorkerProcesses:
             os.unlink(self.context_path)
 
 
+class _InterruptFreePool(ProcessPoolExecutor):
+    """A pool whose workers never see Ctrl-C, not even while Python starts in them.
+
+    A terminal's Ctrl-C reaches every process of the foreground group. Only the main process acts on it (it
+    stops the workers itself); a worker that got it while importing, before its initializer could ignore
+    it, printed a KeyboardInterrupt traceback. So each worker is spawned with SIGINT blocked (a blocked
+    signal stays blocked across fork and exec) and its initializer ignores it before unblocking it, which
+    discards one already pending. In the main process the signal waits the few milliseconds of the spawn
+    and is then delivered as usual. ``_spawn_process`` is where CPython's pool starts each process.
+    """
+
+    def _spawn_process(self):
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super()._spawn_process()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def _start_worker(context_path: str) -> None:
     """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
     libraries are imported now, while the main process loads the data and opens the tracking store."""
     import atexit
     import gc
-    import signal
 
     from gbreg.models.boosters import declarations
     from gbreg.models.trial import install_context_file
     from gbreg.run.control import own_process_output
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _InterruptFreePool's spawn
     own_process_output()
     _die_with_parent()
     # A spawned child ends with sys.exit, and tearing down an interpreter that holds XGBoost, LightGBM
