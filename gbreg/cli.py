@@ -180,7 +180,13 @@ def results(study: str,
             findings: Annotated[bool, typer.Option("--findings", help="The hypotheses' verdicts (findings.md)")] = False):
     """Show a study's trials (latest run of the study, or a parent run id)."""
     from gbreg.spec.tracking_config import load_tracking_config
-    from gbreg.tracking.readback import chosen_parent_run, find_parent_run, study_results, summary_table
+    from gbreg.tracking.readback import (
+        chosen_parent_run,
+        find_parent_run,
+        study_results,
+        summary_table,
+        unfinished_note,
+    )
     from gbreg.tracking.store import open_existing_store
 
     try:
@@ -203,14 +209,19 @@ def results(study: str,
     except GbregError as exc:
         fail(exc)
     metric = parent.data.params.get("metric", "rmse")
+    note = None if comparison else unfinished_note(parent, frame)
     if all_columns or format is TableFormat.csv:
         shown = frame
     elif comparison:
         shown = _comparison_summary(frame, metric)
     else:
         shown = _terminal_columns(frame, summary_table(frame, metric), parent.data.params, metric)
+        if note and "status" in frame:  # abandoned and failed trials are rows too: say which
+            shown = shown.assign(status=frame["status"])[["status", *shown.columns]]
     if format is TableFormat.csv:
         shown.to_csv(sys.stdout, index=False)
+        if note:
+            typer.echo(note, err=True)  # stdout is the CSV
         return
     from gbreg.console import make_console
     from gbreg.report.summary import fit_table
@@ -224,6 +235,8 @@ def results(study: str,
     if left_out:
         console.print(f"not shown at this width: {', '.join(left_out)} (--all or --format csv shows every column)",
                       markup=False, highlight=False)
+    if note:
+        console.print(note, markup=False, highlight=False)
 
 
 def _terminal_columns(frame, summary, params: dict, metric: str):

@@ -286,3 +286,20 @@ def test_objects_an_interrupt_left_half_built_are_freed_without_a_traceback(monk
     gc.collect()
     assert printed == []
     assert sys.unraisablehook == printed.append  # the hook before the study is back
+
+
+def test_results_of_an_interrupted_study_say_how_far_it_got(tracking, tmp_path):
+    spec_path = write_spec(tmp_path, resume_spec())
+    process = run_to(tmp_path, spec_path, "between-trials", "-j", "1")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    shown = subprocess.run([sys.executable, "-m", "gbreg", "results", "resume"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    finished = sum(status == "FINISHED" for _, status, _, _ in children(tmp_path / "mlflow.db"))
+    assert finished == 2
+    assert (f"this run of the study was interrupted: 2 of {len(plan_keys(spec_path))} trials finished; "
+            f"`gbreg run {spec_path}`") in shown.stdout
+    assert shown.stdout.count("FINISHED") == 2 and "status" in shown.stdout  # each trial's status shown

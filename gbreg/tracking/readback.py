@@ -93,7 +93,31 @@ def study_results(client, parent) -> pd.DataFrame:
     children = retrying(lambda: client.search_runs([parent.info.experiment_id],
                                                    filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'",
                                                    max_results=50000))
-    return runs_frame(client, [r.info.run_id for r in children]) if children else pd.DataFrame()
+    return latest_run_per_trial(runs_frame(client, [r.info.run_id for r in children])) if children else pd.DataFrame()
+
+
+def latest_run_per_trial(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial key of an unfinished study's child runs: a trial abandoned, then run again when the
+    study was resumed, has two runs; its FINISHED one stands for it (as in :func:`trial_records`)."""
+    if "trial_key" not in runs or runs.empty:
+        return runs
+    finished_last = runs.assign(_finished=runs["status"] == "FINISHED").sort_values("_finished", kind="stable")
+    kept = finished_last.drop_duplicates("trial_key", keep="last").drop(columns="_finished")
+    return kept.sort_index()
+
+
+def unfinished_note(parent, results: pd.DataFrame) -> str | None:
+    """What a reader of a study that did not finish must know: how far it got, and how to resume it."""
+    status = parent.info.status
+    if status == "FINISHED":
+        return None
+    state = {"RUNNING": "is still running, or its process died (the next `gbreg run` of it marks that)",
+             "KILLED": "was interrupted", "FAILED": "stopped on an error"}.get(status, f"is {status}")
+    finished = int((results["status"] == "FINISHED").sum()) if "status" in results else 0
+    planned = parent.data.params.get("n_trials", "?")
+    source = parent.data.tags.get(TAG_SPEC_SOURCE, "its spec")
+    return (f"this run of the study {state}: {finished} of {planned} trials finished; `gbreg run {source}` "
+            "(with the same --set overrides, if it had any) resumes it")
 
 
 def summary_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
