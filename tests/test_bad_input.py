@@ -9,9 +9,12 @@ through the real CLI. The store is either absent (it must stay absent) or holds 
 from __future__ import annotations
 
 import gc
+import os
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +296,22 @@ def test_parameters_rejected_on_a_worker_leave_no_store_and_no_training(tracking
     assert not (tmp_path / "mlartifacts").exists()
     assert set(Path(tempfile.gettempdir()).glob("gbreg-context-*")) <= before
     assert gc.isenabled() and gc.get_freeze_count() == 0  # the study's collector pause is undone
+
+
+def test_a_parameter_rejected_on_a_new_store_is_said_once(tracking, tmp_path):
+    """On a new store trials start on the workers before the check has answered; LightGBM's native
+    ``[Fatal]`` lines from those trials (printed by C++ on the worker's stderr) must not precede the error."""
+    spec = spec_with(models={"lightgbm": {"n_estimators": 3, "min_data_in_bin": 0}})
+    _write_data(tmp_path)
+    path = write_spec(tmp_path, spec)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    result = subprocess.run([sys.executable, "-m", "gbreg", "run", str(path), "-q", "-j", "2"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {path}: models.lightgbm.min_data_in_bin: lightgbm rejects min_data_in_bin=0: "
+        "Check failed: (min_data_in_bin) > (0)"], result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.parametrize("case_id, uri, expected", TRACKING_CASES, ids=[c[0] for c in TRACKING_CASES])

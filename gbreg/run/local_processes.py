@@ -106,7 +106,7 @@ class LocalExecutor(TrialExecutor):
         Ctrl-C, and none gets its MLflow run before it starts (see :meth:`run`)."""
         for task in tasks[: AHEAD_PER_JOB * self.jobs]:
             try:
-                self._ahead[task.trial_key] = (task, self._pool.submit(run_trial, task))
+                self._ahead[task.trial_key] = (task, self._pool.submit(run_trial_ahead, task))
             except BrokenProcessPool:  # a worker died already: run() submits these again
                 break
 
@@ -221,3 +221,13 @@ def make_executor(kind: str, context: TrialContext, jobs: int, scheduler: str | 
 
 __all__ = ["InlineExecutor", "LocalExecutor", "TrialExecutor", "available_cores", "make_executor",
            "start_local_pool", "threads_per_job", "uses_local_pool"]
+
+
+def run_trial_ahead(task: TrialTask) -> TrialResult:
+    """A trial started before the library check has answered (:meth:`LocalExecutor.submit_ahead`). With a
+    parameter the check is about to refuse, LightGBM would print its native ``[Fatal]`` line here before
+    the check's clean error; the trial's own error, if it has one, is in its result anyway."""
+    from gbreg.run.param_check import native_output_silenced
+
+    with native_output_silenced():
+        return run_trial(task)

@@ -110,12 +110,18 @@ def _try(adapter, fold: FoldData, params: dict, metric: str) -> str | None:
     import warnings
 
     try:
-        with warnings.catch_warnings(), _silenced_native_output() if owns_process_output() else contextlib.nullcontext():
+        with warnings.catch_warnings(), native_output_silenced():
             warnings.simplefilter("ignore")
             adapter.train(adapter.prepare(fold, params), fold, params, metric, seed=0, threads=1)
     except Exception as exc:  # noqa: BLE001 - any rejection is reported as the user's mistake
         return adapter.declaration.clean_message(str(exc)) or type(exc).__name__
     return None
+
+
+def native_output_silenced():
+    """The libraries' native output silenced where gbreg owns the process (the CLI, its workers); elsewhere
+    (a notebook, a service) left alone, since redirecting file descriptors changes the whole process."""
+    return _silenced_native_output() if owns_process_output() else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
