@@ -117,6 +117,8 @@ def run(spec: Path, set_: SetOption = None,
 
     again = _run_again_command(spec, set_, jobs, executor, scheduler, yes)
     try:
+        if verbose and quiet:
+            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         study = load_spec(spec, set_)
         n_trials = count_trials(study)
         if dry_run:
@@ -127,8 +129,6 @@ def run(spec: Path, set_: SetOption = None,
         from gbreg.run.study import run_study
         from gbreg.spec.tracking_config import load_tracking_config
 
-        if verbose and quiet:
-            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
         config = load_tracking_config()
         kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
         jobs = jobs_on_this_machine(jobs, local=address is None)

@@ -404,6 +404,8 @@ OPTION_CASES = [
     ("run-executor-unknown", ["run", "{spec}", "--executor", "slurm"], "'--executor'"),
     ("run-verbose-and-quiet", ["run", "{spec}", "-v", "-q"],
      "error: -v/--verbose and -q/--quiet contradict each other; give one"),
+    ("run-verbose-and-quiet-dry", ["run", "{spec}", "-v", "-q", "--dry-run"],
+     "error: -v/--verbose and -q/--quiet contradict each other; give one"),
     ("results-format-unknown", ["results", "bad", "--format", "json"], "'--format'"),
     ("results-findings-as-csv", ["results", "bad", "--findings", "--format", "csv"],
      "error: --findings prints findings.md: it does not combine with --comparison, --all or --format csv"),
