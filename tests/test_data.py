@@ -137,7 +137,9 @@ NOTE = "(row 1 is the first after the header)"
     (_with("y", 9, -5e40), None, f"target column 'y' holds -5e+40 in row 10 {NOTE}, beyond the float32 range"),
     (_frame().assign(y=2.5), "regression",
      "target column 'y' is constant (2.5 in every row); a regression needs a target that varies"),
-    (_frame().assign(y=7), None, "target column 'y' has one class ('7'); classification needs at least two"),
+    (_frame().assign(y=7), None,  # one number is a constant target, whatever the task inference
+     "target column 'y' is constant (7 in every row); a regression needs a target that varies"),
+    (_frame().assign(y=7), "binary", "target column 'y' has one class ('7'); classification needs at least two"),
     (_frame().assign(y=["spam"] * 50), "binary", "target column 'y' has one class ('spam'); "
                                                  "classification needs at least two"),
     (_frame().assign(y=["a", "b"] * 25), "regression", "task is regression but target column 'y' is not "

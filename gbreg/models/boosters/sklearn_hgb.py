@@ -100,6 +100,28 @@ def ready_frame(X: pd.DataFrame) -> pd.DataFrame:
     return X.astype(dict.fromkeys(text, "category")) if text else X
 
 
+MOST_BINS = 255  # scikit-learn's largest max_bins: a categorical column has at most this many levels
+
+
+def too_many_levels(X: pd.DataFrame, max_bins: int) -> str | None:
+    """Why HistGradientBoosting cannot take a categorical column of ``X`` with ``max_bins``, or None.
+
+    Counted are the levels of the column's dtype, which are those of the whole data set (a sample or a
+    split keeps them): scikit-learn counts the levels present in the training rows, so a split could
+    pass by chance where another fails, and the one-round check on 200 sampled rows would miss it."""
+    for column in X.columns:
+        if not isinstance(X[column].dtype, pd.CategoricalDtype):
+            continue
+        levels = len(X[column].cat.categories)
+        if levels <= max_bins:
+            continue
+        fix = (f"raise max_bin to {levels} or more (at most {MOST_BINS})" if levels <= MOST_BINS else
+               f"group its levels into at most {MOST_BINS}, or leave sklearn_hgb out of models for this data")
+        return (f"categorical column {str(column)!r} has {levels} levels, more than HistGradientBoosting takes "
+                f"(max_bins = {max_bins}); {fix}")
+    return None
+
+
 class SklearnHGBAdapter(DeclaredAdapter):
     declaration = LIBRARY
 
@@ -120,6 +142,11 @@ class SklearnHGBAdapter(DeclaredAdapter):
 
         X_train, X_test = prepared
         native = self.native_params(params, fold.task, fold.n_classes, metric, seed, threads)
+        # said before fit, against the data set's levels: gbreg's data check (a one-round fit on 200 rows)
+        # sees it then, not every trial failing on a split with more levels than the sample
+        problem = too_many_levels(X_train, native.get("max_bins", MOST_BINS))
+        if problem:
+            raise ValueError(problem)
         estimator = HistGradientBoostingRegressor if fold.task == "regression" else HistGradientBoostingClassifier
         model = estimator(**native)
         with threadpool_limits(limits=threads):
