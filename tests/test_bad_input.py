@@ -63,7 +63,8 @@ def _write_data(folder: Path) -> None:
     frame.assign(y=frame["y"].where(frame.index % 7 != 0)).to_csv(folder / "nan_target.csv", index=False)
     frame.assign(a=1.0, b=2.0).to_csv(folder / "constant.csv", index=False)
     frame.assign(y=(frame["y"] > 0).astype(int)).to_csv(folder / "binary.csv", index=False)
-    frame.assign(b=["x", "y"] * 30).to_csv(folder / "text_feature.csv", index=False)
+    frame.assign(b=frame["b"].astype(object).where(frame.index != 6, "oops")).to_csv(folder / "text_feature.csv",
+                                                                                    index=False)
     frame[["y"]].to_csv(folder / "target_only.csv", index=False)
     frame.head(5).to_csv(folder / "five_rows.csv", index=False)
     (folder / "empty.csv").write_text("")
@@ -169,8 +170,10 @@ CASES = [
     ("features-constant", file_spec("constant.csv"),
      "{dir}/constant.csv: every feature column (a, b) is constant; nothing to learn from"),
     ("no-features", file_spec("target_only.csv"), "{dir}/target_only.csv: no feature columns besides the target 'y'"),
-    ("feature-not-numeric", file_spec("text_feature.csv", data__categorical=["a"]),
-     "{dir}/text_feature.csv: column 'b' is not numeric; list it under data.categorical or fix its values"),
+    ("feature-not-numeric", file_spec("text_feature.csv"),
+     "{dir}/text_feature.csv: column 'b' holds numbers except in row 7: 'oops' (row 1 is the first after the "
+     "header); fix those cells, add their text to data.na_values, or list the column under data.categorical to "
+     "keep it as categories"),
     ("metric-contradicts-task", spec_with(evaluation={"metric": "auc"}),
      "{spec}: evaluation.metric: 'auc' does not fit the task 'regression' (inferred from the target); "
      "expected one of rmse, mae, r2"),

