@@ -11,9 +11,9 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.catalogue import PENALTY_AXES as PENALTY_AXES  # imported from here by plan, runner, findings
@@ -49,7 +49,11 @@ Scalar = int | float | bool | str
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: a value of the wrong type is a mistake, not something to convert. Lax pydantic would read
+    # test_size: "0.3" as 0.3, num: '3' as 3, repeats: 2.0 as 2 and seed: true as 1, while a sweep value
+    # or a models parameter in quotes is rejected (params.value_problem); a spec says numbers as numbers.
+    # A whole number is still a number where a float is expected (test_size: 1 fails on its bound).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class DataSpec(StrictModel):
@@ -72,12 +76,14 @@ class EvaluationSpec(StrictModel):
 
 
 # models: library -> its parameters; the library names are checked against the booster registry
-# (gbreg.models.boosters) in validate_spec, so that a registered library needs no field here.
-Models = dict[str, dict[str, Scalar] | None]
+# (gbreg.models.boosters) in validate_spec, so that a registered library needs no field here. A library
+# left empty (`lightgbm:`, i.e. null) is an error there too: {} is how a spec asks for its defaults.
+Models = dict[str, dict[str, Scalar]]
 
 
 class LogSpace(StrictModel):
-    log: tuple[float, float]
+    # YAML gives a list where the tuple is: the pair's shape is checked leniently, each bound strictly
+    log: Annotated[tuple[StrictFloat, StrictFloat], Field(strict=False)]
     num: int = Field(ge=1, le=1000)
     zero: bool = False
 
@@ -152,7 +158,7 @@ class Spec(StrictModel):
 
     def libraries(self) -> dict[str, dict[str, Scalar]]:
         """The libraries in models, in registration order (the order of the study's trials)."""
-        return {lib: self.models[lib] for lib in LIBRARIES if self.models.get(lib) is not None}
+        return {lib: self.models[lib] for lib in LIBRARIES if lib in self.models}
 
     def sweep_values(self) -> dict[str, list]:
         """Each axis as its list of values (log spaces expanded), in spec order."""
@@ -199,13 +205,15 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
 
 
 def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = None) -> Spec:
-    unknown = _unknown_library_problems(raw)
+    library_problems = _library_entry_problems(raw)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(source, _in_key_order(unknown + pydantic_problems(exc, Spec))) from None
-    if unknown:
-        raise SpecError(source, unknown)
+        explained = {path for path, _ in library_problems}  # said better above than "must be a mapping"
+        problems = [problem for problem in pydantic_problems(exc, Spec) if problem[0] not in explained]
+        raise SpecError(source, _in_key_order(library_problems + problems)) from None
+    if library_problems:
+        raise SpecError(source, library_problems)
     problems = semantic_problems(spec)
     if problems:
         raise SpecError(source, problems)
@@ -214,10 +222,18 @@ def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = Non
     return spec
 
 
-def _unknown_library_problems(raw: dict) -> list[tuple[str, str]]:
+def _library_entry_problems(raw: dict) -> list[tuple[str, str]]:
+    """An unknown library under models (with the closest registered one), or a library given no value:
+    `lightgbm:` reads as null, which would otherwise pass for "not in the study" and drop it silently."""
     models = raw.get("models")
-    return [(f"models.{name}", unknown_key_message(str(name), tuple(LIBRARIES), "library"))
-            for name in (models if isinstance(models, dict) else ()) if name not in LIBRARIES]
+    problems = []
+    for name, params in (models.items() if isinstance(models, dict) else ()):
+        if name not in LIBRARIES:
+            problems.append((f"models.{name}", unknown_key_message(str(name), tuple(LIBRARIES), "library")))
+        elif params is None:
+            problems.append((f"models.{name}", "expected a mapping of parameters ({} for the library's "
+                             "defaults), got null"))
+    return problems
 
 
 def _in_key_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -231,7 +247,7 @@ def _in_key_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
-    problems = _data_problems(spec.data)
+    problems = _blank_name_problems(spec) + _data_problems(spec.data)
     libraries = spec.libraries()
     if not libraries:
         *others, last = LIBRARIES
@@ -260,6 +276,18 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
             problems.append((f"counterparts[{i}]", f"{name!r} does not fit task {spec.task!r}; expected one "
                              f"of {', '.join(COUNTERPARTS_BY_TASK[spec.task])}"))
     problems += _expect_problems(spec)
+    return problems
+
+
+def _blank_name_problems(spec: Spec) -> list[tuple[str, str]]:
+    """The study's name and its MLflow experiment's must say something: MLflow refuses an empty experiment
+    name only when the run starts, and a blank one would make an experiment no one can tell apart."""
+    problems = []
+    if not spec.name.strip():
+        problems.append(("name", f"must not be blank, got {spec.name!r}"))
+    if spec.mlflow.experiment is not None and not spec.mlflow.experiment.strip():
+        problems.append(("mlflow.experiment", f"must not be empty or blank, got {spec.mlflow.experiment!r}; leave "
+                         "it out to use the study's name"))
     return problems
 
 
@@ -358,19 +386,51 @@ def _sweep_problems(spec: Spec, libraries: dict) -> list[tuple[str, str]]:
             if not (0 < lo <= hi and math.isfinite(hi)):
                 problems.append((f"{path}.log", f"must be [low, high] with 0 < low ≤ high, got {list(space.log)}"))
             else:
-                problems += _log_space_problems(path, axis, space, libraries)
+                problems += _log_space_problems(path, axis, space, libraries) + _log_space_repeats(path, space)
             continue
         values = raw if isinstance(raw, list) else [raw]
         if not values:
             problems.append((path, "the axis has no values; the grid would be empty"))
+        first_of = _first_occurrences(values)
         for i, value in enumerate(values):
             if isinstance(value, (dict, list)) or value is None:
                 problems.append((f"{path}[{i}]", f"must be a scalar value, got {value!r}"))
-            else:
-                problems += _value_problems(f"{path}[{i}]", axis, value, libraries)
-        if len(set(map(repr, values))) != len(values):
-            problems.append((path, f"repeated values in {values}"))
+                continue
+            problems += _value_problems(f"{path}[{i}]", axis, value, libraries)
+            if first_of[i] != i:
+                problems.append((f"{path}[{i}]", f"{value!r} repeats {path}[{first_of[i]}] "
+                                 f"({values[first_of[i]]!r}); give each value once"))
     return problems
+
+
+def _first_occurrences(values: list) -> list[int]:
+    """For each value, the index of its first equal in the list (its own index when it is the first).
+    A value given twice would train the same trials twice under two trial keys (1 and 1.0 are keyed as
+    written), so numbers equal as numbers are the same value; true is not 1."""
+    first_index: dict = {}
+    found = []
+    for i, value in enumerate(values):
+        try:
+            found.append(first_index.setdefault((isinstance(value, bool), value), i))
+        except TypeError:  # a list or mapping: reported as not a scalar
+            found.append(i)
+    return found
+
+
+def _log_space_repeats(path: str, space: LogSpace) -> list[tuple[str, str]]:
+    """Log-spaced points rounded to 6 significant digits collide when the range is narrow for num (always
+    when low == high and num > 1); 0 (zero: true) cannot, as low > 0."""
+    seen: set[float] = set()
+    repeated: list[float] = []
+    for value in space.values():
+        if value in seen and value not in repeated:
+            repeated.append(value)
+        seen.add(value)
+    if not repeated:
+        return []
+    shown = ", ".join(f"{value:g}" for value in repeated[:3]) + (", ..." if len(repeated) > 3 else "")
+    return [(path, f"the log space gives {shown} more than once (its {space.num} values are rounded to 6 "
+             "significant digits); give a smaller num or a wider log range, or list the values")]
 
 
 def _expect_problems(spec: Spec) -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """A spec file's YAML: loaded safely, every duplicate key found (with both lines), ``--set`` overrides.
 
 Plain data only: ``yaml.SafeLoader`` never constructs Python objects. A key given twice is an error, not
-"the last one wins" as YAML would silently have it.
+"the last one wins" as YAML would silently have it. Numbers in exponent notation are read as YAML 1.2
+reads them (``1e3``, ``1e-3``, ``5E+2`` are floats), not as YAML 1.1's text.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 if first is not key_node:
                     self.duplicates.append((key, first.start_mark.line + 1, key_node.start_mark.line + 1))
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1, which PyYAML implements, reads a float only with a dot and a signed exponent (1.0e+3), so
+# `reg_alpha: [0, 1e3]` or `learning_rate: 1e-3` would reach validation as the text '1e3' and be rejected
+# as "not a number". YAML 1.2's core schema (and JSON) read them as floats; so does a spec. The resolver
+# is added to this loader alone (add_implicit_resolver copies the inherited table), not to yaml.SafeLoader
+# for every other user of PyYAML in the process. Text that merely resembles a number ('e3', '1e',
+# '1.2.3') does not match and stays text.
+YAML_12_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
+UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", YAML_12_EXPONENT_FLOAT, list("-+.0123456789"))
 
 
 def load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
