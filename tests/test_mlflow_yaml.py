@@ -24,6 +24,8 @@ BAD = [
      "executor.scheduler is set but executor.kind is 'local'; use kind: dask"),
     ("uri-list", "tracking_uri: [a]\n", "tracking_uri: expected a URI or a path, got ['a']"),
     ("not-a-mapping", "- a\n", "expected a mapping with tracking_uri, artifact_location, ui"),
+    ("key-twice", "tracking_uri: sqlite:///a.db\nui: {port: 5001}\ntracking_uri: sqlite:///b.db\n",
+     "line 3: 'tracking_uri' is given twice (first on line 1); keep one"),
 ]
 
 
@@ -54,6 +56,11 @@ def test_valid_settings_are_read_as_before(folder):
     assert config.artifact_location is None  # null: the server chooses
     assert (config.ui_host, config.ui_port) == ("0.0.0.0", 5001)
     assert (config.executor, config.scheduler) == ("dask", "tcp://h:8786")  # a scheduler alone means dask
+
+
+def test_numbers_are_read_as_in_the_specs(folder):
+    (folder / "mlflow.yaml").write_text("server_wait_seconds: 3e2\n")  # YAML 1.1 alone would read text
+    assert load_tracking_config().server_wait_seconds == 300.0
 
 
 def test_without_a_file_the_defaults_apply(folder):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from gbreg.errors import TrackingError
+from gbreg.spec.yaml_file import load_yaml
 
 CONFIG_FILE = "mlflow.yaml"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -175,9 +176,13 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
 
 def _read_config_file(path: Path) -> MlflowYaml:
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw, duplicates = load_yaml(path.read_text())  # the specs' loader: 3e2 is a number there too
+        raw = raw or {}
     except yaml.YAMLError as exc:
         raise TrackingError(f"{path}: not valid YAML: {exc}") from exc
+    if duplicates:
+        key, first, line = duplicates[0]
+        raise TrackingError(f"{path}: line {line}: {key!r} is given twice (first on line {first}); keep one")
     if not isinstance(raw, dict):
         raise TrackingError(f"{path}: expected a mapping with tracking_uri, artifact_location, ui")
     try:
