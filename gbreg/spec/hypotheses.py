@@ -261,13 +261,17 @@ def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
         except ValidationError as exc:
             problems += [(f"{here}.{where}" if where else here, message) for where, message in _model_problems(exc)]
             continue
-        problems += _condition_problems(key, condition, spec, here)
+        wrong = _condition_problems(key, condition, spec, here)
+        problems += wrong
         if key == "library" and condition.eq is not None:
             for axis in [h.along, *(h.interior or [])]:
                 if axis and condition.eq in libraries and not accepts(str(condition.eq), axis):
                     problems.append((here, f"{condition.eq} has no parameter {axis!r}; the hypothesis would "
                                            "have no cells"))
-        if key in axes and key in (h.along, *(h.interior or [])):
+        if key in axes and not wrong and not any(_matches_condition(v, condition) for v in axes[key]):
+            problems.append((here, f"keeps none of the values of sweep.{key} ({', '.join(map(str, axes[key]))}); "
+                                   "the hypothesis would have no cells"))
+        elif key in axes and key in (h.along, *(h.interior or [])):
             kept = [v for v in axes[key] if _matches_condition(v, condition)]
             needed = 3 if key in (h.interior or []) else 2
             if len(kept) < needed:
