@@ -151,3 +151,15 @@ def test_best_per_model_skips_failed_trials_and_keeps_run_order():
     assert list(best.columns) == ["model", "reg_alpha", "reg_lambda", "test_rmse", "zero_leaf_fraction",
                                   "zero_coef_fraction", "run_id"]
     assert [format_cell(v) for v in (10.0, 0.25, 59.123456, float("nan"))] == ["10", "0.25", "59.12", ""]
+
+
+def test_quiet_silences_the_progress_not_the_warnings():
+    import io
+
+    from gbreg.run.progress import StudyProgress
+
+    stream = io.StringIO()
+    quiet = StudyProgress(verbosity=-1, stream=stream)
+    quiet.message("3 done, 5 to run")
+    quiet.warning("log_findings failed: ValueError: something")
+    assert stream.getvalue() == "warning: log_findings failed: ValueError: something\n"

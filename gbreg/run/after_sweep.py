@@ -20,7 +20,7 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
-            progress.message(f"warning: {step.__name__} failed: {type(exc).__name__}: {exc}")
+            progress.warning(f"{step.__name__} failed: {type(exc).__name__}: {exc}")
 
     shrinkage_logged = False
 

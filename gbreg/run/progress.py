@@ -84,6 +84,10 @@ class StudyProgress:
         if self.verbosity >= 0:
             self._print(text)
 
+    def warning(self, text: str) -> None:
+        """Something the user must know even with ``-q`` (which silences the progress, not the problems)."""
+        self._print(f"warning: {text}")
+
     def _print(self, text: str) -> None:
         if self._console is not None:
             self._console.print(text, highlight=False, markup=False, soft_wrap=True)

@@ -166,7 +166,7 @@ def _stop_cleanly(engine, tracker, in_flight: list[str], progress, control: RunC
             tracker.kill_running_trials()
             tracker.finish_parent("KILLED")
         except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must hear about
-            progress.message(f"warning: could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
+            progress.warning(f"could not mark the interrupted runs KILLED: {type(exc).__name__}: {exc}")
 
 
 def mark_failed(tracker, in_flight: list[str], progress, error: BaseException,
@@ -183,7 +183,7 @@ def mark_failed(tracker, in_flight: list[str], progress, error: BaseException,
         tracker.finish_parent("FAILED", tags={TAG_ERROR: message[:5000]})
     except Exception as exc:  # noqa: BLE001 - the first error is what the user must hear about
         if warn:
-            progress.message(f"warning: could not mark the study's runs FAILED: {_one_line(exc)}")
+            progress.warning(f"could not mark the study's runs FAILED: {_one_line(exc)}")
         return exc
     return None
 
