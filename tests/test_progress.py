@@ -154,10 +154,6 @@ def test_best_per_model_skips_failed_trials_and_keeps_run_order():
 
 
 def test_quiet_silences_the_progress_not_the_warnings():
-    import io
-
-    from gbreg.run.progress import StudyProgress
-
     stream = io.StringIO()
     quiet = StudyProgress(verbosity=-1, stream=stream)
     quiet.message("3 done, 5 to run")
