@@ -86,11 +86,20 @@ def penalty_points(spec: Spec) -> list[dict]:
 def _iter_penalty_points(spec: Spec) -> Iterator[dict]:
     seen: set[tuple[float, float]] = set()
     for trial in iter_booster_trials(spec):
-        # a library without a penalty (no L1 in HistGradientBoosting) trains at 0 on that axis
-        alpha, lam = (float(trial.params.get(axis, 0.0)) for axis in PENALTY_AXES)
+        alpha, lam = (trained_penalty(trial.params, axis) for axis in PENALTY_AXES)
         if (alpha, lam) not in seen:
             seen.add((alpha, lam))
             yield {"reg_alpha": alpha, "reg_lambda": lam}
+
+
+def trained_penalty(params: dict, penalty: str) -> float:
+    """The value of ``penalty`` (reg_alpha or reg_lambda) a booster trains at, from its resolved params.
+
+    A library without that penalty (CatBoost and HistGradientBoosting have no L1 term) trains at 0 on
+    it: its points are (0, λ) for each of its reg_lambda values, matched by the pure-L2 and unpenalized
+    counterparts only (docs/linear_counterparts.md).
+    """
+    return float(params.get(penalty, 0.0))
 
 
 def linear_trials(spec: Spec) -> list[Trial]:
@@ -193,7 +202,8 @@ def _penalty_points_by_kind(spec: Spec) -> dict[str, int]:
 
 def _penalty_values(spec: Spec) -> list[tuple[set[float], set[float]]]:
     """Per library, the reg_alpha and reg_lambda values its trials run: the swept axis (by any of its
-    names), else the models value, else the library default (as :func:`booster_trials` resolves them)."""
+    names), else the models value, else the library default (as :func:`booster_trials` resolves them),
+    else 0 for a penalty the library does not have (:func:`trained_penalty`)."""
     axes = spec.sweep_values()
     grids = []
     for library, model_params in spec.libraries().items():
@@ -202,6 +212,6 @@ def _penalty_values(spec: Spec) -> list[tuple[set[float], set[float]]]:
         for penalty in PENALTY_AXES:
             swept = [vals for axis, vals in axes.items()
                      if accepts(library, axis) and shared_name(library, axis) == penalty]
-            values.append({float(v) for v in (swept[0] if swept else [resolved[penalty]])})
+            values.append({float(v) for v in swept[0]} if swept else {trained_penalty(resolved, penalty)})
         grids.append((values[0], values[1]))
     return grids

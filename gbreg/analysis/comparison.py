@@ -6,7 +6,8 @@ booster library (``xgboost.test_rmse``, …) and per linear family (``linear.mod
 ``logistic.…``, ``linear_svm.…``; see :data:`gbreg.models.linear.FAMILY`): the linear block of a row is the
 counterpart whose penalty matches the row's (reg_alpha, reg_lambda). For synthetic data with known
 informative features, ``support_recovery.csv`` scores the features each trial used (features in some
-split for a booster, features with a nonzero coefficient for a linear model) against the true ones.
+split for a booster, features with a nonzero coefficient for a linear model; under k-fold or repeats, in
+any of its fits: its ``features_used`` param) against the true ones.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...], other_axes
     one library accepts applies to it alone: the other library's rows leave it empty); a linear block
     joins on the penalties only.
     """
-    results = numeric_columns(results)
+    results = at_zero_without_penalty(numeric_columns(results))
     results["block"] = [block_of(kind, model) for kind, model in zip(results["kind"], results["model"])]
     if support is not None:
         results = results.merge(support[["run_id", *SUPPORT_COLUMNS]], on="run_id", how="left")
@@ -92,6 +93,13 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...], other_axes
         table = _join_block(table, rows, block, list(PENALTY_AXES),
                             ["model", *score_columns, *LINEAR_STATS, *SUPPORT_COLUMNS])
     return table.sort_values(list(index.columns), kind="stable").reset_index(drop=True)
+
+
+def at_zero_without_penalty(results: pd.DataFrame) -> pd.DataFrame:
+    """A library without a penalty (no L1 in CatBoost or HistGradientBoosting) trains at 0 on that axis:
+    its rows sit there, in the row of the counterpart that matches them (as gbreg.plan matches it and the
+    plots draw it), not in rows of their own with the penalty empty."""
+    return results.assign(**{axis: results[axis].fillna(0.0) if axis in results else 0.0 for axis in PENALTY_AXES})
 
 
 def _keys_with_values(rows: pd.DataFrame, other_axes: list[str]) -> list[str]:
@@ -124,7 +132,7 @@ def support_recovery(results: pd.DataFrame, informative: list[str]) -> pd.DataFr
     Precision is |used ∩ true| / |used| (NaN when nothing is used), recall |used ∩ true| / |true|.
     """
     true = set(informative)
-    results = numeric_columns(results)
+    results = at_zero_without_penalty(numeric_columns(results))
     rows = []
     for _, trial in results.iterrows():
         used = _features_used(trial.get("features_used"))

@@ -287,28 +287,27 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     data = data.assign(_config=stratum_labels(data, config))
     grids = {label: group.pivot_table(index=interior, columns="_unit", values=metric, aggfunc="mean")
              for label, group in data.groupby("_config", sort=False)}
-    cells = sorted(set.intersection(*(set(g.dropna(axis=1).index) for g in grids.values())))
+    grids, cells, left_out = _shared_grid(grids)
     splits = sorted(set.intersection(*(set(g.loc[cells].dropna(axis=1).columns) for g in grids.values()))) if cells else []
-    frame = np.array([c if isinstance(c, tuple) else (c,) for c in cells], dtype="float64").reshape(len(cells), -1)
-    edge = np.zeros(len(cells), dtype=bool)
-    for k in range(frame.shape[1]):
-        edge |= (frame[:, k] == frame[:, k].min()) | (frame[:, k] == frame[:, k].max())
-    if not cells or edge.all() or any(len(np.unique(frame[:, k])) < 3 for k in range(frame.shape[1])):
+    edge = _edge_cells(cells, len(interior))
+    left_out_text = (f"; left out, without a value at every cell of the grid: {', '.join(left_out)}"
+                     if left_out else "")
+    if edge is None:
         return {"reason": f"the configurations share no grid with 3 or more values along every one of "
-                          f"{', '.join(interior)}: there is no interior cell"}
+                          f"{', '.join(interior)}: there is no interior cell{left_out_text}"}
     if few := _too_few_units(len(splits), unit):
-        return {"reason": few + " with every cell", "n_units": len(splits)}
+        return {"reason": few + " with every cell" + left_out_text, "n_units": len(splits)}
     values = np.stack([grids[label].loc[cells, splits].to_numpy() for label in grids])[None]
     maximize = h.goal_for() == "max"
     evidence = {k: v[0] for k, v in best_evidence(values, edge, maximize, h.significance, test).items()}
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
                "n_configurations": len(grids), "n_units": len(splits), "n_cells": len(cells),
-               "n_edge_cells": int(edge.sum())}
+               "n_edge_cells": int(edge.sum()), "n_configurations_left_out": len(left_out)}
     text = (f"best interior minus best edge {metric} (oriented: positive = interior better, goal {h.goal_for()}) "
             f"of the {unit}-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
             f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}, not adjusted for the choice) over "
             f"{len(grids)} configuration(s) and {_unit_word(unit, len(splits))}; {len(cells) - int(edge.sum())} "
-            f"interior and {int(edge.sum())} edge cells")
+            f"interior and {int(edge.sum())} edge cells{left_out_text}")
     table = _best_table(grids, cells, splits, edge, interior, metric, maximize)
     result = {"numbers": numbers, "table": table, "n_units": len(splits), "effect": evidence["effect"],
               "ci": (evidence["ci_low"], evidence["ci_high"])}
@@ -317,6 +316,37 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
                      "reason": text + f"; {'t-scaled multiplier' if test == 't' else 'sign-flip'} test against "
                                f"a flat surface carrying the {unit}s' noise p = {_p(evidence['p'])}"}
+
+
+def _shared_grid(grids: dict) -> tuple[dict, list, list[str]]:
+    """The configurations whose surfaces are compared, their common cells, and the labels left out.
+
+    The grid is every cell some configuration has. A configuration without a value at each of them is
+    left out rather than shrinking the grid for all: a linear counterpart covers only its kind of grid
+    point (``lasso`` only reg_lambda = 0 < reg_alpha), so the cells shared with it would move the
+    boosters' edges, or, with two counterparts on disjoint points, leave no cell at all. When no
+    configuration has every cell (failed trials in several), the cells they all have are used.
+    """
+    cells_of = {label: set(grid.index) for label, grid in grids.items()}
+    grid = set().union(*cells_of.values())
+    complete = {label: g for label, g in grids.items() if cells_of[label] == grid}
+    if not complete and grids:
+        return grids, sorted(set.intersection(*cells_of.values())), []
+    return complete, sorted(grid), [label for label in grids if label not in complete]
+
+
+def _edge_cells(cells: list, n_axes: int):
+    """Per cell, whether it lies at the minimum or maximum of some axis; None when the cells have no
+    interior (fewer than 3 values along an axis, or every cell on an edge)."""
+    if not cells:
+        return None
+    frame = np.array([c if isinstance(c, tuple) else (c,) for c in cells], dtype="float64").reshape(len(cells), n_axes)
+    edge = np.zeros(len(cells), dtype=bool)
+    for k in range(n_axes):
+        edge |= (frame[:, k] == frame[:, k].min()) | (frame[:, k] == frame[:, k].max())
+    if edge.all() or any(len(np.unique(frame[:, k])) < 3 for k in range(n_axes)):
+        return None
+    return edge
 
 
 def _best_table(grids, cells, splits, edge, interior, metric, maximize: bool) -> str:

@@ -122,7 +122,7 @@ def run_trial(task: TrialTask, context: TrialContext | None = None) -> TrialResu
     start = time.perf_counter()
     try:
         results = [_train_split(task, index) for index in range(len(context.splits))]
-        result = aggregate(task.trial_key, context.splits, results)
+        result = aggregate(task.trial_key, context.splits, results, columns=list(context.X.columns))
         result.files = trial_files(result)
         if context.trial_figures:
             histogram = _histogram(task, result)
@@ -216,7 +216,10 @@ def column_means_and_stds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return means, stds
 
 
-def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult]) -> TrialResult:
+def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult],
+              columns: list | None = None) -> TrialResult:
+    """The trial's result from its fits on every split; ``columns``: the data set's feature columns,
+    which order ``features_used`` (see :func:`trial_extra_params`)."""
     rows = []
     for split, result in zip(splits, results):
         rows.append({"repeat": split.repeat, "fold": split.fold, **result.scores, **result.stats,
@@ -244,4 +247,23 @@ def aggregate(trial_key: str, splits: list[Split], results: list[SplitResult]) -
         coefficients = pd.concat([r.coefficients.assign(repeat=s.repeat, fold=s.fold)
                                   for s, r in zip(splits, results)], ignore_index=True)
     return TrialResult(trial_key, metrics=metrics, curves=curves, folds=folds, leaves=leaves,
-                       coefficients=coefficients, extra_params=results[0].extra_params)
+                       coefficients=coefficients, extra_params=trial_extra_params(results, columns))
+
+
+def trial_extra_params(results: list[SplitResult], columns: list | None = None) -> dict:
+    """The params read back from a trial's fits, one value for the trial's run.
+
+    ``features_used`` is the union over every fit (support recovery reads it as what the trial used),
+    in the order of ``columns`` (the data's), else of first use. ``converged`` is true only when every fit
+    converged. The other values (XGBoost's fitted base score, LightGBM's and CatBoost's init score, the
+    linear settings that depend on the training rows) differ between splits and are the first fit's:
+    docs/mlflow_contract.md says so.
+    """
+    extra = dict(results[0].extra_params)
+    if "features_used" in extra:
+        used = dict.fromkeys(str(name) for r in results for name in r.extra_params.get("features_used", []))
+        order = [str(column) for column in columns or []]
+        extra["features_used"] = [name for name in order if name in used] + [name for name in used if name not in order]
+    if "converged" in extra:
+        extra["converged"] = all(bool(r.extra_params.get("converged", True)) for r in results)
+    return extra
