@@ -146,7 +146,7 @@ def run(spec: Path, set_: SetOption = None,
         raise typer.Exit(130)
     if not quiet:
         print_summary(study, outcome)
-    if outcome.failures:
+    if outcome.failures or outcome.report_failures:  # the trials are logged; what failed was said above
         raise typer.Exit(1)
 
 

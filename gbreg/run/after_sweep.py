@@ -1,7 +1,7 @@
 """Parent-run artifacts made after the sweep from the logged results (comparison, plots, findings).
 
 Each step is a function ``step(tracker, prepared, outcome)`` of the results table; a step that fails
-is reported and does not lose the study's runs.
+is reported (``outcome.report_failures``; ``gbreg run`` then exits 1) and does not lose the study's runs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
+            outcome.report_failures.append(f"{step.__name__}: {type(exc).__name__}: {exc}")
             progress.warning(f"{step.__name__} failed: {type(exc).__name__}: {exc}")
 
     shrinkage_logged = False

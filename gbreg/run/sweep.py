@@ -36,6 +36,7 @@ class StudyOutcome:
     interrupted: bool = False
     folds: pd.DataFrame | None = None  # per-split rows (with run_id) of the trials run this time
     sweep: SweepRecords | None = None  # what this run logged, for the steps after the sweep
+    report_failures: list[str] = field(default_factory=list)  # parent artifacts not made: "step: error"
 
 
 @dataclass
