@@ -11,7 +11,7 @@ import pytest
 from conftest import small_spec
 
 from gbreg.data import load_dataset, make_splits
-from gbreg.models.trial import TrialContext, TrialTask
+from gbreg.models.trial import TrialContext, TrialTask, run_trial
 from gbreg.plan import make_plan
 from gbreg.run.local_processes import WORKER_DIED, InlineExecutor, LocalExecutor
 from gbreg.spec.schema import validate_spec
@@ -43,9 +43,14 @@ def test_spawned_workers_give_exactly_the_inline_results():
                {k: v for k, v in inline[key].items() if k != "fit_seconds"}
 
 
-def _kill_a_worker(pool: LocalExecutor) -> int:
-    """SIGKILL one live worker of ``pool`` and wait until the pool has seen it die (it marks itself broken)."""
+def _kill_a_worker(pool: LocalExecutor, busy: bool = False) -> int:
+    """SIGKILL one live worker of ``pool`` and wait until the pool has seen it die (it marks itself broken);
+    ``busy``: only once a trial has been handed to the pool (a worker killed before that takes no trial
+    with it, and the trial is not counted as tried)."""
     executor = pool._pool
+    if busy:
+        _wait_for(lambda: any(item.fn is run_trial for item in list(executor._pending_work_items.values())),
+                  "a trial handed to the pool")  # not the pool's start-up calls
     pid = _wait_for(lambda: next(iter(list(executor._processes or {})), None), "a worker process to start")
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: executor._broken, "the pool to notice its worker died")
@@ -165,10 +170,10 @@ def test_a_trial_whose_worker_dies_twice_is_recorded_as_failed():
     def on_worker_died(lost):
         deaths.append(lost)
         if len(deaths) == 1:
-            threading.Thread(target=_kill_a_worker, args=(pool,), daemon=True).start()
+            threading.Thread(target=_kill_a_worker, args=(pool, True), daemon=True).start()
 
     try:
-        killer = threading.Thread(target=_kill_a_worker, args=(pool,), daemon=True)
+        killer = threading.Thread(target=_kill_a_worker, args=(pool, True), daemon=True)
         killer.start()
         results = list(pool.run(tasks[:1], on_worker_died=on_worker_died))
     finally:
