@@ -4,7 +4,6 @@ a study with failed trials exits 1."""
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +11,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from gbreg.cli_options import ExecutorKind, JobsOption, SetOption, executor_choice, fail, jobs_on_this_machine
+from gbreg.cli_options import (
+    ExecutorKind,
+    JobsOption,
+    SetOption,
+    executor_choice,
+    fail,
+    jobs_on_this_machine,
+    run_again_command,
+)
 from gbreg.cli_process import ProcessRunControl
 from gbreg.cli_suite import suite_app
 from gbreg.errors import GbregError, UserInputError
@@ -115,7 +122,7 @@ def run(spec: Path, set_: SetOption = None,
     from gbreg.spec.limits import check_trial_limit
     from gbreg.spec.schema import load_spec
 
-    again = _run_again_command(spec, set_, jobs, executor, scheduler, yes)
+    again = run_again_command(["gbreg", "run"], spec, set_, jobs, executor, scheduler, yes)
     try:
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
@@ -148,24 +155,6 @@ def run(spec: Path, set_: SetOption = None,
         print_summary(study, outcome)
     if outcome.failures or outcome.report_failures:  # the trials are logged; what failed was said above
         raise typer.Exit(1)
-
-
-def _run_again_command(spec: Path, set_: list[str] | None, jobs: int | None, executor, scheduler: str | None,
-                       yes: bool) -> str:
-    """The command that resumes this study: the same spec and ``--set`` overrides (they make the study), and
-    where it ran; not ``--fresh``, which would start it over again."""
-    words = ["gbreg", "run", str(spec)]
-    for override in set_ or []:
-        words += ["--set", override]
-    if jobs is not None:
-        words += ["-j", str(jobs)]
-    if executor:
-        words += ["--executor", str(executor)]
-    if scheduler:
-        words += ["--scheduler", scheduler]
-    if yes:
-        words.append("--yes")
-    return shlex.join(words)
 
 
 @app.command()

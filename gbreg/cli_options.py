@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -55,3 +57,22 @@ def fail(exc: GbregError) -> None:
     """A user's mistake (or a failed study) as one line on stderr and its exit status."""
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
+
+
+def run_again_command(command: list[str], path: Path, set_: list[str] | None, jobs: int | None, executor,
+                      scheduler: str | None, yes: bool) -> str:
+    """The command that resumes an interrupted run (``command``: ``["gbreg", "run"]`` or the suite's): the same
+    file and ``--set`` overrides (they make the study), and where it ran; not ``--fresh``, which would start it
+    over again."""
+    words = [*command, str(path)]
+    for override in set_ or []:
+        words += ["--set", override]
+    if jobs is not None:
+        words += ["-j", str(jobs)]
+    if executor:
+        words += ["--executor", str(executor)]
+    if scheduler:
+        words += ["--scheduler", scheduler]
+    if yes:
+        words.append("--yes")
+    return shlex.join(words)

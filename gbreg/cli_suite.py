@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gbreg.cli_options import JobsOption, executor_choice, fail, jobs_on_this_machine
+from gbreg.cli_options import JobsOption, executor_choice, fail, jobs_on_this_machine, run_again_command
 from gbreg.errors import GbregError
 
 suite_app = typer.Typer(no_args_is_help=True, help="Suites: one study per data set, verdicts combined across them.")
@@ -53,6 +53,7 @@ def run(suite: Path, set_: SetOption = None,
     try:
         if verbose and quiet:
             raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
+        again = run_again_command(["gbreg", "suite", "run"], suite, set_, jobs, executor, scheduler, yes)
         loaded = load_suite(suite, set_)
         config = load_tracking_config()
         kind, address = executor_choice(str(executor) if executor else None, scheduler, config)
@@ -60,12 +61,11 @@ def run(suite: Path, set_: SetOption = None,
         with ProcessRunControl() as control:
             outcome = run_suite(loaded, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
                                 verbosity=-1 if quiet else (1 if verbose else 0), control=control,
-                                allow_large=yes, say=typer.echo)
+                                allow_large=yes, say=typer.echo, resume_command=again)
     except GbregError as exc:
         fail(exc)
     if outcome.interrupted:
-        typer.echo(f"interrupted: suite run {outcome.run_id} marked KILLED; run `gbreg suite run {suite}` "
-                   "again to resume", err=True)
+        typer.echo(f"interrupted: suite run {outcome.run_id} marked KILLED; resume with: {again}", err=True)
         raise typer.Exit(130)
     if not quiet:
         from gbreg.suite.summary import print_suite_summary

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from conftest import small_spec, write_spec
 
-from gbreg.cli import _run_again_command
-from gbreg.cli_options import ExecutorKind
+from gbreg.cli_options import ExecutorKind, run_again_command
 from gbreg.plan import make_plan
 from gbreg.spec.schema import load_spec
 
@@ -17,7 +16,7 @@ from gbreg.spec.schema import load_spec
 def test_the_hint_repeats_the_overrides_that_make_the_study(tmp_path) -> None:
     spec_path = write_spec(tmp_path, small_spec())
     overrides = ["name=other_study", "sweep.reg_alpha=[0, 2, 20]"]
-    hint = _run_again_command(spec_path, overrides, 1, ExecutorKind("local"), None, False)
+    hint = run_again_command(["gbreg", "run"], spec_path, overrides, 1, ExecutorKind("local"), None, False)
     words = shlex.split(hint)
     assert words[:3] == ["gbreg", "run", str(spec_path)]
     assert words[3:] == ["--set", "name=other_study", "--set", "sweep.reg_alpha=[0, 2, 20]", "-j", "1",
@@ -31,7 +30,7 @@ def test_the_hint_repeats_the_overrides_that_make_the_study(tmp_path) -> None:
 
 
 def test_the_hint_of_a_plain_run_is_the_spec_alone(tmp_path) -> None:
-    assert _run_again_command(Path("studies/my study.yaml"), None, None, None, None, False) == \
+    assert run_again_command(["gbreg", "run"], Path("studies/my study.yaml"), None, None, None, None, False) == \
         "gbreg run 'studies/my study.yaml'"
-    assert _run_again_command(Path("s.yaml"), [], None, ExecutorKind("dask"), "tcp://h:8786", True) == \
+    assert run_again_command(["gbreg", "run"], Path("s.yaml"), [], None, ExecutorKind("dask"), "tcp://h:8786", True) == \
         "gbreg run s.yaml --executor dask --scheduler tcp://h:8786 --yes"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from shlex import quote
 
 import pandas as pd
 import yaml
@@ -73,9 +74,12 @@ def _checked_line(study: SuiteStudy, prepared: PreparedStudy) -> str:
 
 def run_suite(suite: Suite, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
               fresh: bool = False, verbosity: int = 0, config: TrackingConfig | None = None,
-              control: RunControl | None = None, allow_large: bool = False, say=print) -> SuiteOutcome:
+              control: RunControl | None = None, allow_large: bool = False, say=print,
+              resume_command: str | None = None) -> SuiteOutcome:
     """Run (or resume) a suite and log it to MLflow; see :class:`SuiteOutcome`. ``say`` prints the
-    suite's own lines (each study prints its progress as ``gbreg run`` does, per ``verbosity``)."""
+    suite's own lines (each study prints its progress as ``gbreg run`` does, per ``verbosity``).
+    ``resume_command``: what an interrupted study of the suite tells the user to run (a study of a suite
+    is resumed by its suite; default ``gbreg suite run SUITE``)."""
     control = control or RunControl()
     quiet = verbosity < 0
     prepared = check_suite(suite, say=(lambda line: None) if quiet else say)
@@ -100,7 +104,8 @@ def run_suite(suite: Suite, *, jobs: int | None = None, executor: str = "local",
         _run_studies(suite, outcome, tracker, prepared, say=say, quiet=quiet,
                      study_options=dict(jobs=jobs, executor=executor, scheduler=scheduler, fresh=fresh,
                                         verbosity=verbosity, config=config, control=control,
-                                        allow_large=allow_large))
+                                        allow_large=allow_large,
+                                        resume_command=resume_command or f"gbreg suite run {quote(suite.source)}"))
         if outcome.interrupted:
             tracker.finish("KILLED")
             return outcome
