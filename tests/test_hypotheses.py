@@ -65,6 +65,8 @@ def test_the_issue_examples_validate():
      "expect[0].where.reg_lambda", "range is empty"),
     ({"metric": "n_leaves", "trend": "none", "along": "reg_alpha", "where": {"reg_alpha": 1}},
      "expect[0].where.reg_alpha", "keeps 1 value(s)"),
+    ({"metric": "n_leaves", "trend": "none", "along": "reg_alpha", "number": 0}, "expect[0].number",
+     "greater than or equal to 1"),
     ({"metric": "n_leaves", "trend": "none", "along": "reg_alpha", "where": {"reg_lambda": 5}},
      "expect[0].where.reg_lambda", "keeps none of the values of sweep.reg_lambda"),
     ({"metric": "n_leaves", "sign": "positive", "where": {"reg_alpha": {"in": [2, 3]}}},
@@ -385,3 +387,9 @@ def test_a_grid_without_the_unregularized_point_says_so(tracking, tmp_path):
     text = findings_text(client, client.get_run(outcome.parent_run_id))
     assert "No trial at reg_alpha = reg_lambda = 0 for lightgbm" in text
     assert "leaf_shrinkage" not in client.get_run(outcome.results["run_id"][0]).data.metrics
+
+
+def test_two_hypotheses_with_one_number_are_refused():
+    expect = [{"metric": "n_leaves", "sign": "positive", "number": 2},
+              {"metric": "leaf_abs_mean", "sign": "positive"}]  # its place, 2, is taken
+    assert problems_of(expect) == {"expect[1]": "is numbered 2, as expect[0] is; give each hypothesis its own number"}

@@ -324,3 +324,18 @@ def test_metric_placeholder_becomes_each_data_sets_metric_including_one_known_on
     assert [s.metric_from_data for s in loaded.studies] == [False, False, True]
     check_suite(loaded, say=lambda line: None)
     assert [h["metric"] for h in loaded.studies[2].spec.expect[:1]] == ["gap_logloss"]
+
+
+def test_a_skipped_hypothesis_does_not_renumber_the_others_in_the_study(tmp_path):
+    """docs/suites.md: hypothesis 3 is the same claim on every data set, in the study's own findings too."""
+    from gbreg.analysis.judgement import judge
+    from gbreg.suite.spec import validate_suite
+
+    suite = tiny_suite()
+    suite["datasets"][0]["skip_expect"] = [1]
+    diabetes = validate_suite(suite, "s.yaml", tmp_path).studies[0]
+    assert diabetes.hypothesis_numbers == [2, 3]
+    means, cells = synthetic_cells({"xgboost": 0.2})
+    verdicts = judge(cells, diabetes.spec.expect, ["reg_alpha", "reg_lambda"], trials=means)
+    assert [(v.index, v.hypothesis.metric) for v in verdicts] == [(2, "leaf_abs_mean"), (3, "n_leaves")]
+    assert list(verdicts.to_frame()["index"]) == [2, 3]

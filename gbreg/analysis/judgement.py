@@ -63,7 +63,8 @@ def judge(cells, expect, axes, *, trials=None, unit: str = "auto", test: str = "
         raise ValueError(f"judge: test must be one of {TESTS}, got {test!r}")
     hypotheses = [h if isinstance(h, Hypothesis) else Hypothesis.model_validate(h) for h in expect]
     unit = _resolve_unit(cells, unit)
-    drafts = [_judge_one(index, h, cells, trials, list(axes), unit, test) for index, h in enumerate(hypotheses, 1)]
+    drafts = [_judge_one(h.number or index, h, cells, trials, list(axes), unit, test)
+              for index, h in enumerate(hypotheses, 1)]
     return Judgement(_holm_verdicts(drafts))
 
 

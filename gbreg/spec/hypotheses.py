@@ -70,6 +70,9 @@ class Hypothesis(BaseModel):
     where: dict[str, Any] = Field(default_factory=dict)
     significance: float = Field(0.05, gt=0, lt=0.5)
     tolerance: float | None = Field(None, gt=0, le=1)
+    # its number in the findings and in its metrics' names (default: its place in expect, from 1); a suite
+    # sets it, so that a claim keeps its number on every data set, skipped ones included
+    number: int | None = Field(None, ge=1)
 
     @property
     def kind(self) -> str:
@@ -145,6 +148,22 @@ def expectation_problems(spec) -> list[tuple[str, str]]:
             problems += [(f"{path}.{where}" if where else path, message) for where, message in _model_problems(exc)]
             continue
         problems += _hypothesis_problems(hypothesis, spec, path)
+    return problems + _number_problems(spec.expect)
+
+
+def hypothesis_numbers(expect: list) -> list[int]:
+    """The number of each hypothesis: its ``number:``, else its place in ``expect`` (from 1)."""
+    return [(raw.get("number") if isinstance(raw, dict) else None) or place for place, raw in enumerate(expect, 1)]
+
+
+def _number_problems(expect: list) -> list[tuple[str, str]]:
+    seen: dict[int, int] = {}
+    problems = []
+    for index, number in enumerate(hypothesis_numbers(expect)):
+        if isinstance(number, int) and number in seen:
+            problems.append((f"expect[{index}]", f"is numbered {number}, as expect[{seen[number]}] is; give each "
+                                                 "hypothesis its own number"))
+        seen.setdefault(number, index)
     return problems
 
 

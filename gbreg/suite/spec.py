@@ -229,8 +229,9 @@ def study_raw(suite: SuiteSpec, entry: dict) -> tuple[dict, list[int]]:
     skip = set(entry.get("skip_expect") or [])
     expect = list(suite.study.get("expect") or [])
     numbers = [number for number in range(1, len(expect) + 1) if number not in skip]
-    if expect:
-        raw["expect"] = [expect[number - 1] for number in numbers]
+    if expect:  # each keeps its template number in the study's findings and metrics (hypothesis_3_*)
+        raw["expect"] = [{**expect[number - 1], "number": number} if isinstance(expect[number - 1], dict)
+                         else expect[number - 1] for number in numbers]
     return raw, numbers
 
 
