@@ -113,6 +113,18 @@ def test_a_data_set_whose_units_all_agree_counts_most_and_stays_finite():
     assert -1.0 <= combined["estimate"] < rows["effect"].mean() < 0
 
 
+def test_agreeing_units_rounded_differently_do_not_hide_the_heterogeneity():
+    """Four data sets whose units all agree (zero-width intervals; one read back from a CSV 1e-16 wide):
+    three at rho = 1, one at 0. The spread is between the data sets, so I² is 100 %, not 0."""
+    rows = pd.DataFrame({"effect": [1.0, 1.0, 0.0, 1.0], "ci_low": [1.0, 1.0 - 1.1e-16, 0.0, 1.0],
+                         "ci_high": [1.0, 1.0 + 1.1e-16, 0.0, 1.0], "n_units": 3})
+    combined = meta_analyze(rows).iloc[0]
+    assert combined["tau2"] == pytest.approx(0.25)
+    assert combined["i2"] == pytest.approx(1.0)
+    exact = meta_analyze(rows.assign(ci_low=rows["effect"], ci_high=rows["effect"])).iloc[0]
+    assert (exact["estimate"], exact["i2"]) == (pytest.approx(combined["estimate"]), pytest.approx(1.0))
+
+
 def test_standard_errors_come_from_the_interval_with_its_t_quantile():
     rows = pd.DataFrame({
         "effect": [0.5, 0.5, 0.5, 0.5, np.nan, 0.5, 0.5],

@@ -137,8 +137,9 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
     estimate weighted by 1 / (v + τ²), its standard error, degrees of freedom and (1 - alpha) t interval,
     the two-sided p of 'combined effect = 0', τ², I², Cochran's Q and its p, the prediction interval.
     ``variance``: ``cr2`` (default, see the module), ``hksj`` or ``hksj_modified`` (scale factor at least
-    1). A variance of 0 (every unit agreed exactly) becomes 1e-12 of the row's scale: such a data set
-    weighs the most but stays finite."""
+    1). A variance below 1e-12 of the row's scale (every unit agreed, exactly or up to rounding: an interval
+    read back from a CSV can be 1e-16 wide) becomes that floor: such data sets weigh the most but stay finite
+    and equal, so that one of them rounded differently does not take all the weight (I² read 0 then)."""
     from scipy.stats import chi2, t
 
     if method not in TAU2_METHODS or variance not in VARIANCES:
@@ -147,7 +148,7 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
     y = np.atleast_2d(np.asarray(effects, dtype="float64"))
     v = np.atleast_2d(np.asarray(variances, dtype="float64"))
     scale = np.maximum(v.max(axis=1), (y**2).mean(axis=1))
-    v = np.where(v > 0, v, 1e-12 * np.where(scale > 0, scale, 1.0)[:, None])
+    v = np.maximum(v, 1e-12 * np.where(scale > 0, scale, 1.0)[:, None])
     k = y.shape[1]
     fixed = 1.0 / v
     q = (fixed * (y - ((fixed * y).sum(axis=1) / fixed.sum(axis=1))[:, None]) ** 2).sum(axis=1)

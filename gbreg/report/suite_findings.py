@@ -33,7 +33,7 @@ def suite_findings_markdown(suite, outcome, contrast: pd.DataFrame, plots: list[
              "across data sets |", "|---" * 9 + "|"]
     for row in combined.itertuples():
         lines.append(f"| H{row.hypothesis} | {row.claim} | {row.library} | {row.n_supported} | "
-                     f"{row.n_contradicted} | {row.n_inconclusive} | {_effect(row)} | {_percent(row.i2)} | "
+                     f"{row.n_contradicted} | {row.n_inconclusive} | {_effect(row)} | {format_percent(row.i2)} | "
                      f"**{row.verdict}** |")
     for number, raw in enumerate(suite.hypotheses, 1):
         h = Hypothesis.model_validate(raw)
@@ -77,7 +77,7 @@ def _effect(row) -> str:
     return f"{format_number(row.effect)} ({format_number(row.ci_low)} to {format_number(row.ci_high)})"
 
 
-def _percent(value) -> str:
+def format_percent(value) -> str:
     return f"{float(value):.0%}" if finite(value) else "–"
 
 

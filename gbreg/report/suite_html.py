@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from gbreg.errors import UserInputError
 from gbreg.report.html import embedded_plot, markdown_html, page_template, table_cells, write_page
+from gbreg.report.suite_findings import format_percent
 from gbreg.spec.tracking_config import load_tracking_config
 from gbreg.tracking.readback import download_artifact, find_suite_run
 from gbreg.tracking.store import open_existing_store
@@ -57,6 +58,8 @@ def _read_artifacts(client, run_id: str) -> tuple[dict[str, str], dict[str, byte
 def render_suite_html(run, texts: dict[str, str], plots: dict[str, bytes]) -> str:
     results = pd.read_csv(io.StringIO(texts[SUITE_RESULTS_ARTIFACT]))
     combined = results[results["dataset"] == "combined"].reindex(columns=list(COMBINED_COLUMNS))
+    combined["i2"] = [format_percent(value) for value in combined["i2"]]  # as suite_findings.md shows it
+    combined = combined.rename(columns={"i2": "I²"})
     sections = [{"key": "overview", "title": "Overview", "kind": "overview", "rows": _overview(run),
                  "runs_address": ""},
                 {"key": "summary", "title": "Each claim across data sets", "kind": "summary",
