@@ -11,7 +11,8 @@ import typer
 
 from gbreg.errors import GbregError, UserInputError
 
-SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a spec key: KEY.PATH=YAML_VALUE")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a spec key: KEY.PATH=YAML_VALUE (a list item by index: datasets[0].name)")]
 
 
 class ExecutorKind(StrEnum):

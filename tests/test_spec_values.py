@@ -160,3 +160,15 @@ def test_a_value_of_the_wrong_kind_is_rejected(changes, problem):
     # strict, not narrower: a whole number is still a number (max_hours, a log space's bounds)
     spec = validate_spec(small_spec(limits={"max_hours": 2}, sweep={"reg_alpha": {"log": [1, 100], "num": 3}}))
     assert spec.max_hours == 2.0 and spec.sweep_values() == {"reg_alpha": [1.0, 10.0, 100.0]}
+
+
+def test_set_takes_list_items_as_the_error_messages_write_them():
+    from gbreg.spec.yaml_file import apply_override
+
+    raw = {"datasets": [{"name": "a"}, {"name": "b"}], "sweep": {"reg_alpha": [0, 1]}}
+    apply_override(raw, "datasets[1].name=wine", "s.yaml")
+    apply_override(raw, "sweep.reg_alpha[0]=5", "s.yaml")
+    apply_override(raw, "datasets.0.name=iris", "s.yaml")
+    assert raw == {"datasets": [{"name": "iris"}, {"name": "wine"}], "sweep": {"reg_alpha": [5, 1]}}
+    with pytest.raises(SpecError, match="expected a list index below 2"):
+        apply_override(raw, "datasets[9].name=x", "s.yaml")

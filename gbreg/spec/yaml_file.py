@@ -109,7 +109,8 @@ def _where(exc: yaml.YAMLError) -> str:
 
 
 def apply_override(raw: dict, override: str, source: str) -> None:
-    """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value (list items by index)."""
+    """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value; a list item by its index, written
+    as the error messages write it (``datasets[2].name``) or dotted (``datasets.2.name``)."""
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
         raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
@@ -119,7 +120,7 @@ def apply_override(raw: dict, override: str, source: str) -> None:
         raise SpecError(source, [(f"--set {key}", f"value is not valid YAML: {value_text!r}")]) from exc
     if duplicates:
         raise SpecError(source, _duplicate_problems(duplicates, f"--set {key}"))
-    parts = key.strip().split(".")
+    parts = re.sub(r"\[(\d+)\]", r".\1", key.strip()).split(".")
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         here = ".".join(parts[: depth + 1])
