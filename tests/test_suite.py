@@ -339,3 +339,26 @@ def test_a_skipped_hypothesis_does_not_renumber_the_others_in_the_study(tmp_path
     verdicts = judge(cells, diabetes.spec.expect, ["reg_alpha", "reg_lambda"], trials=means)
     assert [(v.index, v.hypothesis.metric) for v in verdicts] == [(2, "leaf_abs_mean"), (3, "n_leaves")]
     assert list(verdicts.to_frame()["index"]) == [2, 3]
+
+
+def test_a_template_hypothesis_refused_on_some_data_sets_names_them_once(tmp_path):
+    from gbreg.errors import SpecError
+    from gbreg.suite.spec import validate_suite
+
+    suite = tiny_suite()
+    suite["study"]["expect"] = [
+        {"metric": "test_rmse", "sign": "positive"},  # a regression metric: not on wine
+        {"metric": "n_leaves", "sign": "positive", "where": {"library": "catboost"}},  # not in models
+    ]
+    suite["datasets"] = [{"name": "diabetes", "data": {"source": "sklearn", "name": "diabetes"}},
+                         {"name": "wine", "data": {"source": "sklearn", "name": "wine"}},
+                         {"name": "iris", "data": {"source": "sklearn", "name": "iris"}}]
+    with pytest.raises(SpecError) as caught:
+        validate_suite(suite, "s.yaml", tmp_path)
+    problems = dict(caught.value.problems)
+    assert problems["study.expect[0].metric (for datasets[1], datasets[2])"].endswith(
+        "if it does not apply there, list its number under that entry's skip_expect")
+    # every data set has the second one: the template's own mistake, said once, without data sets
+    assert problems["study.expect[1].where.library"] == (
+        "'catboost' is not among the study's libraries (xgboost, lightgbm); add it under models or drop the filter")
+    assert len(problems) == 2

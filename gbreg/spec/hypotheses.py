@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.catalogue import METRICS_BY_TASK, names
+from gbreg.models.boosters import LIBRARIES
 from gbreg.models.metrics import HIGHER_IS_BETTER
 from gbreg.spec.messages import format_path, unknown_key_message
 from gbreg.spec.params import accepted_names, accepts
@@ -306,7 +307,12 @@ def _condition_problems(key: str, condition: Condition, spec, here: str) -> list
     for op in ("eq", "ne"):
         value = getattr(condition, op)
         if known is not None and value is not None and value not in known:
-            problems.append((f"{here}.{op}" if op != "eq" else here, unknown_key_message(str(value), known, key)))
+            where = f"{here}.{op}" if op != "eq" else here
+            if key == "library" and value in LIBRARIES:
+                problems.append((where, f"{value!r} is not among the study's libraries ({', '.join(known[:-1])}); "
+                                        "add it under models or drop the filter"))
+            else:
+                problems.append((where, unknown_key_message(str(value), known, key)))
     lows = [v for v in (condition.gt, condition.ge) if v is not None]
     highs = [v for v in (condition.lt, condition.le) if v is not None]
     if lows and highs and max(lows) >= min(highs) and not (condition.ge is not None and condition.le is not None

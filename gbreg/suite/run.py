@@ -22,7 +22,7 @@ from gbreg.plan import count_trials, plan_head
 from gbreg.run.control import RunControl
 from gbreg.run.study import PreparedStudy, prepare_study, run_study
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
-from gbreg.suite.spec import Suite, SuiteStudy, study_for_metric
+from gbreg.suite.spec import Suite, SuiteStudy, add_study_problems, study_for_metric, with_skip_hint
 from gbreg.suite.verdict_rows import dataset_descriptors, dataset_verdicts
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import ensure_experiment, open_store
@@ -56,13 +56,14 @@ def check_suite(suite: Suite, say=print) -> dict[str, PreparedStudy]:
                 study = suite.studies[index] = study_for_metric(suite, study, prepared[study.dataset].metric)
                 prepared[study.dataset] = replace(prepared[study.dataset], spec=study.spec)
         except SpecError as exc:
-            problems += [(study.key_path(path), message) for path, message in exc.problems]
+            add_study_problems(problems, [(study.key_path(path), message) for path, message in exc.problems],
+                               study.entry_path)
         except DataError as exc:
             problems.append((f"{study.entry_path}.data", str(exc)))
         else:
             say(_checked_line(study, prepared[study.dataset]))
     if problems:
-        raise SpecError(suite.source, problems)
+        raise SpecError(suite.source, with_skip_hint(problems, len(suite.studies)))
     return prepared
 
 

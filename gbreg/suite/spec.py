@@ -111,11 +111,11 @@ def validate_suite(raw: dict, source: str = "<suite>", base_dir: Path | None = N
             continue  # without a name, data or valid skip list there is no study to check
         names.setdefault(entry["name"], index)
         study, study_problems = _entry_study(suite, entry, where, source, base_dir)
-        problems += [p for p in study_problems if p not in problems]
+        add_study_problems(problems, study_problems, where)
         if study is not None:
             studies.append(study)
     if problems:
-        raise SpecError(source, problems)
+        raise SpecError(source, with_skip_hint(problems, len(suite.datasets)))
     return Suite(suite, source, base_dir, studies)
 
 
@@ -246,6 +246,39 @@ def _merged(base: Any, override: Any) -> Any:
             merged[key] = _merged(base.get(key), value)
         return merged
     return override
+
+
+def add_study_problems(problems: list[tuple[str, str]], study_problems: list[tuple[str, str]], where: str) -> None:
+    """Add one data set's problems to ``problems``. A problem of a template key (``study.…``) that depends on
+    the data set (a hypothesis whose metric does not fit its task) names the data sets it comes from, once:
+    ``study.expect[1].metric (for datasets[0], datasets[2])``; one every data set has is reported once."""
+    for path, message in study_problems:
+        if not path.startswith("study."):
+            if (path, message) not in problems:
+                problems.append((path, message))
+            continue
+        for i, (known, known_message) in enumerate(problems):
+            base, _, sets = known.partition(" (for ")
+            if base == path and known_message == message:
+                if sets:  # the template's own problems (no data sets named) hold for all
+                    problems[i] = (f"{base} (for {sets.removesuffix(')')}, {where})", message)
+                break
+        else:
+            problems.append((f"{path} (for {where})", message))
+
+
+def with_skip_hint(problems: list[tuple[str, str]], n_entries: int) -> list[tuple[str, str]]:
+    """A template key refused for every data set is the template's mistake: its path alone. A hypothesis
+    refused for some data sets only: say how to leave it out there."""
+    every = f" (for {', '.join(f'datasets[{i}]' for i in range(n_entries))})"
+    out = []
+    for path, message in problems:
+        if path.endswith(every):
+            path = path.removesuffix(every)
+        elif path.startswith("study.expect[") and " (for datasets[" in path:
+            message += "; if it does not apply there, list its number under that entry's skip_expect"
+        out.append((path, message))
+    return out
 
 
 def suite_key_path(path: str, entry: dict, where: str, numbers: list[int]) -> str:
