@@ -83,7 +83,8 @@ class TTest:
         d = np.atleast_2d(np.asarray(d, dtype="float64"))
         self.n = d.shape[1]
         self.effect = d.mean(axis=1)
-        self.se = d.std(axis=1, ddof=1) / math.sqrt(self.n)
+        # one unit has no spread to measure (the verdict says so): NaN, without numpy's warning on stderr
+        self.se = d.std(axis=1, ddof=1) / math.sqrt(self.n) if self.n > 1 else np.full(len(d), np.nan)
 
     def _t(self, mu0) -> np.ndarray:
         """t statistic; +-inf when the units agree exactly (se 0) and differ from mu0, 0 when equal."""
