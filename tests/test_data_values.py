@@ -204,3 +204,13 @@ def test_gbreg_validate_refuses_too_many_levels_for_sklearn_hgb_with_exit_2(tmp_
     result = CliRunner().invoke(app, ["validate", str(write_spec(tmp_path, spec))])
     assert result.exit_code == 2, result.output
     assert "data: sklearn_hgb rejects the data: categorical column 'day' has 600 levels" in result.output
+
+
+def test_a_file_named_from_another_folder_is_named_without_dots_in_errors(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "specs").mkdir()
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": ["1.5", "2.5", "bad", "3.5"]}).to_csv(tmp_path / "data" / "x.csv",
+                                                                                   index=False)
+    with pytest.raises(DataError) as error:
+        load_dataset(DataSpec(source="file", path="../data/x.csv", target="y"), None, 0, tmp_path / "specs")
+    assert str(error.value).startswith(f"{tmp_path / 'data' / 'x.csv'}: target column 'y' is numeric except in row 3")
