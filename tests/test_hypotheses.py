@@ -397,3 +397,18 @@ def test_two_hypotheses_with_one_number_are_refused():
     expect = [{"metric": "n_leaves", "sign": "positive", "number": 2},
               {"metric": "leaf_abs_mean", "sign": "positive"}]  # its place, 2, is taken
     assert problems_of(expect) == {"expect[1]": "is numbered 2, as expect[0] is; give each hypothesis its own number"}
+
+
+def test_no_trend_from_opposite_trends_says_the_average_cancels_them():
+    """xgboost rises along reg_lambda, lightgbm falls: the mean ρ is about 0, and the reason says why."""
+    table = grid(lambda model, a, b, rng: (b if model == "xgboost" else -b) + rng.normal(0, 0.01))
+    verdict = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
+    assert abs(verdict.effect) < 0.05
+    assert "caution: configurations trend in opposite directions (mean ρ +1.00 at xgboost" in verdict.reason
+    assert "-1.00 at lightgbm" in verdict.reason
+    # noise alone: configurations look sloped by chance, both ways now and then; the t-test per configuration
+    # (Bonferroni over them) keeps such cautions rare
+    cautions = sum("caution" in verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"},
+                                           grid(lambda model, a, b, rng: rng.normal(0, 1.0), seed=seed)).reason
+                   for seed in range(20))
+    assert cautions <= 2

@@ -173,6 +173,8 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     if n_constant:
         evidence_text += (f"; {n_constant} configuration × split cell(s) constant along {axis} (left out of "
                           "the averages; a split where all are constant counts as ρ = 0)")
+    if h.trend == "none":
+        evidence_text += _opposite_trends(usable, _tolerance(h), h.significance)
     table = _trend_table(data, config, axis, metric, usable)
     result = {"numbers": numbers, "table": table, "n_units": len(d), "effect": evidence["effect"],
               "ci": (evidence["ci_low"], evidence["ci_high"])}
@@ -185,6 +187,33 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     name = f"{name} (TOST against ±{_tolerance(h):g})" if h.trend == "none" else name
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
                      "reason": evidence_text + f"; {name} p = {_p(evidence['p'])}"}
+
+
+def _opposite_trends(rho: dict, tolerance: float, significance: float) -> str:
+    """A caution when 'no trend' rests on configurations trending both ways: their average cancels, though
+    neither is flat (xgboost rising, lightgbm falling). A configuration counts when its mean ρ over the
+    splits is beyond the tolerance and differs from 0 by a t-test at ``significance`` / the number of
+    configurations (noise alone makes a few of many configurations look sloped). ``rho``: (configuration,
+    split) -> ρ."""
+    from scipy.stats import t
+
+    by_config: dict[str, list[float]] = {}
+    for (config, _), value in rho.items():
+        if not np.isnan(value):
+            by_config.setdefault(config, []).append(value)
+    level = significance / max(len(by_config), 1)
+    sloped = {}
+    for config, values in by_config.items():
+        mean, n = float(np.mean(values)), len(values)
+        spread = float(np.std(values, ddof=1)) / np.sqrt(n) if n > 1 else np.nan
+        p = 0.0 if spread == 0 else float(2 * t.sf(abs(mean) / spread, n - 1)) if n > 1 else 1.0
+        if abs(mean) > tolerance and p < level:
+            sloped[config] = mean
+    if not sloped or max(sloped.values()) < 0 or min(sloped.values()) > 0:
+        return ""
+    rising, falling = max(sloped, key=sloped.get), min(sloped, key=sloped.get)
+    return (f"; caution: configurations trend in opposite directions (mean ρ {sloped[rising]:+.2f} at {rising}, "
+            f"{sloped[falling]:+.2f} at {falling}), which the average cancels: a where: filter tests each alone")
 
 
 def _spearman(values, spearman_rows):
