@@ -254,3 +254,25 @@ def test_combined_verdicts_keep_their_level_with_few_noisy_data_sets():
     assert result["coverage"].between(0.93, 0.975).all(), result
     hksj = bench.table(4000, [8], ["reml_hksj"], seed=12).set_index("tau2")
     assert hksj.loc["none", "fpr"] > 0.065, hksj
+
+
+def test_data_sets_with_fewer_than_three_units_are_not_pooled():
+    # A suite of 2-split studies: each split agrees, so each data set's interval is zero wide. Such a data
+    # set is inconclusive in its own study; pooled with a floored variance it used to make the combined
+    # claim 'supported' at p = 0.
+    two_splits = pd.DataFrame({"hypothesis": 1, "library": "xgboost", "data_set": ["a", "b", "c"],
+                               "effect": -1.0, "ci_low": -1.0, "ci_high": -1.0, "n_units": 2})
+    combined = with_verdicts(meta_analyze(two_splits), {1: {"metric": "leaf_abs_mean", "trend": "decreasing",
+                                                            "along": "reg_lambda"}}).iloc[0]
+    assert (combined["k"], combined["n_excluded"], combined["n_few_units"]) == (0, 3, 3)
+    assert combined["verdict"] == "inconclusive"
+    assert "3 data set(s) left out: fewer than 3 independent units" in combined["reason"]
+
+    # Beside three data sets of 3 units with wide intervals, a 2-unit data set does not take the weight.
+    mixed = pd.DataFrame({"hypothesis": 1, "library": "xgboost", "data_set": ["a", "b", "c", "d"],
+                          "effect": [0.2, -0.1, 0.3, -1.0], "ci_low": [-0.5, -0.8, -0.4, -1.0],
+                          "ci_high": [0.9, 0.6, 1.0, -1.0], "n_units": [3, 3, 3, 2]})
+    row = meta_analyze(mixed).iloc[0]
+    assert (row["k"], row["n_few_units"]) == (3, 1)
+    assert row["estimate"] == pytest.approx(np.mean([0.2, -0.1, 0.3]), abs=1e-9)  # equal variances
+    assert list(standard_errors(mixed)["se_from"]) == ["t", "t", "t", "few_units"]

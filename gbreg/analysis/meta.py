@@ -39,6 +39,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from gbreg.analysis.inference import MIN_UNITS
+
 MIN_DATA_SETS = 3  # as a study's MIN_UNITS: fewer and the combined verdict is inconclusive
 DEFAULT_TOLERANCE = 0.3  # trend: none, as gbreg.analysis.judgement
 TAU2_METHODS = ("reml", "paule_mandel", "dersimonian_laird")
@@ -49,8 +51,12 @@ _EXPECTED = {"increasing": 1, "decreasing": -1, "positive": 1, "negative": -1, N
 
 
 def standard_errors(rows, alpha: float = 0.05):
-    """``rows`` with ``se``, ``se_from`` ('t', 'z' or 'excluded') and ``usable`` (finite effect and interval). The
-    level of each interval: column ``alpha`` where present and finite, else ``alpha``."""
+    """``rows`` with ``se``, ``se_from`` ('t', 'z', 'few_units' or 'excluded') and ``usable`` (finite effect and
+    interval, from at least MIN_UNITS units where ``n_units`` is known). The level of each interval: column
+    ``alpha`` where present and finite, else ``alpha``.
+
+    A data set with fewer units is no evidence in its own study (no test), and its interval is not either:
+    two splits that happen to agree give a zero-width interval, which would carry all the weight."""
     from scipy.stats import norm, t
 
     missing = [c for c in ("effect", "ci_low", "ci_high") if c not in rows.columns]
@@ -61,16 +67,18 @@ def standard_errors(rows, alpha: float = 0.05):
     level = _column(rows, "alpha") if "alpha" in rows.columns else np.full(len(rows), np.nan)
     level = np.where(np.isfinite(level) & (level > 0) & (level < 1), level, alpha)
     df = _column(rows, "df") if "df" in rows.columns else np.full(len(rows), np.nan)
-    if "n_units" in rows.columns:
-        df = np.where(np.isfinite(df), df, _column(rows, "n_units") - 1)
-    usable = np.isfinite(effect) & np.isfinite(low) & np.isfinite(high) & (high >= low)
+    n_units = _column(rows, "n_units") if "n_units" in rows.columns else np.full(len(rows), np.nan)
+    df = np.where(np.isfinite(df), df, n_units - 1)
+    few_units = np.isfinite(n_units) & (n_units < MIN_UNITS)
+    usable = np.isfinite(effect) & np.isfinite(low) & np.isfinite(high) & (high >= low) & ~few_units
     half = (high - low) / 2
     symmetric = np.abs((effect - low) - (high - effect)) <= 1e-6 * np.abs(high - low) + 1e-15
     from_t = usable & symmetric & np.isfinite(df) & (df >= 1)
     with np.errstate(invalid="ignore"):
         se = np.where(from_t, half / t.ppf(1 - level / 2, np.where(from_t, df, 1)), half / norm.ppf(1 - level / 2))
     return rows.assign(se=np.where(usable, se, np.nan), usable=usable,
-                       se_from=np.where(from_t, "t", np.where(usable, "z", "excluded")))
+                       se_from=np.where(from_t, "t", np.where(usable, "z", np.where(few_units, "few_units",
+                                                                                     "excluded"))))
 
 
 def paule_mandel(effects, variances) -> np.ndarray:
@@ -194,7 +202,8 @@ def _cr2(residuals, w) -> tuple[np.ndarray, np.ndarray]:
 
 def meta_analyze(rows, by=None, alpha: float = 0.05, method: str = "reml", variance: str = "cr2"):
     """One row per group of ``by`` (default: those of ``hypothesis``, ``library`` that ``rows`` has):
-    k (data sets used), n_excluded (no finite effect or interval), n_se_from_z, and the columns of
+    k (data sets used), n_excluded (no finite effect or interval, or too few units), n_few_units (of
+    those, the data sets with fewer than MIN_UNITS units), n_se_from_z, and the columns of
     :func:`random_effects`. ``rows``: one row per data set (and group) with effect, ci_low, ci_high,
     optionally df, n_units and alpha (the level of the row's interval)."""
     import pandas as pd
@@ -207,6 +216,7 @@ def meta_analyze(rows, by=None, alpha: float = 0.05, method: str = "reml", varia
         used = group[group["usable"]]
         head = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         head |= {"k": len(used), "n_excluded": int((~group["usable"]).sum()),
+                 "n_few_units": int((group["se_from"] == "few_units").sum()),
                  "n_se_from_z": int((used["se_from"] == "z").sum())}
         if used.empty:
             out.append(head)
@@ -214,7 +224,7 @@ def meta_analyze(rows, by=None, alpha: float = 0.05, method: str = "reml", varia
         numbers = random_effects(used["effect"].to_numpy(float)[None], used["se"].to_numpy(float)[None] ** 2,
                                  alpha, method, variance)
         out.append(head | {name: float(value[0]) for name, value in numbers.items() if name != "k"})
-    columns = [*by, "k", "n_excluded", "n_se_from_z", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
+    columns = [*by, "k", "n_excluded", "n_few_units", "n_se_from_z", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
                "tau2", "i2", "q", "q_p", "pi_low", "pi_high"]
     return pd.DataFrame(out, columns=columns).assign(alpha=alpha, method=method, variance=variance)
 
@@ -241,10 +251,11 @@ def combined_verdict(combined, hypothesis=None, *, kind: str | None = None, dire
     significance = 0.05 if significance is None else significance
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     estimate, se, k = (float(_get(combined, name)) for name in ("estimate", "se", "k"))
+    left_out = _few_units_text(_get(combined, "n_few_units"))
     if not (k >= MIN_DATA_SETS and math.isfinite(se)):
         return {"verdict": "inconclusive", "p_value": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                 "reason": f"only {k:.0f} data set(s) with a finite effect and interval: combining needs at "
-                          f"least {MIN_DATA_SETS}"}
+                          f"least {MIN_DATA_SETS}" + left_out}
     df = float(_get(combined, "df"))
     df = df if math.isfinite(df) and df > 0 else k - 1
     half = t.ppf(1 - significance / 2, df) * se
@@ -271,7 +282,19 @@ def combined_verdict(combined, hypothesis=None, *, kind: str | None = None, dire
         side = 1 if estimate > 0 else -1
         verdict = ("inconclusive" if p >= significance else "supported" if side == expected else "contradicted")
         reason = text + ("; positive = interior better than the edge" if kind == "best" else "")
-    return {"verdict": verdict, "reason": reason + f"; p = {p:.2g}", "p_value": p, "ci_low": low, "ci_high": high}
+    return {"verdict": verdict, "reason": reason + f"; p = {p:.2g}" + left_out, "p_value": p, "ci_low": low,
+            "ci_high": high}
+
+
+def _few_units_text(n_few_units) -> str:
+    try:
+        n = float(n_few_units)
+    except (TypeError, ValueError):
+        return ""
+    if not n > 0:
+        return ""
+    return (f"; {n:.0f} data set(s) left out: fewer than {MIN_UNITS} independent units (splits or repeats) each, "
+            f"so no interval to weigh (add repeats)")
 
 
 def with_verdicts(combined, hypotheses: Mapping, key: str = "hypothesis"):

@@ -43,8 +43,9 @@ def suite_findings_markdown(suite, outcome, contrast: pd.DataFrame, plots: list[
             lines += ["No data set had values for this claim.", ""]
             continue
         for row in mine[mine["dataset"] == "combined"].itertuples():
-            lines += [f"- **{row.library}: {row.verdict} across data sets.** {row.reason}; prediction interval "
-                      f"for a new data set {format_number(row.pi_low)} to {format_number(row.pi_high)}.", ""]
+            prediction = (f"; prediction interval for a new data set {format_number(row.pi_low)} to "
+                          f"{format_number(row.pi_high)}" if pd.notna(row.pi_low) and pd.notna(row.pi_high) else "")
+            lines += [f"- **{row.library}: {row.verdict} across data sets.** {row.reason}{prediction}.", ""]
         if contrast is not None and len(contrast):
             part = contrast[contrast["hypothesis"] == number].drop(columns="hypothesis")
             if len(part):
