@@ -331,7 +331,7 @@ def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", d
     from gbreg.report.html import write_report
 
     try:
-        path = write_report(run_id, output)
+        path = write_report(run_id, output, announce=typer.echo)
     except GbregError as exc:
         fail(exc)
     typer.echo(f"wrote {path}")

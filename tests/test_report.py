@@ -107,8 +107,13 @@ def test_a_study_name_or_a_trial_run_id_finds_the_parent(study, tmp_path):
     by_name = write_report("report-study", tmp_path / "a.html").read_text(encoding="utf-8")
     assert outcome.parent_run_id in by_name
     child = outcome.results["run_id"].iloc[0]
-    by_child = write_report(child, tmp_path / "b.html").read_text(encoding="utf-8")
+    said: list[str] = []
+    by_child = write_report(child, tmp_path / "b.html", announce=said.append).read_text(encoding="utf-8")
     assert f"parent run <code>{outcome.parent_run_id}</code>" in by_child
+    assert said == [f"{child!r} stands for study 'report-study': the report is of its run {outcome.parent_run_id}"]
+    said.clear()
+    write_report(outcome.parent_run_id, tmp_path / "c.html", announce=said.append)
+    assert said == []  # the study's own run needs no word
 
 
 def test_unknown_run_is_a_one_line_error_with_exit_status_2(study, tmp_path):

@@ -36,6 +36,7 @@ from gbreg.tracking.readback import (
 )
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import open_existing_store, retrying
+from gbreg.tracking.tracker import TAG_STUDY
 
 REPORT_ARTIFACT = "report.html"
 OPTIONAL_ARTIFACTS = ("spec.yaml", "results.csv", "comparison.csv", "findings.md")
@@ -65,13 +66,18 @@ class StudyArtifacts:
     plots_drawn_here: bool = False
 
 
-def write_report(run_id: str, output: Path) -> Path:
+def write_report(run_id: str, output: Path, announce=None) -> Path:
     """Write the report of a study (parent run id, any of its trials' run ids, or a study name) to
-    ``output`` and log it as ``report.html`` on the parent run. Returns ``output``."""
+    ``output`` and log it as ``report.html`` on the parent run. Returns ``output``. ``announce`` (a
+    callable taking a line) is told which study's run the report is of when ``run_id`` is not that run's
+    id: a trial's report is its study's."""
 
     config = load_tracking_config()
     client = open_existing_store(config)  # a report reads a study: never create an empty store
     parent = study_parent(client, find_parent_run(client, run_id), run_id)
+    if announce is not None and parent.info.run_id != run_id:
+        study = parent.data.tags.get(TAG_STUDY, parent.info.run_name)
+        announce(f"{run_id!r} stands for study {study!r}: the report is of its run {parent.info.run_id}")
     artifacts = read_artifacts(client, parent)
 
     page = render_html(artifacts, runs_table_address(parent.info.experiment_id, config))
