@@ -14,11 +14,14 @@ import typer
 from gbreg.cli_options import (
     ExecutorKind,
     JobsOption,
+    QuietOption,
     SetOption,
+    VerboseOption,
     executor_choice,
     fail,
     jobs_on_this_machine,
     run_again_command,
+    verbosity,
 )
 from gbreg.cli_process import ProcessRunControl
 from gbreg.cli_suite import suite_app
@@ -113,8 +116,8 @@ def run(spec: Path, set_: SetOption = None,
         scheduler: Annotated[Optional[str], typer.Option(
             help="Dask scheduler address, e.g. tcp://host:8786 (default: executor.scheduler in mlflow.yaml; "
                  "none: a LocalCluster)")] = None,
-        verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
-        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False,
+        verbose: VerboseOption = False,
+        quiet: QuietOption = False,
         yes: Annotated[bool, typer.Option("--yes", help="Run even above limits.max_trials (default 10,000) or limits.max_hours "
                                      "(default 12, gbreg's estimate for this machine)")] = False):
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
@@ -124,8 +127,7 @@ def run(spec: Path, set_: SetOption = None,
 
     again = run_again_command(["gbreg", "run"], spec, set_, jobs, executor, scheduler, yes)
     try:
-        if verbose and quiet:
-            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
+        level = verbosity(verbose, quiet)
         study = load_spec(spec, set_)
         n_trials = count_trials(study)
         if dry_run:
@@ -141,7 +143,7 @@ def run(spec: Path, set_: SetOption = None,
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:  # this process's signals and collector: the CLI's alone
             outcome = run_study(study, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                                verbosity=-1 if quiet else (1 if verbose else 0), allow_large=yes, control=control,
+                                verbosity=level, allow_large=yes, control=control,
                                 resume_command=again)
     except GbregError as exc:
         fail(exc)
@@ -311,14 +313,15 @@ def reproduce(run_id: str,
                                                                 "equal (0: bit for bit)")] = 0.0,
               allow_data_change: Annotated[bool, typer.Option("--allow-data-change",
                                                               help="Run even if the data changed")] = False,
-              jobs: JobsOption = None):
+              jobs: JobsOption = None, verbose: VerboseOption = False, quiet: QuietOption = False):
     """Rerun a study from what its parent run recorded and compare every trial's metrics."""
     from gbreg.run.reproduce import reproduce as reproduce_run
 
     try:
+        level = verbosity(verbose, quiet)
         with ProcessRunControl() as control:
             status = reproduce_run(run_id, rtol=rtol, allow_data_change=allow_data_change,
-                                   jobs=jobs_on_this_machine(jobs, local=True), control=control)
+                                   jobs=jobs_on_this_machine(jobs, local=True), control=control, verbosity=level)
     except GbregError as exc:
         fail(exc)
     raise typer.Exit(status)

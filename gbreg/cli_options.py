@@ -25,6 +25,16 @@ JOBS_HELP = ("Trials trained at once, each in its own worker process (default: o
              "than this machine's cores (local executor, or a Dask LocalCluster) are capped at the core "
              "count, with a note; with a Dask scheduler address its workers decide (-j is ignored, with a note).")
 JobsOption = Annotated[int | None, typer.Option("-j", "--jobs", min=1, help=JOBS_HELP)]
+VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")]
+QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")]
+
+
+def verbosity(verbose: bool, quiet: bool) -> int:
+    """-1 (quiet), 0 or 1 (a line per trial), as :func:`gbreg.run.study.run_study` takes it."""
+    if verbose and quiet:
+        raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
+    return -1 if quiet else (1 if verbose else 0)
+
 
 def jobs_on_this_machine(jobs: int | None, local: bool) -> int | None:
     """More jobs than cores only slow a study down on one machine: cap them, and say so."""

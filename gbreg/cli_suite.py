@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from gbreg.cli_options import JobsOption, executor_choice, fail, jobs_on_this_machine, run_again_command
+from gbreg.cli_options import (
+    JobsOption,
+    QuietOption,
+    VerboseOption,
+    executor_choice,
+    fail,
+    jobs_on_this_machine,
+    run_again_command,
+    verbosity,
+)
 from gbreg.errors import GbregError
 
 suite_app = typer.Typer(no_args_is_help=True, help="Suites: one study per data set, verdicts combined across them.")
@@ -40,19 +49,17 @@ def run(suite: Path, set_: SetOption = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start every study over instead of resuming")] = False,
         executor: Annotated[str | None, typer.Option(help="local | dask (default: executor.kind in mlflow.yaml)")] = None,
         scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (as for gbreg run)")] = None,
-        verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per finished trial")] = False,
-        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output")] = False,
+        verbose: VerboseOption = False,
+        quiet: QuietOption = False,
         yes: Annotated[bool, typer.Option("--yes", help="Run studies above their limits (as for gbreg run)")] = False):
     """Run a suite (resuming one that was interrupted): one study per data set, then the combined verdicts."""
     from gbreg.cli_process import ProcessRunControl
-    from gbreg.errors import UserInputError
     from gbreg.spec.tracking_config import load_tracking_config
     from gbreg.suite.run import run_suite
     from gbreg.suite.spec import load_suite
 
     try:
-        if verbose and quiet:
-            raise UserInputError("-v/--verbose and -q/--quiet contradict each other; give one")
+        level = verbosity(verbose, quiet)
         again = run_again_command(["gbreg", "suite", "run"], suite, set_, jobs, executor, scheduler, yes)
         loaded = load_suite(suite, set_)
         config = load_tracking_config()
@@ -60,7 +67,7 @@ def run(suite: Path, set_: SetOption = None,
         jobs = jobs_on_this_machine(jobs, local=address is None)
         with ProcessRunControl() as control:
             outcome = run_suite(loaded, jobs=jobs, executor=kind, scheduler=address, fresh=fresh, config=config,
-                                verbosity=-1 if quiet else (1 if verbose else 0), control=control,
+                                verbosity=level, control=control,
                                 allow_large=yes, say=typer.echo, resume_command=again)
     except GbregError as exc:
         fail(exc)

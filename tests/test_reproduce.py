@@ -114,6 +114,19 @@ def test_reproduce_matches_exactly_and_is_tagged(tracking, tmp_path):
         assert {"test_rmse", "leaf_l2", "n_leaves"} <= set(compared)
 
 
+def test_quiet_reproduce_prints_only_the_comparison(tracking, tmp_path):
+    spec_path = _csv_study(tmp_path)
+    _run(spec_path, "-j", "1")
+    (original,) = _parents(_client(tracking))
+    both = CliRunner().invoke(app, ["reproduce", original.info.run_id, "-q", "-v"])
+    assert both.exit_code == 2 and "contradict each other" in both.stderr
+    quiet = CliRunner().invoke(app, ["reproduce", original.info.run_id, "-q"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "all 4 trials match exactly" in quiet.stdout
+    assert "reproducing run" not in quiet.stderr and "trials ·" not in quiet.stderr
+    assert "versions" not in quiet.stderr
+
+
 @pytest.mark.slow
 def test_parallel_run_reproduced_in_parallel_matches_exactly(tracking, tmp_path):
     spec_path = write_spec(tmp_path, small_spec(name="parallel", sweep={"reg_alpha": [0, 1], "reg_lambda": [0, 10]}))

@@ -68,8 +68,9 @@ class Comparison:
 
 
 def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, jobs: int | None = None,
-              control=None) -> int:
-    """Rerun, print the differences, return the exit status (0: all match within rtol)."""
+              control=None, verbosity: int = 0) -> int:
+    """Rerun, print the differences, return the exit status (0: all match within rtol). ``verbosity`` as
+    :func:`run_study`'s: at -1 only warnings and the comparison are printed."""
 
     if not (rtol >= 0 and math.isfinite(rtol)):
         raise UserInputError(f"--rtol must be a finite number ≥ 0, got {rtol!r}")
@@ -81,16 +82,18 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     prepared = prepare_study(spec)  # loads the data: nothing is trained before the fingerprint is checked
     _check_fingerprint(original, prepared.data_sha, spec, allow_data_change, console)
     version_changes = changed_versions(original.data.tags)
-    _print_versions(version_changes, console)
+    if verbosity >= 0:
+        _print_versions(version_changes, console)
 
     params = original.data.params
     original_jobs = int(params.get("jobs", 1))
     threads = int(params["n_threads"]) if "n_threads" in params else None
-    console.print(f"reproducing run {run_id} ({original.info.run_name}) with {jobs or original_jobs} job(s) x "
-                  f"{threads or 'default'} thread(s) per trial", markup=False, highlight=False)
+    if verbosity >= 0:
+        console.print(f"reproducing run {run_id} ({original.info.run_name}) with {jobs or original_jobs} job(s) x "
+                      f"{threads or 'default'} thread(s) per trial", markup=False, highlight=False)
     outcome = run_study(spec, jobs=jobs or original_jobs, threads=threads, fresh=True, reproduces=run_id,
                         prepared=prepared, config=config, allow_large=True,  # the original ran at this size
-                        control=control)
+                        control=control, verbosity=verbosity)
     if outcome.interrupted:
         return 130
     before = trial_records(client, original)
