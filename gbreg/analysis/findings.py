@@ -168,25 +168,49 @@ def _links_for(h: Hypothesis, plots: list[str]) -> list[str]:
 def _shrinkage_section(results, no_reference: list[str]) -> str:
     parts = []
     if no_reference:
-        parts.append(f"No trial at reg_alpha = reg_lambda = 0 for {', '.join(no_reference)}: the grid has no "
-                     "unregularized point for it, so its shrinkage is not computed (linear counterparts are compared "
-                     "with the `ols` counterpart when the spec lists it).")
+        lambda_only = _without_alpha(results, no_reference)
+        note = f" (for {lambda_only}, without reg_alpha: none at reg_lambda = 0)" if lambda_only else ""
+        parts.append(f"No trial at reg_alpha = reg_lambda = 0 for {', '.join(no_reference)}{note}: the grid has no "
+                     "unregularized point for it, so its shrinkage is not computed (linear counterparts are "
+                     "compared with the `ols` counterpart when the spec lists it).")
     for prefix in ("leaf", "coef"):
         column = f"{prefix}_shrinkage"
         if column not in results.columns or results[column].notna().sum() == 0:
             continue
+        shown = results[results[column].notna()]
+        lambda_only = _without_alpha(shown, shown["model"].unique())
+        note = f"for {lambda_only}, without reg_alpha: at reg_lambda = 0; " if lambda_only else ""
         parts.append(f"`{column}`: mean |{'leaf value' if prefix == 'leaf' else 'coefficient'}| relative to the "
-                     "same model at reg_alpha = reg_lambda = 0 (other axes equal), averaged over the other axes; "
-                     f"in brackets the ratio at the 50th / 90th percentile of |value| (equal under proportional "
-                     "shrinkage; the 50th falls first when a constant is subtracted).")
-        for model, rows in results[results[column].notna()].groupby("model", sort=False):
-            parts.append(f"\n{model} (rows reg_alpha, columns reg_lambda):\n")
+                     f"same model at reg_alpha = reg_lambda = 0 ({note}other axes equal), averaged over the other "
+                     "axes; in brackets the ratio at the 50th / 90th percentile of |value| (equal under "
+                     "proportional shrinkage; the 50th falls first when a constant is subtracted).")
+        for model, rows in shown.groupby("model", sort=False):
+            parts.append(f"\n{model} ({_pivot_axes(rows)}):\n")
             parts.append(_shrinkage_pivot(rows, prefix))
     return "\n".join(parts) if parts else "No shrinkage computed."
 
 
+def _without_alpha(results, models) -> str:
+    """Those of ``models`` without reg_alpha (CatBoost, HistGradientBoosting), whose unregularized point is
+    reg_lambda = 0: their names, comma-separated."""
+    return ", ".join(str(m) for m in models if not _has_alpha(results[results["model"] == m]))
+
+
+def _pivot_axes(rows) -> str:
+    """How a model's shrinkage table is laid out: one row per reg_alpha, or a single row without it."""
+    if _has_alpha(rows):
+        return "rows reg_alpha, columns reg_lambda"
+    return "it has no reg_alpha; columns reg_lambda"
+
+
+def _has_alpha(rows) -> bool:
+    return "reg_alpha" in rows.columns and rows["reg_alpha"].notna().any()
+
+
 def _shrinkage_pivot(rows, prefix: str) -> str:
     columns = [f"{prefix}_shrinkage", f"{prefix}_shrinkage_q50", f"{prefix}_shrinkage_q90"]
+    if not _has_alpha(rows):  # a library without L1: its one row is reg_alpha "–"
+        rows = rows.assign(reg_alpha="–")
     means = rows.groupby(["reg_alpha", "reg_lambda"])[columns].mean()
     alphas = sorted(rows["reg_alpha"].unique())
     lambdas = sorted(rows["reg_lambda"].unique())

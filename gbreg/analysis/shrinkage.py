@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbreg.catalogue import names
+from gbreg.catalogue import PENALTY_AXES, names
 
 # post-sweep metrics: mean |value| (and the 50th / 90th percentile of |value|) relative to the same model
 # at reg_alpha = reg_lambda = 0, other axes equal. Boosters get leaf_*, linear counterparts coef_*.
@@ -19,10 +19,12 @@ def shrinkage_table(results, other_axes: list[str]):
     """Per trial: |value| statistics relative to the same model at reg_alpha = reg_lambda = 0.
 
     ``results`` is the study's results table (one row per trial); ``other_axes`` are the sweep axes
-    besides the two penalties, which must be equal between a trial and its reference. A linear
-    counterpart fitted at positive penalties only (lasso, ridge) is compared with the ``ols`` trial. Returns a
-    DataFrame indexed like ``results`` with the shrinkage columns (NaN where no reference exists) and
-    the list of models that have no unregularized reference.
+    besides the two penalties, which must be equal between a trial and its reference. A model without one
+    of the penalties (CatBoost and HistGradientBoosting have no reg_alpha: no value in any of their rows)
+    is unregularized at zero on the penalty it has. A linear counterpart fitted at positive penalties only
+    (lasso, ridge) is compared with the ``ols`` trial. Returns a DataFrame indexed like ``results`` with
+    the shrinkage columns (NaN where no reference exists) and the list of models that have no
+    unregularized reference.
 
     The mean ratio (``*_shrinkage``) says how much the penalty shrinks values overall. The ratios at the
     50th and 90th percentile of |value| tell proportional shrinkage (L2: every value scaled by the same
@@ -35,37 +37,62 @@ def shrinkage_table(results, other_axes: list[str]):
     if not len(results) or "model" not in results.columns:
         return out, []
     frame = results.copy()
-    for axis in ("reg_alpha", "reg_lambda"):
-        if axis not in frame.columns:
-            frame[axis] = 0.0
+    for axis in PENALTY_AXES:
+        frame[axis] = pd.to_numeric(frame[axis], errors="coerce") if axis in frame.columns else 0.0
     keys = ["model", *[a for a in other_axes if a in frame.columns]]
     key_frame = frame[keys].astype(object).where(frame[keys].notna(), "<none>").astype(str)
     group_key = key_frame.agg("|".join, axis=1)
-    unregularized = (pd.to_numeric(frame["reg_alpha"], errors="coerce") == 0) & (
-        pd.to_numeric(frame["reg_lambda"], errors="coerce") == 0)
     missing = []
     ols = frame[(frame["model"] == "ols")].head(1)  # the linear counterparts' unregularized fit
     for model in frame["model"].dropna().unique():
         rows = frame["model"] == model
         linear = "kind" in frame.columns and (frame.loc[rows, "kind"] == "linear").all()
-        prefix, mean_column = ("coef", "coef_l1") if linear else ("leaf", "leaf_abs_mean")
-        if (rows & unregularized).any():
-            reference = frame[rows & unregularized].set_index(group_key[rows & unregularized])
-            reference = reference[~reference.index.duplicated()]
-        elif linear and len(ols):  # lasso and ridge are fitted at positive penalties only: compare with OLS
-            reference = pd.concat([ols] * int(rows.sum())).set_index(group_key[rows].to_numpy())
-            reference = reference[~reference.index.duplicated()]
-        else:
+        reference = _reference(frame, rows, group_key, ols if linear else ols.iloc[0:0])
+        if reference is None:
             missing.append(str(model))
             continue
-        for column, source in ((f"{prefix}_shrinkage", mean_column), (f"{prefix}_shrinkage_q50", "abs_q50"),
-                               (f"{prefix}_shrinkage_q90", "abs_q90")):
-            if source not in frame.columns:
-                continue
-            base = group_key[rows].map(reference[source])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out.loc[rows, column] = (pd.to_numeric(frame.loc[rows, source], errors="coerce")
-                                         / pd.to_numeric(base, errors="coerce")).replace([np.inf, -np.inf], np.nan)
-        out.loc[rows, f"{prefix}_shrinkage_q90_minus_q50"] = (out.loc[rows, f"{prefix}_shrinkage_q90"]
-                                                              - out.loc[rows, f"{prefix}_shrinkage_q50"])
+        _fill_ratios(out, frame, rows, group_key[rows], reference, linear)
     return out, missing
+
+
+def _unregularized(frame, rows):
+    """Which of a model's ``rows`` are unregularized: 0 on each penalty the model has. A penalty with no
+    value in any of its rows is one the library does not have (CatBoost's reg_alpha), not a nonzero one."""
+    present = [axis for axis in PENALTY_AXES if frame.loc[rows, axis].notna().any()]
+    zero = rows & bool(present)
+    for axis in present:
+        zero &= frame[axis] == 0
+    return zero
+
+
+def _reference(frame, rows, group_key, ols):
+    """The model's unregularized trials indexed by the key of the other axes (``ols`` for a linear
+    counterpart fitted at positive penalties only), or None when it has none."""
+    import pandas as pd
+
+    base = _unregularized(frame, rows)
+    if base.any():
+        reference = frame[base].set_index(group_key[base])
+    elif len(ols):
+        reference = pd.concat([ols] * int(rows.sum())).set_index(group_key[rows].to_numpy())
+    else:
+        return None
+    return reference[~reference.index.duplicated()]
+
+
+def _fill_ratios(out, frame, rows, keys, reference, linear: bool) -> None:
+    """Fill the model's ``rows`` of ``out``: each statistic over its ``reference``'s (the trial whose key
+    of the other axes is the row's ``keys``)."""
+    import pandas as pd
+
+    prefix, mean_column = ("coef", "coef_l1") if linear else ("leaf", "leaf_abs_mean")
+    for column, source in ((f"{prefix}_shrinkage", mean_column), (f"{prefix}_shrinkage_q50", "abs_q50"),
+                           (f"{prefix}_shrinkage_q90", "abs_q90")):
+        if source not in frame.columns:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (pd.to_numeric(frame.loc[rows, source], errors="coerce")
+                     / pd.to_numeric(keys.map(reference[source]), errors="coerce"))
+        out.loc[rows, column] = ratio.replace([np.inf, -np.inf], np.nan)
+    out.loc[rows, f"{prefix}_shrinkage_q90_minus_q50"] = (out.loc[rows, f"{prefix}_shrinkage_q90"]
+                                                          - out.loc[rows, f"{prefix}_shrinkage_q50"])
