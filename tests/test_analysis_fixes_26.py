@@ -93,3 +93,5 @@ def test_a_study_logs_shrinkage_for_libraries_without_reg_alpha(study):
     text = findings_text(client, client.get_run(outcome.parent_run_id))
     assert "No trial at reg_alpha" not in text
     assert "catboost (it has no reg_alpha; columns reg_lambda)" in text
+    assert ("only 1 split: a test needs at least 3 independent splits to say anything (add repeats); left out, "
+            "without a value of reg_alpha: catboost, sklearn_hgb.") in text  # the best point names them

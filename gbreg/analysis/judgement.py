@@ -115,11 +115,12 @@ def _numeric(rows, *columns: str):
     return rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=list(columns))
 
 
-def _too_few_units(n: int, unit: str) -> str | None:
+def _too_few_units(n: int, unit: str, qualifier: str = "") -> str | None:
+    """Why ``n`` units allow no test (None when they do); ``qualifier`` follows the count ("of 3 with ...")."""
     if n >= MIN_UNITS:
         return None
-    return (f"only {_unit_word(unit, n)}: a test needs at least {MIN_UNITS} independent {unit}s to say anything "
-            f"(add repeats)")
+    return (f"only {_unit_word(unit, n)}{qualifier}: a test needs at least {MIN_UNITS} independent {unit}s to say "
+            f"anything (add repeats)")
 
 
 def _too_few(smallest_p: float, h: Hypothesis, what: str) -> str:
@@ -313,31 +314,34 @@ def _sign_table(data, config: list[str], metric: str) -> str:
 def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     metric, interior = h.best, list(h.interior or [])
     config = _config_columns(rows, axes, set(interior))
-    data = _numeric(rows, metric, *interior)
-    data = data.assign(_config=stratum_labels(data, config))
+    labelled = rows.assign(_config=stratum_labels(rows, config))
+    data = _numeric(labelled, metric, *interior)
     grids = {label: group.pivot_table(index=interior, columns="_unit", values=metric, aggfunc="mean")
              for label, group in data.groupby("_config", sort=False)}
-    grids, cells, left_out = _shared_grid(grids)
+    grids, cells, incomplete = _shared_grid(grids)
     splits = sorted(set.intersection(*(set(g.loc[cells].dropna(axis=1).columns) for g in grids.values()))) if cells else []
+    all_units = set().union(*(set(g.columns) for g in grids.values()))
+    complete_units = f" of {len(all_units)} with a value at every cell" if len(splits) < len(all_units) else ""
     edge = _edge_cells(cells, len(interior))
-    left_out_text = (f"; left out, without a value at every cell of the grid: {', '.join(left_out)}"
-                     if left_out else "")
+    without = _without_values(labelled, set(data["_config"]), [*interior, metric])
+    left_out_text = _left_out_text(incomplete, without)
     if edge is None:
         return {"reason": f"the configurations share no grid with 3 or more values along every one of "
                           f"{', '.join(interior)}: there is no interior cell{left_out_text}"}
-    if few := _too_few_units(len(splits), unit):
-        return {"reason": few + " with every cell" + left_out_text, "n_units": len(splits)}
+    if few := _too_few_units(len(splits), unit, complete_units):
+        return {"reason": few + left_out_text, "n_units": len(splits)}
     values = np.stack([grids[label].loc[cells, splits].to_numpy() for label in grids])[None]
     maximize = h.goal_for() == "max"
     evidence = {k: v[0] for k, v in best_evidence(values, edge, maximize, h.significance, test).items()}
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
                "n_configurations": len(grids), "n_units": len(splits), "n_cells": len(cells),
-               "n_edge_cells": int(edge.sum()), "n_configurations_left_out": len(left_out)}
+               "n_edge_cells": int(edge.sum()),
+               "n_configurations_left_out": len(incomplete) + sum(map(len, without.values()))}
     text = (f"best interior minus best edge {metric} (oriented: positive = interior better, goal {h.goal_for()}) "
             f"of the {unit}-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
             f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}, not adjusted for the choice) over "
-            f"{len(grids)} configuration(s) and {_unit_word(unit, len(splits))}; {len(cells) - int(edge.sum())} "
-            f"interior and {int(edge.sum())} edge cells{left_out_text}")
+            f"{len(grids)} configuration(s) and {_unit_word(unit, len(splits))}{complete_units}; "
+            f"{len(cells) - int(edge.sum())} interior and {int(edge.sum())} edge cells{left_out_text}")
     table = _best_table(grids, cells, splits, edge, interior, metric, maximize)
     result = {"numbers": numbers, "table": table, "n_units": len(splits), "effect": evidence["effect"],
               "ci": (evidence["ci_low"], evidence["ci_high"])}
@@ -346,6 +350,30 @@ def _best(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
                      "reason": text + f"; {'t-scaled multiplier' if test == 't' else 'sign-flip'} test against "
                                f"a flat surface carrying the {unit}s' noise p = {_p(evidence['p'])}"}
+
+
+def _without_values(labelled, kept: set, columns: list[str]) -> dict[str, list[str]]:
+    """The configurations of ``labelled`` (rows with a ``_config`` label) that have no row with a value in
+    every one of ``columns``, grouped by why: e.g. {"without a value of reg_alpha": ["catboost",
+    "sklearn_hgb"]} (libraries without L1 on a reg_alpha x reg_lambda grid)."""
+    import pandas as pd
+
+    why: dict[str, list[str]] = {}
+    for label, group in labelled.groupby("_config", sort=False):
+        if label in kept:
+            continue
+        absent = [c for c in columns if pd.to_numeric(group[c], errors="coerce").isna().all()]
+        reason = (f"without a value of {' or '.join(absent)}" if absent
+                  else f"without a trial with a value of each of {', '.join(columns)}")
+        why.setdefault(reason, []).append(str(label))
+    return why
+
+
+def _left_out_text(incomplete: list[str], without: dict[str, list[str]]) -> str:
+    """The clauses naming every configuration left out of a best-point comparison, and why."""
+    parts = [f"without a value at every cell of the grid: {', '.join(incomplete)}"] if incomplete else []
+    parts += [f"{reason}: {', '.join(labels)}" for reason, labels in without.items()]
+    return "".join(f"; left out, {part}" for part in parts)
 
 
 def _shared_grid(grids: dict) -> tuple[dict, list, list[str]]:
