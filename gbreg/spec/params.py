@@ -95,6 +95,25 @@ def value_problem(library: str, name: str, value) -> str | None:
     return checked.problem(value) if checked else None
 
 
+def whole_number_expected(library: str, name: str) -> bool:
+    """Whether parameter ``name`` (shared or native) of ``library`` takes whole numbers only."""
+    lib = declaration(library)
+    if name in lib.choices:
+        return False
+    shared = lib.shared_name(name)
+    checked = lib.ranges.get(shared) or RANGES.get(shared)
+    return bool(checked and checked.integer)
+
+
+def as_whole_number(value):
+    """A float that is exactly a whole number as that int (``2e1``, which YAML reads as 20.0, is 20); any
+    other value as it is (2.5 stays 2.5, for the range check to refuse). Beyond 2**53 a float is not
+    exactly the integer it shows, so it stays a float too."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
 def resolve_params(library: str, params: dict) -> dict:
     """The library's defaults in the shared vocabulary, overlaid with the spec's (native names folded)."""
     lib = declaration(library)

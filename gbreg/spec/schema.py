@@ -24,9 +24,11 @@ from gbreg.spec.params import (
     LIBRARIES,
     accepted_names,
     accepts,
+    as_whole_number,
     reserved_why,
     shared_name,
     value_problem,
+    whole_number_expected,
 )
 from gbreg.spec.rdatasets_names import rdatasets_problems
 from gbreg.spec.yaml_file import read_yaml_file
@@ -160,9 +162,18 @@ class Spec(StrictModel):
         """The libraries in models, in registration order (the order of the study's trials)."""
         return {lib: self.models[lib] for lib in LIBRARIES if lib in self.models}
 
-    def sweep_values(self) -> dict[str, list]:
-        """Each axis as its list of values (log spaces expanded), in spec order."""
-        return {axis: _axis_values(raw) for axis, raw in self.sweep.items()}
+    def sweep_values(self, skip_invalid: bool = False) -> dict[str, list]:
+        """Each axis as its list of values (log spaces expanded), in spec order. ``skip_invalid``: leave out a
+        log space that is itself a mistake ({log: [0, 10]}: reported at its key), for the checks that run
+        beside that report (the hypotheses'), instead of raising."""
+        values = {}
+        for axis, raw in self.sweep.items():
+            try:
+                values[axis] = _axis_values(raw)
+            except (ValueError, ArithmeticError):  # pydantic's ValidationError; log10 of a bound ≤ 0
+                if not skip_invalid:
+                    raise
+        return values
 
     def to_dict(self) -> dict:
         data = self.model_dump(mode="json", exclude_none=True)
@@ -193,6 +204,48 @@ def _axis_values(raw: Any) -> list:
     return list(raw) if isinstance(raw, list) else [raw]
 
 
+def whole_number_axis(axis: str, libraries: list[str]) -> bool:
+    """Whether a sweep axis takes whole numbers in some library of ``libraries`` that has it."""
+    return any(accepts(lib, axis) and whole_number_expected(lib, axis) for lib in libraries)
+
+
+# sklearn's make_regression / make_classification / make_friedman1 parameters that are whole numbers
+WHOLE_NUMBER_DATA_PARAMS = ("n_samples", "n_features", "n_informative", "n_targets", "n_redundant", "n_repeated",
+                            "n_classes", "n_clusters_per_class", "random_state")
+
+
+def _whole_number_values(values: Any) -> Any:
+    """A sweep axis's list or single value with whole-number floats as ints (a log space as it is)."""
+    return [as_whole_number(value) for value in values] if isinstance(values, list) else as_whole_number(values)
+
+
+def whole_numbers_as_ints(raw: Any) -> Any:
+    """``raw`` with each float that is exactly a whole number made an int where a parameter takes whole
+    numbers: under models (by the library's own range), in sweep lists (an axis of whole numbers in some
+    library) and in a generator's counts. YAML reads exponent numbers as floats (``n_estimators: 2e1`` is
+    20.0); the trained model, its logged params and its trial key get 20, as from ``n_estimators: 20``.
+    2.5 stays a float, which the range check refuses. ``raw`` itself is not changed."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    models = raw.get("models")
+    libraries = [lib for lib in LIBRARIES if isinstance(models, dict) and lib in models]
+    if isinstance(models, dict):
+        raw["models"] = {lib: ({name: as_whole_number(value) if whole_number_expected(lib, name) else value
+                                for name, value in params.items()}
+                               if lib in LIBRARIES and isinstance(params, dict) else params)
+                         for lib, params in models.items()}
+    sweep = raw.get("sweep")
+    if isinstance(sweep, dict):
+        raw["sweep"] = {axis: _whole_number_values(values) if isinstance(axis, str) and whole_number_axis(axis, libraries)
+                        else values for axis, values in sweep.items()}
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("params"), dict):
+        raw["data"] = {**data, "params": {key: as_whole_number(value) if key in WHOLE_NUMBER_DATA_PARAMS else value
+                                          for key, value in data["params"].items()}}
+    return raw
+
+
 # ----------------------------------------------------------------------------------------------------
 # loading
 
@@ -205,6 +258,7 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
 
 
 def validate_spec(raw: dict, source: str = "<spec>", base_dir: Path | None = None) -> Spec:
+    raw = whole_numbers_as_ints(raw)
     library_problems = _library_entry_problems(raw)
     try:
         spec = Spec.model_validate(raw)
