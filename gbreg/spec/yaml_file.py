@@ -110,7 +110,8 @@ def _where(exc: yaml.YAMLError) -> str:
 
 def apply_override(raw: dict, override: str, source: str) -> None:
     """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value; a list item by its index, written
-    as the error messages write it (``datasets[2].name``) or dotted (``datasets.2.name``)."""
+    as the error messages write it (``datasets[2].name``) or dotted (``datasets.2.name``). Errors name the
+    path as the messages do (``expect[9]``), and an index outside the list names the valid ones."""
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
         raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
@@ -120,26 +121,57 @@ def apply_override(raw: dict, override: str, source: str) -> None:
         raise SpecError(source, [(f"--set {key}", f"value is not valid YAML: {value_text!r}")]) from exc
     if duplicates:
         raise SpecError(source, _duplicate_problems(duplicates, f"--set {key}"))
-    parts = re.sub(r"\[(\d+)\]", r".\1", key.strip()).split(".")
+    parts = _key_parts(key.strip(), source)
     node: Any = raw
-    for depth, part in enumerate(parts[:-1]):
-        here = ".".join(parts[: depth + 1])
+    here = ""  # the path walked so far, as the error messages write it
+    for depth, (part, bracketed) in enumerate(parts):
+        last = depth == len(parts) - 1
         if isinstance(node, list):
-            node = node[_list_index(part, node, here, source)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
+            index = _list_index(part, node, here, source)
+            here = f"{here}[{index}]"
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict) and not bracketed:
+            here = f"{here}.{part}" if here else part
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
         else:
-            raise SpecError(source, [(f"--set {key}", f"{here} is not a mapping or list")])
-    last = parts[-1]
-    if isinstance(node, list):
-        node[_list_index(last, node, key, source)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise SpecError(source, [(f"--set {key}", f"{'.'.join(parts[:-1])} is not a mapping or list")])
+            what = "a mapping, not a list" if isinstance(node, dict) else "not a mapping or list"
+            where = f"{here}[{part}]" if bracketed else f"{here}.{part}"
+            hint = f"; name one of its keys: {here}.KEY" if isinstance(node, dict) else ""
+            raise SpecError(source, [(f"--set {where}", f"{here} is {what}{hint}")])
+
+
+def _key_parts(key: str, source: str) -> list[tuple[str, bool]]:
+    """The steps of a --set key: ``datasets[2].name`` -> [("datasets", False), ("2", True), ("name", False)]
+    (True: written as a list index)."""
+    parts: list[tuple[str, bool]] = []
+    for piece in key.split("."):
+        match = re.fullmatch(r"([^\[\]]*)((?:\[[^\[\]]*\])*)", piece)
+        if match is None or not (match.group(1) or match.group(2)):
+            raise SpecError(source, [(f"--set {key}", "expected a key path such as sweep.reg_alpha or "
+                                                      "expect[0].where (a list item by its index)")])
+        if match.group(1):
+            parts.append((match.group(1), False))
+        parts += [(index.strip(), True) for index in re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    return parts
 
 
 def _list_index(part: str, node: list, here: str, source: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
-        raise SpecError(source, [(f"--set {here}", f"expected a list index below {len(node)}")])
-    return int(part)
+    if part.isdigit() and part.isascii() and int(part) < len(node):
+        return int(part)
+    if not node:
+        message = f"{here} is an empty list: it has no item {part} to set; set the whole list ({here}=[...])"
+    else:
+        n = len(node)
+        valid = "index 0" if n == 1 else "indexes 0 or 1" if n == 2 else f"indexes 0 to {n - 1}"
+        shown = part if re.fullmatch(r"-?[0-9]+", part) else repr(part)
+        message = (f"expected a list index below {n} ({here} has {n} item{'s' if n > 1 else ''}: {valid}), "
+                   f"got {shown}")
+        if re.fullmatch(r"-[0-9]+", part) and 0 <= len(node) + int(part) < len(node):
+            message += f"; counting from the end is not supported: {here}[{part}] is {here}[{len(node) + int(part)}]"
+    raise SpecError(source, [(f"--set {here}[{part}]", message)])
