@@ -1,0 +1,237 @@
+"""Which values of its tested axes a hypothesis can see: its ``where:`` filter applied to the trials the plan
+would build, without building them (a grid of any size answers at once).
+
+A trend is measured per configuration (the model and every other sweep axis held fixed) along its axis, and
+needs two values of it in some configuration; a best point needs three values along each interior axis in
+one configuration (:mod:`gbreg.analysis.judgement`). The trials' rows are what :mod:`gbreg.plan` gives and
+the runner logs: a booster's row holds its resolved parameters (a library without a parameter has no value
+for it), a linear counterpart's row holds the penalty point it runs at, among the points of its kind
+(``lasso``: reg_lambda = 0 < reg_alpha) that some booster trains (:func:`gbreg.plan.penalty_points`), and
+nothing for the boosters' other axes.
+
+The rule is one-sided: a filter is refused only when no kept configuration can have the values the test
+needs, whatever the data; a column whose value in the rows is not known here (a native parameter left at
+the library's default, a linear model's own settings) is taken to pass the filter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gbreg.catalogue import PENALTY_AXES, find
+from gbreg.spec.params import SHARED_TO_NATIVE, accepts, resolve_params, shared_name
+
+UNKNOWN = object()  # a column whose value in the rows is not known at validation time: it passes any filter
+
+
+@dataclass
+class Group:
+    """Rows of one model that share a configuration: the tested axes' values they hold."""
+
+    model: str
+    values: dict[str, set] = field(default_factory=dict)  # tested axis -> its values kept (missing: no column)
+    unknown: bool = False  # a tested axis whose column is not known here: assumed usable
+    grouped_by: str | None = None  # a linear model's configurations differ in this penalty
+
+    def usable(self, needed: int) -> bool:
+        return self.unknown or all(len(values) >= needed for values in self.values.values())
+
+
+def kept_groups(spec, conditions: dict, tested: list[str], metric: str | None) -> list[Group] | None:
+    """Per model and configuration the values of the ``tested`` axes the filter keeps, for the models that
+    keep any row (and that measure ``metric``); None when this cannot be worked out (an invalid sweep, which is
+    reported at its own key)."""
+    axes = spec.sweep_values(skip_invalid=True)
+    if len(axes) < len(spec.sweep):  # a log space that is itself a mistake, reported at its key
+        return None
+    on = measured_on(metric)
+    groups: list[Group] = []
+    libraries = spec.libraries()
+    if on != "linear":
+        for library, model_params in libraries.items():
+            group = _booster_group(library, model_params, axes, conditions, tested)
+            if group is not None:
+                groups.append(group)
+    if on != "booster":
+        rectangles = _penalty_rectangles(spec)
+        for model in spec.counterparts:
+            groups += _linear_groups(model, rectangles, axes, conditions, tested)
+    return groups
+
+
+def measured_on(metric: str | None) -> str:
+    measure = find(metric) if metric else None
+    return measure.on if measure is not None else "any"
+
+
+# ----------------------------------------------------------------------------------------------------
+# boosters: each library's rows are the product of its own axes' values
+
+
+def _booster_group(library: str, model_params: dict, axes: dict[str, list], conditions: dict,
+                   tested: list[str]) -> Group | None:
+    own = {axis: values for axis, values in axes.items() if accepts(library, axis)}
+    columns = {shared_name(library, axis): axis for axis in own}  # the row's column -> the axis that sets it
+    resolved = resolve_params(library, model_params)
+    kept = {axis: list(values) for axis, values in own.items()}
+    for key, condition in conditions.items():
+        if key in columns:
+            axis = columns[key]
+            kept[axis] = [v for v in kept[axis] if _passes(v, condition)]
+        elif not _passes(_booster_constant(library, key, resolved), condition):
+            return None
+    if any(not values for values in kept.values()):
+        return None
+    group = Group(library)
+    for axis in tested:
+        if axis in own and shared_name(library, axis) == axis:
+            group.values[axis] = set(kept[axis])
+        elif axis in own:  # swept by a native name: its column is the shared one, not known here
+            group.unknown = True
+        else:
+            group.values[axis] = set()  # the library has no such column
+    return group
+
+
+def _booster_constant(library: str, key: str, resolved: dict) -> Any:
+    if key in ("library", "model"):
+        return library
+    if key == "kind":
+        return "booster"
+    if key in resolved:
+        return resolved[key]
+    return UNKNOWN if accepts(library, key) else None  # None: no value (NaN) in this library's rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# linear counterparts: the penalty points of their kind among those the boosters train
+
+
+@dataclass(frozen=True)
+class Rectangle:
+    """The penalty points of one library whose signs give one kind of point: reg_alpha x reg_lambda values."""
+
+    kind: str
+    alphas: frozenset
+    lambdas: frozenset
+
+
+def _penalty_rectangles(spec) -> list[Rectangle]:
+    """Per library and kind of point, the (reg_alpha, reg_lambda) values its trials train at, as the plan
+    counts them (:func:`gbreg.plan._penalty_values`: swept, set or the library's default; 0 without it)."""
+    from gbreg.models.linear import point_kind
+    from gbreg.plan import _penalty_values
+
+    rectangles = []
+    for all_alphas, all_lambdas in _penalty_values(spec):
+        for alpha_positive, lambda_positive in itertools.product((False, True), repeat=2):
+            alphas = frozenset(a for a in all_alphas if (a > 0) == alpha_positive)
+            lambdas = frozenset(b for b in all_lambdas if (b > 0) == lambda_positive)
+            if alphas and lambdas:
+                kind = point_kind(float(alpha_positive), float(lambda_positive))
+                rectangles.append(Rectangle(kind, alphas, lambdas))
+    return rectangles
+
+
+def _linear_groups(model: str, rectangles: list[Rectangle], axes: dict[str, list], conditions: dict,
+                   tested: list[str]) -> list[Group]:
+    from gbreg.models.linear import COVERS
+
+    if model not in COVERS:  # an unknown counterpart: reported at counterparts[i]
+        return []
+    constants = {"library": "sklearn", "model": model, "kind": "linear"}
+    filters = {axis: [] for axis in PENALTY_AXES}
+    for key, condition in conditions.items():
+        if key in filters:
+            filters[key].append(condition)
+        elif not _passes(_linear_constant(key, constants), condition):
+            return []
+    mine = []
+    for rectangle in rectangles:
+        if rectangle.kind not in COVERS[model]:
+            continue
+        alphas = {a for a in rectangle.alphas if all(_passes(a, c) for c in filters["reg_alpha"])}
+        lambdas = {b for b in rectangle.lambdas if all(_passes(b, c) for c in filters["reg_lambda"])}
+        if alphas and lambdas:
+            mine.append({"reg_alpha": alphas, "reg_lambda": lambdas})
+    if not mine:
+        return []
+    # a configuration holds the other penalty fixed when it is a sweep axis (a column the verdict groups by)
+    others = [penalty for penalty in PENALTY_AXES if penalty not in tested and penalty in axes]
+    fixed = others[0] if others else None
+    settings = sorted(set().union(*(r[fixed] for r in mine))) if fixed else [None]
+    groups = []
+    for setting in settings:
+        around = [r for r in mine if fixed is None or setting in r[fixed]]
+        group = Group(model, grouped_by=fixed if len(settings) > 1 else None)
+        for axis in tested:
+            if axis in PENALTY_AXES:
+                group.values[axis] = set().union(*(r[axis] for r in around))
+            elif axis in SHARED_TO_NATIVE:
+                group.values[axis] = set()  # a booster parameter: no value in a linear model's row
+            else:  # a native name, which a linear model's own settings may share (alpha, max_iter)
+                group.unknown = True
+        groups.append(group)
+    return groups
+
+
+def _linear_constant(key: str, constants: dict) -> Any:
+    """A linear model's row: its names, no value of a booster parameter's shared name (max_depth, gamma), and
+    its own settings, whose names a native booster parameter may share (not known here)."""
+    if key in constants:
+        return constants[key]
+    return None if key in SHARED_TO_NATIVE else UNKNOWN
+
+
+# ----------------------------------------------------------------------------------------------------
+# one row's value against one condition, as gbreg.analysis.verdicts.filter_rows compares them
+
+
+def _passes(value: Any, condition) -> bool:
+    """Whether a row holding ``value`` (None: no value) passes ``condition``; an unknown value passes."""
+    if value is UNKNOWN or isinstance(value, bool):
+        return True
+    number = isinstance(value, (int, float))
+    if number and not math.isfinite(value):
+        return True
+    for op in ("eq", "ne", "gt", "ge", "lt", "le"):
+        bound = getattr(condition, op)
+        if bound is None:
+            continue
+        if value is None:
+            if op != "ne":
+                return False
+        elif isinstance(bound, str):
+            if number:
+                continue  # compared as the column's text ("1.0"): not known here
+            if (value == bound) != (op == "eq") and op in ("eq", "ne"):
+                return False
+        elif not number:
+            if op != "ne":
+                return False  # text compared with a number: no value
+        elif not _compare(op, value, bound):
+            return False
+    if condition.in_ is not None:
+        if value is None:
+            return False
+        allowed = condition.in_ if not number else [v for v in condition.in_ if not isinstance(v, str)]
+        if number and len(allowed) < len(condition.in_):
+            return True  # a text item compared with the column's text: not known here
+        if value not in allowed:
+            return False
+    return True
+
+
+def _compare(op: str, value: float, bound: float) -> bool:
+    return {"eq": value == bound, "ne": value != bound, "gt": value > bound, "ge": value >= bound,
+            "lt": value < bound, "le": value <= bound}[op]
+
+
+def shown_values(values: Iterable) -> str:
+    ordered = sorted(values)
+    text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in ordered[:6])
+    return text + (", ..." if len(ordered) > 6 else "")
