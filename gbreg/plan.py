@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gbreg.errors import SpecError
 from gbreg.models.linear import COVERS, covers, describe_covers, point_kind
-from gbreg.spec.params import accepts, resolve_params, shared_name
+from gbreg.spec.params import accepts, penalty_values, resolve_params, trained_penalty
 from gbreg.spec.schema import PENALTY_AXES, Spec
 
 GREEK = {"reg_alpha": "α", "reg_lambda": "λ"}
@@ -90,16 +90,6 @@ def _iter_penalty_points(spec: Spec) -> Iterator[dict]:
         if (alpha, lam) not in seen:
             seen.add((alpha, lam))
             yield {"reg_alpha": alpha, "reg_lambda": lam}
-
-
-def trained_penalty(params: dict, penalty: str) -> float:
-    """The value of ``penalty`` (reg_alpha or reg_lambda) a booster trains at, from its resolved params.
-
-    A library without that penalty (CatBoost and HistGradientBoosting have no L1 term) trains at 0 on
-    it: its points are (0, λ) for each of its reg_lambda values, matched by the pure-L2 and unpenalized
-    counterparts only (docs/linear_counterparts.md).
-    """
-    return float(params.get(penalty, 0.0))
 
 
 def linear_trials(spec: Spec) -> list[Trial]:
@@ -184,7 +174,7 @@ def _penalty_points_by_kind(spec: Spec) -> dict[str, int]:
     the boosters run. Each library runs a product of penalty values, split by sign into rectangles of
     one kind each; the libraries' rectangles are counted together by inclusion-exclusion."""
 
-    grids = _penalty_values(spec)
+    grids = penalty_values(spec)
     counts: dict[str, int] = {}
     for alpha_positive, lambda_positive in itertools.product((False, True), repeat=2):
         rectangles = [({a for a in alphas if (a > 0) == alpha_positive},
@@ -198,20 +188,3 @@ def _penalty_points_by_kind(spec: Spec) -> dict[str, int]:
         kind = point_kind(float(alpha_positive), float(lambda_positive))
         counts[kind] = counts.get(kind, 0) + union
     return counts
-
-
-def _penalty_values(spec: Spec) -> list[tuple[set[float], set[float]]]:
-    """Per library, the reg_alpha and reg_lambda values its trials run: the swept axis (by any of its
-    names), else the models value, else the library default (as :func:`booster_trials` resolves them),
-    else 0 for a penalty the library does not have (:func:`trained_penalty`)."""
-    axes = spec.sweep_values()
-    grids = []
-    for library, model_params in spec.libraries().items():
-        resolved = resolve_params(library, model_params)
-        values = []
-        for penalty in PENALTY_AXES:
-            swept = [vals for axis, vals in axes.items()
-                     if accepts(library, axis) and shared_name(library, axis) == penalty]
-            values.append({float(v) for v in swept[0]} if swept else {trained_penalty(resolved, penalty)})
-        grids.append((values[0], values[1]))
-    return grids

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gbreg.catalogue import PENALTY_AXES, find
-from gbreg.spec.params import SHARED_TO_NATIVE, accepts, resolve_params, shared_name
+from gbreg.spec.params import SHARED_TO_NATIVE, accepts, penalty_values, resolve_params, shared_name
 
 UNKNOWN = object()  # a column whose value in the rows is not known at validation time: it passes any filter
 
@@ -122,12 +122,11 @@ class Rectangle:
 
 def _penalty_rectangles(spec) -> list[Rectangle]:
     """Per library and kind of point, the (reg_alpha, reg_lambda) values its trials train at, as the plan
-    counts them (:func:`gbreg.plan._penalty_values`: swept, set or the library's default; 0 without it)."""
+    counts them (:func:`gbreg.spec.params.penalty_values`: swept, set or the library's default; 0 without it)."""
     from gbreg.models.linear import point_kind
-    from gbreg.plan import _penalty_values
 
     rectangles = []
-    for all_alphas, all_lambdas in _penalty_values(spec):
+    for all_alphas, all_lambdas in penalty_values(spec):
         for alpha_positive, lambda_positive in itertools.product((False, True), repeat=2):
             alphas = frozenset(a for a in all_alphas if (a > 0) == alpha_positive)
             lambdas = frozenset(b for b in all_lambdas if (b > 0) == lambda_positive)

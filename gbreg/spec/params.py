@@ -10,6 +10,7 @@ the functions here read the registry, so a library registered later is known to 
 
 from __future__ import annotations
 
+from gbreg.catalogue import PENALTY_AXES
 from gbreg.models.boosters import LIBRARIES, declaration, declarations
 from gbreg.models.boosters.library import Range
 
@@ -121,3 +122,30 @@ def resolve_params(library: str, params: dict) -> dict:
     for name, value in params.items():
         resolved[lib.shared_name(name)] = value
     return resolved
+
+
+def trained_penalty(params: dict, penalty: str) -> float:
+    """The value of ``penalty`` (reg_alpha or reg_lambda) a booster trains at, from its resolved params.
+
+    A library without that penalty (CatBoost and HistGradientBoosting have no L1 term) trains at 0 on
+    it: its points are (0, λ) for each of its reg_lambda values, matched by the pure-L2 and unpenalized
+    counterparts only (docs/linear_counterparts.md).
+    """
+    return float(params.get(penalty, 0.0))
+
+
+def penalty_values(spec) -> list[tuple[set[float], set[float]]]:
+    """Per library, the reg_alpha and reg_lambda values its trials run: the swept axis (by any of its
+    names), else the models value, else the library default (as :func:`gbreg.plan.booster_trials` resolves them),
+    else 0 for a penalty the library does not have (:func:`trained_penalty`)."""
+    axes = spec.sweep_values()
+    grids = []
+    for library, model_params in spec.libraries().items():
+        resolved = resolve_params(library, model_params)
+        values = []
+        for penalty in PENALTY_AXES:
+            swept = [vals for axis, vals in axes.items()
+                     if accepts(library, axis) and shared_name(library, axis) == penalty]
+            values.append({float(v) for v in swept[0]} if swept else {trained_penalty(resolved, penalty)})
+        grids.append((values[0], values[1]))
+    return grids
