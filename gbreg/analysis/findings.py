@@ -7,7 +7,7 @@ import math
 
 from gbreg.analysis.judgement import evaluate_hypotheses
 from gbreg.analysis.shrinkage import SHRINKAGE_METRIC_NAMES, shrinkage_table
-from gbreg.analysis.verdicts import Verdict, format_number
+from gbreg.analysis.verdicts import Verdict, effect_with_interval, format_number
 from gbreg.errors import UserInputError
 from gbreg.models.trial import FOLDS_ARTIFACT
 from gbreg.spec.hypotheses import FINDINGS_ARTIFACT, POST_SWEEP_METRICS, VERDICT_CODES, Hypothesis
@@ -129,8 +129,9 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
              "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
              "| # | hypothesis | verdict | effect (interval) | unit | p | p (Holm) |", "|---" * 7 + "|"]
     for v in verdicts:
-        effect = f"{format_number(v.effect)} ({format_number(v.ci_low)} to {format_number(v.ci_high)})" if math.isfinite(v.effect) else "–"
-        units = f"{v.n_units} {v.unit}s" if v.n_units else "–"
+        effect = (effect_with_interval(v.hypothesis.kind, v.effect, v.ci_low, v.ci_high) if math.isfinite(v.effect)
+                  else "–")
+        units = f"{v.n_units} {v.unit}{'s' if v.n_units != 1 else ''}" if v.n_units else "–"
         lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {effect} | {units} | "
                      f"{format_number(v.p_value)} | {format_number(v.p_adjusted)} |")
     for v in verdicts:

@@ -14,6 +14,8 @@ are Holm-adjusted across the hypotheses, and the verdict uses the adjusted one (
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -133,7 +135,17 @@ def _unit_word(unit: str, n: int) -> str:
 
 
 def _p(p: float) -> str:
+    if p == 0:  # a t statistic of infinite size: the units' values did not vary at all
+        return "0 (the units agree exactly: no spread)"
     return f"{p:.2g}"
+
+
+def _bounded_ci(level: float, low: float, high: float, n_units: int, unit: str) -> str:
+    """'95% CI +0.71 to +1.00' for an effect in [-1, 1] (a mean ρ, a share difference): the t-interval
+    clipped to that range; 'no interval from 1 split' when there is none."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"no interval from {_unit_word(unit, n_units)}"
+    return f"{level:.0%} CI {max(low, -1.0):+.2f} to {min(high, 1.0):+.2f}"
 
 
 # ---------------------------------------------------------------------------------------- trend
@@ -166,8 +178,8 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
                "n_units": len(d), "n_configurations": len({c for c, _ in usable}), "n_constant": n_constant,
                "units_agreeing": agree}
     level = 1 - h.significance
-    evidence_text = (f"mean Spearman ρ along {axis} = {evidence['effect']:+.2f} ({level:.0%} CI "
-                     f"{evidence['ci_low']:+.2f} to {evidence['ci_high']:+.2f}), averaged per {unit} over "
+    evidence_text = (f"mean Spearman ρ along {axis} = {evidence['effect']:+.2f} "
+                     f"({_bounded_ci(level, evidence['ci_low'], evidence['ci_high'], len(d), unit)}), averaged per {unit} over "
                      f"{numbers['n_configurations']} configuration(s) (held fixed: {', '.join(config) or 'nothing'}) "
                      f"then over {_unit_word(unit, len(d))}; {agree} of {len(d)} {unit}s "
                      + (f"have |ρ| < {_tolerance(h):g}" if h.trend == "none" else "have ρ of the stated sign"))
@@ -272,8 +284,8 @@ def _sign(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
               f"zero of {n_configs} configurations (each the mean over {_unit_word(unit, n_units)})")
     if test == "t":
         text = (f"{counts}; share of configuration × {unit} cells positive minus share negative "
-                f"{evidence['effect']:+.2f} ({1 - h.significance:.0%} CI {evidence['ci_low']:+.2f} to "
-                f"{evidence['ci_high']:+.2f}; zeros count against both signs), median over configurations "
+                f"{evidence['effect']:+.2f} ({_bounded_ci(1 - h.significance, evidence['ci_low'], evidence['ci_high'], n_units, unit)}"
+                f"; zeros count against both signs), median over configurations "
                 f"{evidence['median']:+.4g}; t-test with configurations and {unit}s as crossed random effects "
                 f"(df {evidence['df']:.1f})")
     else:
@@ -442,7 +454,7 @@ def _holm_verdicts(drafts: list[dict]) -> list[Verdict]:
                 verdict = "supported" if draft["candidate"] > 0 else "contradicted"
             else:
                 reason = f"not significant at {h.significance:g} after Holm over {tested} tested hypotheses: " + reason
-            reason += f" (Holm-adjusted p = {_p(p_adjusted)})"
+            reason += f" (Holm-adjusted p = {p_adjusted:.2g})"
         low, high = draft.get("ci", (float("nan"), float("nan")))
         numbers = draft["numbers"] | {"p_value": p, "p_adjusted": float(p_adjusted)}
         verdicts.append(Verdict(draft["index"], h, verdict, reason, numbers, draft["table"], p_value=p,

@@ -78,6 +78,21 @@ def stratum_labels(rows, columns: list[str]):
     return label
 
 
+def effect_with_interval(kind: str | None, effect, low, high) -> str:
+    """'0.94 (0.71 to 1)' as a findings table shows an effect. A trend's effect is a mean Spearman ρ, in
+    [-1, 1]: its t-interval is shown clipped to that range (the logged ci_low / ci_high are the test's
+    own). Without a finite interval (one unit) only the effect is shown."""
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{format_number(effect)} (no interval)"
+    if kind == "trend":
+        low, high = max(low, -1.0), min(high, 1.0)
+    return f"{format_number(effect)} ({format_number(low)} to {format_number(high)})"
+
+
 def format_number(value) -> str:
     if isinstance(value, str):
         return value

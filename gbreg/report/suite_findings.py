@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gbreg.analysis.meta import describe_contrast
-from gbreg.analysis.verdicts import format_number
+from gbreg.analysis.verdicts import effect_with_interval, format_number
 from gbreg.report.forest import forest_file_name
 from gbreg.spec.hypotheses import Hypothesis
 from gbreg.tracking.tracker import finite
@@ -75,7 +75,7 @@ def _data_set_table(outcome) -> str:
 def _effect(row) -> str:
     if not finite(row.effect):
         return "–"
-    return f"{format_number(row.effect)} ({format_number(row.ci_low)} to {format_number(row.ci_high)})"
+    return effect_with_interval(getattr(row, "kind", None), row.effect, row.ci_low, row.ci_high)
 
 
 def format_percent(value) -> str:

@@ -1,0 +1,49 @@
+"""How verdicts print their numbers: a mean ρ's interval stays inside [-1, 1], one split has no interval
+(not '+nan to +nan'), and a p-value of exactly 0 says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gbreg import judge
+from gbreg.analysis.verdicts import effect_with_interval
+
+TREND = {"metric": "m", "trend": "increasing", "along": "reg_alpha"}
+AXES = ["reg_alpha", "reg_lambda"]
+
+
+def rising(splits: int, noise: float, seed: int = 0) -> pd.DataFrame:
+    """Per split, m rises along reg_alpha for each reg_lambda, with ``noise`` that can reorder neighbours."""
+    rng = np.random.default_rng(seed)
+    rows = [{"library": "xgboost", "model": "xgboost", "reg_alpha": a, "reg_lambda": b, "repeat": split, "fold": 0,
+             "m": i + rng.normal(0, noise)}
+            for split in range(splits) for b in (0.0, 1.0, 10.0) for i, a in enumerate((0.0, 0.1, 1.0, 10.0))]
+    return pd.DataFrame(rows)
+
+
+def test_one_split_has_no_interval_instead_of_nan():
+    verdict = judge(rising(1, 0.1), [TREND], AXES)[0]
+    assert verdict.verdict == "inconclusive"
+    assert "nan" not in verdict.reason
+    assert "(no interval from 1 split)" in verdict.reason
+    assert effect_with_interval("trend", verdict.effect, verdict.ci_low, verdict.ci_high) == "1 (no interval)"
+
+
+def test_a_mean_rho_interval_is_shown_inside_minus_one_to_one():
+    # noise large enough that some splits reorder two neighbours: mean ρ just below 1, wide t-interval
+    verdict = next(v for seed in range(40) for v in judge(rising(3, 0.6, seed), [TREND], AXES)
+                   if v.ci_high > 1)
+    assert verdict.ci_high > 1  # the test's own interval, as logged
+    assert "to +1.00)" in verdict.reason
+    shown = effect_with_interval("trend", verdict.effect, verdict.ci_low, verdict.ci_high)
+    assert shown.endswith(" to 1)")
+    # other kinds are in the metric's own units: nothing is clipped
+    assert effect_with_interval("best", 0.5, -0.25, 1.5) == "0.5 (-0.25 to 1.5)"
+
+
+def test_p_of_exactly_zero_says_the_units_agree():
+    verdict = judge(rising(3, 0.0), [TREND], AXES)[0]
+    assert verdict.verdict == "supported" and verdict.p_value == 0  # every split: ρ = +1 exactly
+    assert verdict.reason.endswith("t-test over splits p = 0 (the units agree exactly: no spread) "
+                                   "(Holm-adjusted p = 0)")
