@@ -107,6 +107,33 @@ def _tick(value: float) -> str:
     return f"{value:g}"
 
 
+MAX_TICK_LABELS = 8  # per axis: a 3.6-inch panel holds about this many grid values side by side
+MAX_PATH_LINES = 9  # lines of one panel that a reader can still tell apart (and a legend that fits)
+
+
+def kept_positions(n: int, limit: int) -> list[int]:
+    """Which of ``n`` ordered grid values to label (or draw) when they are more than ``limit``: every k-th
+    from the first, and the last, so both ends of the grid are always shown."""
+    if n <= limit:
+        return list(range(n))
+    step = math.ceil((n - 1) / (limit - 1))
+    kept = list(range(0, n - 1, step))
+    if n - 1 - kept[-1] <= step / 2 and len(kept) > 1:  # too close to the last one to be legible
+        kept.pop()
+    return [*kept, n - 1]
+
+
+def _short_value(value: float) -> str:
+    """A grid value as labels show it: three significant digits (results.csv has the exact values)."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:g}"
+
+
+def _grid_tick_labels(values) -> list[str]:
+    """Heatmap tick labels: short values, and on a large grid only some of them."""
+    kept = set(kept_positions(len(values), MAX_TICK_LABELS))
+    return [_short_value(v) if i in kept else "" for i, v in enumerate(values)]
+
+
 # ------------------------------------------------------------------------------------------- heatmaps
 
 
@@ -124,8 +151,8 @@ def draw_heatmap(data: HeatmapData) -> Figure:
         for ax, panel in zip(axes, data.panels):
             image = ax.imshow(np.ma.masked_invalid(panel.values), origin="lower", aspect="auto", cmap=cmap,
                               vmin=vmin, vmax=vmax)
-            ax.set_xticks(range(len(data.alphas)), [_tick(a) for a in data.alphas])
-            ax.set_yticks(range(len(data.lambdas)), [_tick(b) for b in data.lambdas])
+            ax.set_xticks(range(len(data.alphas)), _grid_tick_labels(data.alphas))
+            ax.set_yticks(range(len(data.lambdas)), _grid_tick_labels(data.lambdas))
             ax.set_xlabel(f"{AXIS_NAMES['reg_alpha']}, grid value")
             ax.set_ylabel(f"{AXIS_NAMES['reg_lambda']}, grid value")
             title = panel.label if panel.column == data.column else f"{panel.label}: {column_title(panel.column)}"
@@ -180,9 +207,8 @@ def _symlog_penalty_axis(ax, axis: str, values: np.ndarray) -> None:
     threshold = float(positive.min()) if len(positive) else 1.0
     ax.set_xscale("symlog", linthresh=threshold, linscale=1.0)
     ticks = np.unique(values)
-    if len(ticks) > 8:  # keep tick labels legible: 0, then every other value, always the last
-        ticks = np.unique(np.concatenate([ticks[:1], ticks[1::2], ticks[-1:]]))
-    ax.set_xticks(ticks, [_tick(v) for v in ticks])
+    ticks = ticks[kept_positions(len(ticks), MAX_TICK_LABELS - 2)]  # symlog crowds the small values
+    ax.set_xticks(ticks, [_short_value(v) for v in ticks])
     ax.xaxis.set_minor_locator(_no_ticks())
     upper = float(values.max()) if len(values) else 1.0
     ax.set_xlim(-0.05 * threshold if values.min() <= 0 else threshold / 1.5, upper * 1.5 if upper > 0 else 1)
@@ -206,13 +232,14 @@ def draw_path(data: PathData) -> Figure:
         held = any(p.held for p in data.panels)
         figure, axes = _grid(len(data.panels), 3.6, 3.1, right=2.0, title_lines=1 + held, max_columns=2)
         every_x = np.concatenate([line.x for panel in data.panels for line in panel.lines])
-        held_values = sorted({line.held_value for panel in data.panels for line in panel.lines})
+        all_held = sorted({line.held_value for panel in data.panels for line in panel.lines})
+        held_values = [all_held[i] for i in kept_positions(len(all_held), MAX_PATH_LINES)]
         colours = _sequential_colours(len(held_values))
         for ax, panel in zip(axes, data.panels):
-            for line in panel.lines:
+            for line in (line for line in panel.lines if line.held_value in held_values):
                 colour = colours[held_values.index(line.held_value)]
                 ax.plot(line.x, line.y, marker="o", markersize=4, color=colour,
-                        label=f"{data.other_axis}={_tick(line.held_value)}")
+                        label=f"{data.other_axis}={_short_value(line.held_value)}")
                 if line.sd is not None:
                     ax.fill_between(line.x, line.y - line.sd, line.y + line.sd, color=colour, alpha=0.18,
                                     linewidth=0)
@@ -232,8 +259,10 @@ def draw_path(data: PathData) -> Figure:
         figure.legend([by_label[k] for k in ordered], ordered, loc="center right",
                       bbox_to_anchor=(1 - 0.05 / figure.get_figwidth(), 0.5), title="held at")
         band = "bands: ±1 sd over repeats/folds" if data.has_bands else "single split: no bands"
+        lines = (f"one line per {data.other_axis} value" if len(held_values) == len(all_held) else
+                 f"lines at {len(held_values)} of the {len(all_held)} {data.other_axis} values")
         _suptitle(figure, f"Regularization path: {column_title(data.column)} against {data.axis}\n"
-                          f"one line per {data.other_axis} value; {band}"
+                          f"{lines}; {band}"
                           + (f"; {_symlog_note(every_x)}" if every_x.min() >= 0 else ""))
     return figure
 
