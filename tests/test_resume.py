@@ -205,7 +205,9 @@ def test_sigkill_at_any_moment_then_rerun_completes_the_study(tracking, tmp_path
         assert statuses[run_id] == "FAILED"
         assert errors[run_id] == "the gbreg process that ran it died"
     # the parent was RUNNING too: it is marked, then resumed
-    assert f"marked {len(running_before) + 1} run(s) left RUNNING by a process that died as FAILED" in rerun.stderr
+    trials = f"{len(running_before)} trial run(s) and " if running_before else ""
+    assert (f"marked {trials}1 study run(s) left RUNNING by a process that died as FAILED; a study's run is "
+            "resumed if its study runs again") in rerun.stderr
     # the resumed parent is the same run, and it no longer carries the death notice
     parent_id = parents(tmp_path / "mlflow.db")[0][0]
     assert parent_id not in errors

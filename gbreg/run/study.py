@@ -273,7 +273,9 @@ def _open_store(started: _Started, fresh: bool) -> _OpenStore:
     experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
     stale = mark_dead_runs_failed(client, experiment_id)
     if stale:
-        progress.message(f"marked {stale} run(s) left RUNNING by a process that died as FAILED")
+        runs = " and ".join(f"{n} {kind} run(s)" for kind, n in sorted(stale.items(), key=lambda item: item[0] != "trial"))
+        progress.message(f"marked {runs} left RUNNING by a process that died as FAILED"
+                         + ("; a study's run is resumed if its study runs again" if "study" in stale else ""))
     done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
     plan_keys = {t.trial_key for t in prepared.plan}
     done = {key: run_id for key, run_id in done.items() if key in plan_keys}

@@ -301,12 +301,13 @@ def finite(value) -> bool:
 # ---------------------------------------------------------------------- reading back
 
 
-def mark_dead_runs_failed(client, experiment_id: str) -> int:
-    """Runs left RUNNING by a gbreg process on this host that no longer exists become FAILED."""
+def mark_dead_runs_failed(client, experiment_id: str) -> dict[str, int]:
+    """Runs left RUNNING by a gbreg process on this host that no longer exists become FAILED. Returns how
+    many of each kind (``trial``, ``study``, ``suite``)."""
     host = socket.gethostname()
     runs = retrying(lambda: client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
                                                max_results=5000))
-    marked = 0
+    marked: dict[str, int] = {}
     for run in runs:
         tags = run.data.tags
         if tags.get(TAG_HOST) != host or not tags.get(TAG_PID, "").isdigit():
@@ -317,7 +318,8 @@ def mark_dead_runs_failed(client, experiment_id: str) -> int:
             continue
         retrying(lambda: client.set_terminated(run.info.run_id, status="FAILED"))
         retrying(lambda: client.set_tag(run.info.run_id, TAG_ERROR, "the gbreg process that ran it died"))
-        marked += 1
+        kind = "trial" if created_by_pid else tags[TAG_KIND]
+        marked[kind] = marked.get(kind, 0) + 1
     return marked
 
 
