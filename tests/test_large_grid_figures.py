@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.report.plots import PlotContext, table_figures
-from gbreg.report.plots import drawing
+from gbreg.report.plots import PlotContext, drawing, table_figures
 from gbreg.report.plots.drawing import MAX_PATH_LINES, MAX_TICK_LABELS, kept_positions
 
 
