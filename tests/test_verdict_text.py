@@ -47,3 +47,13 @@ def test_p_of_exactly_zero_says_the_units_agree():
     assert verdict.verdict == "supported" and verdict.p_value == 0  # every split: ρ = +1 exactly
     assert verdict.reason.endswith("t-test over splits p = 0 (the units agree exactly: no spread) "
                                    "(Holm-adjusted p = 0)")
+
+
+def test_a_trend_along_an_axis_the_filtered_library_lacks_is_inconclusive_not_a_crash():
+    # CatBoost has no reg_alpha (NaN); judge() used to fail in numpy on the empty selection
+    table = rising(3, 0.1)
+    catboost = table[table["reg_alpha"] == 0].assign(library="catboost", model="catboost", reg_alpha=np.nan)
+    cells = pd.concat([table, catboost], ignore_index=True)
+    (verdict,) = judge(cells, [TREND | {"where": {"model": "catboost"}}], AXES)
+    assert verdict.verdict == "inconclusive"
+    assert verdict.reason == "no row the hypothesis selects has a value of reg_alpha with a value of m"

@@ -155,6 +155,8 @@ def _trend(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
     axis, metric = h.along, h.metric
     config = _config_columns(rows, axes, {axis})
     data = _numeric(rows, axis, metric)
+    if data.empty:  # e.g. where: {model: catboost} along reg_alpha, which CatBoost does not have
+        return {"reason": f"no row the hypothesis selects has a value of {axis} with a value of {metric}"}
     data = data.assign(_config=stratum_labels(data, config))
     wide = data.groupby(["_config", "_split", axis], sort=False)[metric].mean().unstack(axis).sort_index(axis=1)
     rho = {key: _spearman(values[~np.isnan(values)], spearman_rows) for key, values in zip(wide.index, wide.to_numpy())}

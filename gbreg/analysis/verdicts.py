@@ -63,7 +63,7 @@ def stratum_labels(rows, columns: list[str]):
         return pd.Series("all", index=rows.index)
     parts = []
     for column in columns:
-        values = rows[column].map(format_number)
+        values = rows[column].map(format_number).astype(str)  # str even when no row is left
         if column in ("library", "model"):
             parts.append(values)
         elif column == "repeat":
