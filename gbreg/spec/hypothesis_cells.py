@@ -6,7 +6,7 @@ needs two values of it in some configuration; a best point needs three values al
 one configuration (:mod:`gbreg.analysis.judgement`). The trials' rows are what :mod:`gbreg.plan` gives and
 the runner logs: a booster's row holds its resolved parameters (a library without a parameter has no value
 for it), a linear counterpart's row holds the penalty point it runs at, among the points of its kind
-(``lasso``: reg_lambda = 0 < reg_alpha) that some booster trains (:func:`gbreg.plan.penalty_points`), and
+(``lasso``: reg_lambda = 0 < reg_alpha) that some booster trains (:func:`gbreg.spec.params.penalty_values`), and
 nothing for the boosters' other axes.
 
 The rule is one-sided: a filter is refused only when no kept configuration can have the values the test
