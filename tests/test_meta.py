@@ -102,15 +102,28 @@ def test_identical_effects_have_no_heterogeneity():
     assert r["q_p"] == pytest.approx(1.0)
 
 
-def test_a_data_set_whose_units_all_agree_counts_most_and_stays_finite():
-    """rho = -1 in every repeat gives a zero-width interval (se 0): it is kept, weighs the most, and the
-    others still count through tau²."""
+def test_a_data_set_whose_units_all_agree_weighs_as_a_typical_one():
+    """rho = -1 in every repeat gives a zero-width interval (se 0): it is kept, with the median of the
+    other data sets' variances (here they are equal, so every data set weighs the same)."""
     rows = pd.DataFrame({"effect": [-1.0, -0.6, -0.8, -0.7], "ci_low": [-1.0, -0.9, -1.1, -1.0],
                          "ci_high": [-1.0, -0.3, -0.5, -0.4], "n_units": 4})
     combined = meta_analyze(rows).iloc[0]
     assert combined["k"] == 4 and np.isfinite([combined["estimate"], combined["se"], combined["df"]]).all()
-    assert combined["tau2"] > 0
-    assert -1.0 <= combined["estimate"] < rows["effect"].mean() < 0
+    assert combined["estimate"] == pytest.approx(rows["effect"].mean())
+
+
+def test_agreeing_data_sets_do_not_hide_the_others_disagreement():
+    # A suite of 10 data sets (gap along reg_lambda): two had rho = -1 on every split, the others ran from
+    # +0.17 to -0.95. The two used to take all the weight: 'supported, -1 (-1 to -1)', I² 0 %, though
+    # Cochran's Q gave p = 5e-7.
+    effects = [0.17, -0.22, -0.44, -0.83, -0.9, -0.93, -0.95, -0.95, -1.0, -1.0]
+    half = [0.35, 0.4, 0.3, 0.25, 0.15, 0.1, 0.08, 0.08, 0.0, 0.0]
+    rows = pd.DataFrame({"effect": effects, "ci_low": np.subtract(effects, half),
+                         "ci_high": np.add(effects, half), "n_units": 3})
+    combined = meta_analyze(rows).iloc[0]
+    assert combined["tau2"] > 0.01 and combined["i2"] > 0.5
+    assert combined["ci_high"] - combined["ci_low"] > 0.2
+    assert -0.95 < combined["estimate"] < -0.5
 
 
 def test_agreeing_units_rounded_differently_do_not_hide_the_heterogeneity():

@@ -35,6 +35,7 @@ Method (docs/hypotheses.md, "Across data sets"; benchmarks/meta_calibration.py m
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -145,9 +146,10 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
     estimate weighted by 1 / (v + τ²), its standard error, degrees of freedom and (1 - alpha) t interval,
     the two-sided p of 'combined effect = 0', τ², I², Cochran's Q and its p, the prediction interval.
     ``variance``: ``cr2`` (default, see the module), ``hksj`` or ``hksj_modified`` (scale factor at least
-    1). A variance below 1e-12 of the row's scale (every unit agreed, exactly or up to rounding: an interval
-    read back from a CSV can be 1e-16 wide) becomes that floor: such data sets weigh the most but stay finite
-    and equal, so that one of them rounded differently does not take all the weight (I² read 0 then)."""
+    1). A variance below 1e-12 of the row's scale is one where every unit agreed, exactly or up to rounding
+    (an interval read back from a CSV can be 1e-16 wide): its data set's units showed no spread, which with
+    3-6 units says little about its true variance. It takes the median of the row's other variances, so it
+    weighs as a typical data set (:func:`floored_variances`)."""
     from scipy.stats import chi2, t
 
     if method not in TAU2_METHODS or variance not in VARIANCES:
@@ -155,8 +157,7 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
                          f"{VARIANCES}, got {method!r}, {variance!r}")
     y = np.atleast_2d(np.asarray(effects, dtype="float64"))
     v = np.atleast_2d(np.asarray(variances, dtype="float64"))
-    scale = np.maximum(v.max(axis=1), (y**2).mean(axis=1))
-    v = np.maximum(v, 1e-12 * np.where(scale > 0, scale, 1.0)[:, None])
+    v = floored_variances(y, v)
     k = y.shape[1]
     fixed = 1.0 / v
     q = (fixed * (y - ((fixed * y).sum(axis=1) / fixed.sum(axis=1))[:, None]) ** 2).sum(axis=1)
@@ -184,6 +185,22 @@ def random_effects(effects, variances, alpha: float = 0.05, method: str = "reml"
     return {"estimate": estimate, "se": se, "df": df, "ci_low": estimate - half, "ci_high": estimate + half,
             "p_value": p, "tau2": tau2, "i2": tau2 / (tau2 + typical), "q": q, "q_p": chi2.sf(q, k - 1),
             "pi_low": estimate - spread, "pi_high": estimate + spread, "k": np.full(len(y), k)}
+
+
+def floored_variances(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v`` (batch, k) with each zero variance (below 1e-12 of the row's scale) replaced by the median of
+    the row's other variances, or by that tiny floor when all are zero (then every data set weighs the same).
+
+    A data set whose units all agreed (ρ = -1 on each of 3 splits) once took all the weight: with a variance
+    of 1e-12 the estimate was its effect, τ² was 0 and the interval zero wide, though the other data sets'
+    effects ran from -1 to +0.17 (Cochran's Q p = 5e-7)."""
+    scale = np.maximum(v.max(axis=1), (y**2).mean(axis=1))
+    tiny = (1e-12 * np.where(scale > 0, scale, 1.0))[:, None]
+    zero = v < tiny
+    with warnings.catch_warnings():  # a row whose variances are all zero has no median: NaN, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanmedian(np.where(zero, np.nan, v), axis=1, keepdims=True)
+    return np.where(zero, np.where(np.isfinite(typical), typical, tiny), v)
 
 
 def _cr2(residuals, w) -> tuple[np.ndarray, np.ndarray]:
