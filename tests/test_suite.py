@@ -254,6 +254,14 @@ def test_a_suite_runs_one_study_per_data_set_then_logs_the_combined_verdicts(tra
     html = (tmp_path / "suite.html").read_text()
     assert "data:image/png;base64," in html and "Each claim across data sets" in html
 
+    # gbreg results of the suite's run (or name) printed an empty table; it says where its results are
+    for asked in (suite_run_id, "tiny-suite"):
+        shown = gbreg(tmp_path, "results", asked)
+        assert shown.returncode == 2, shown.stdout
+        assert (f"is the run of suite 'tiny-suite', which combines its studies' verdicts and holds no trials: see "
+                f"`gbreg suite report {suite_run_id} -o suite.html`; its studies: 'tiny-suite.cancer', "
+                "'tiny-suite.diabetes', 'tiny-suite.friedman' (gbreg results STUDY)") in shown.stderr
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])

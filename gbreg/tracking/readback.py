@@ -19,6 +19,7 @@ from gbreg.errors import SpecError, UserInputError
 from gbreg.spec.schema import Spec, validate_spec
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import retrying
+from gbreg.tracking.suite_runs import SUITE_KIND, TAG_SUITE, TAG_SUITE_RUN_ID
 from gbreg.tracking.tracker import (
     RESULTS_ARTIFACT,
     SPEC_ARTIFACT,
@@ -47,7 +48,9 @@ def find_parent_run(client, study_or_run: str):
         run = None
     if run is not None:
         parent_id = run.data.tags.get("mlflow.parentRunId")
-        return client.get_run(parent_id) if parent_id else run
+        parent = client.get_run(parent_id) if parent_id else run
+        refuse_suite_run(client, parent)
+        return parent
     experiments = retrying(lambda: client.search_experiments(max_results=1000))
     ids = [e.experiment_id for e in experiments]
     if not ids:
@@ -57,11 +60,30 @@ def find_parent_run(client, study_or_run: str):
         ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{quoted}'",
         max_results=1000, order_by=["attributes.start_time DESC"]))
     if not runs:
+        suites = retrying(lambda: client.search_runs(
+            ids, filter_string=f"tags.`{TAG_KIND}` = '{SUITE_KIND}' and tags.`{TAG_SUITE}` = '{quoted}'",
+            max_results=1, order_by=["attributes.start_time DESC"]))
+        if suites:
+            refuse_suite_run(client, suites[0])
         names = sorted({e.name for e in experiments})
         raise UserInputError(f"no study or run {study_or_run!r} in {store}; experiments: "
                              f"{', '.join(names[:20])}")
     originals = [r for r in runs if TAG_REPRODUCES not in r.data.tags]
     return (originals or runs)[0]
+
+
+def refuse_suite_run(client, run) -> None:
+    """A suite's run holds no trials: say so, with the commands that show what it does hold."""
+    if run.data.tags.get(TAG_KIND) != SUITE_KIND:
+        return
+    run_id, suite = run.info.run_id, run.data.tags.get(TAG_SUITE, run.info.run_name)
+    studies = retrying(lambda: client.search_runs(
+        [run.info.experiment_id], max_results=1000,
+        filter_string=f"tags.`{TAG_SUITE_RUN_ID}` = '{run_id}' and tags.`{TAG_KIND}` = 'study'"))
+    names = sorted({r.data.tags.get(TAG_STUDY, r.info.run_name) for r in studies})
+    listed = f"; its studies: {', '.join(repr(n) for n in names)} (gbreg results STUDY)" if names else ""
+    raise UserInputError(f"run {run_id} is the run of suite {suite!r}, which combines its studies' verdicts and "
+                         f"holds no trials: see `gbreg suite report {run_id} -o suite.html`{listed}")
 
 
 def chosen_parent_run(client, study: str, run_id: str):
@@ -257,8 +279,6 @@ def _chunks(items: list, size: int):
 def find_suite_run(client, suite_or_run: str):
     """A suite's run by its id (a study of the suite stands for it), or the latest run of the suite of that
     name."""
-    from gbreg.tracking.suite_runs import SUITE_KIND, TAG_SUITE, TAG_SUITE_RUN_ID
-
     try:
         run = client.get_run(suite_or_run)
     except Exception:  # noqa: BLE001 - not a run id: try it as a suite name
