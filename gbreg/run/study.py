@@ -38,6 +38,7 @@ from gbreg.run.sweep import (
     run_sweep,
     worker_answer,
 )
+from gbreg.spec.hypotheses import expectation_problems
 from gbreg.spec.limits import check_work_limit, data_size_problems
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
@@ -101,6 +102,8 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
             problems.append((f"counterparts[{i}]", f"{name!r} does not fit the task {task!r}; expected one of "
                              f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
     problems += data_size_problems(spec, dataset)
+    if spec.known_task() is None:  # the hypotheses' metrics were checked against every task's names
+        problems += expectation_problems(spec.model_copy(update={"task": task}))
     if problems:
         raise SpecError(spec.source, problems)
     prepared = PreparedStudy(spec, dataset, task, metric, plan or make_plan(spec), dataset.fingerprint())
