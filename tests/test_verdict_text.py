@@ -57,3 +57,25 @@ def test_a_trend_along_an_axis_the_filtered_library_lacks_is_inconclusive_not_a_
     (verdict,) = judge(cells, [TREND | {"where": {"model": "catboost"}}], AXES)
     assert verdict.verdict == "inconclusive"
     assert verdict.reason == "no row the hypothesis selects has a value of reg_alpha with a value of m"
+
+
+def test_a_suite_template_best_point_does_not_claim_min_for_every_data_set():
+    from gbreg.spec.hypotheses import Hypothesis
+
+    template = Hypothesis.model_validate({"best": "test_{metric}", "interior": ["reg_lambda"]})
+    assert template.describe() == "the best of test_{metric} is inside the grid along reg_lambda"
+    assert Hypothesis.model_validate({"best": "test_auc", "interior": ["reg_lambda"]}).describe().startswith(
+        "the max of test_auc")
+
+
+def test_forest_plots_draw_a_mean_rho_interval_inside_minus_one_to_one():
+    from gbreg.report.forest import draw_forest
+
+    rows = pd.DataFrame({"dataset": ["a", "b"], "library": "xgboost", "effect": [0.94, -0.99],
+                         "ci_low": [0.71, -1.12], "ci_high": [1.18, -0.86], "verdict": "supported"})
+    combined = pd.DataFrame({"dataset": ["combined"], "library": ["xgboost"], "effect": [0.0], "ci_low": [-1.3],
+                             "ci_high": [1.3], "verdict": ["inconclusive"]})
+    axes = draw_forest(rows, combined, "H1", "trend").axes[0]
+    xs = np.concatenate([line.get_xdata() for line in axes.get_lines()] +
+                        [patch.get_xy()[:, 0] for patch in axes.patches])
+    assert xs.min() == -1.0 and xs.max() == 1.0

@@ -12,6 +12,7 @@ VERDICT_MARKERS = {"supported": "o", "contradicted": "X", "inconclusive": "s"}
 LIBRARY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 EFFECT_LABEL = {"trend": "mean Spearman ρ along the axis", "sign": "share positive − share negative",
                 "best": "interior − edge, in standard errors"}
+BOUNDED_KINDS = ("trend", "sign")  # effects in [-1, 1]
 
 
 def forest_file_name(hypothesis: int) -> str:
@@ -33,14 +34,15 @@ def draw_forest(rows: pd.DataFrame, combined: pd.DataFrame, title: str, kind: st
     figure = Figure(figsize=(9.5, 1.6 + 0.32 * n_lines), dpi=DPI)
     axes = figure.add_subplot()
     positions = {dataset: n_lines - i for i, dataset in enumerate(datasets)}
+    shown = _bounded if kind in BOUNDED_KINDS else (lambda low, high: (low, high))
     for row in ordered.itertuples():
         y = positions[row.dataset] + offsets[row.library]
-        _interval(axes, row.effect, row.ci_low, row.ci_high, y, colours[row.library],
+        _interval(axes, row.effect, *shown(row.ci_low, row.ci_high), y, colours[row.library],
                   VERDICT_MARKERS.get(row.verdict, "o"))
     combined_rows = list(combined.sort_values("library").itertuples())
     for i, row in enumerate(combined_rows):
         y = len(combined_rows) - i
-        _diamond(axes, row.effect, row.ci_low, row.ci_high, y, colours[row.library])
+        _diamond(axes, row.effect, *shown(row.ci_low, row.ci_high), y, colours[row.library])
     labels = {**{positions[d]: d for d in datasets},
               **{len(combined_rows) - i: f"combined · {row.library}" for i, row in enumerate(combined_rows)}}
     axes.set_yticks(list(labels), list(labels.values()))
@@ -59,6 +61,11 @@ def draw_forest(rows: pd.DataFrame, combined: pd.DataFrame, title: str, kind: st
     axes.set_title(title, fontsize=11, loc="left")
     figure.tight_layout()
     return figure
+
+
+def _bounded(low, high) -> tuple[float, float]:
+    """A mean ρ or a share difference lies in [-1, 1]: its t interval is drawn inside that range."""
+    return (max(float(low), -1.0), min(float(high), 1.0)) if finite(low) and finite(high) else (low, high)
 
 
 def _interval(axes, effect, low, high, y, colour, marker) -> None:

@@ -96,13 +96,14 @@ class Hypothesis(BaseModel):
         elif self.kind == "sign":
             text = f"{self.metric} is {self.sign}"
         else:
-            text = f"the {self.goal_for()} of {self.best} is inside the grid along {', '.join(self.interior or [])}"
+            # a suite template's {metric}: each data set's metric decides whether lower or higher is best
+            goal = "best" if "{metric}" in (self.best or "") and not self.goal else self.goal_for()
+            text = f"the {goal} of {self.best} is inside the grid along {', '.join(self.interior or [])}"
         return text + (f" where {describe_where(self.where)}" if self.where else "")
 
     def goal_for(self) -> str:
         if self.goal:
             return "max" if self.goal == "max" else "min"
-
         prefix, _, suffix = (self.best or "").partition("_")
         return "max" if prefix in ("train", "test") and HIGHER_IS_BETTER.get(suffix, False) else "min"
 
