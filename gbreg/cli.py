@@ -222,6 +222,8 @@ def results(study: str,
     title = f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials"
     keep = 1 + sum(c.startswith(("reg_", "test_")) or f"sweep.{c}" in parent.data.params for c in shown.columns)
     table, left_out = fit_table(numeric_columns(shown), title, None if all_columns else console.width, keep=keep)
+    if all_columns:  # every column whole, wider than the terminal if need be
+        console = make_console(min_width=table.min_width)
     console.print(table, crop=False)
     if left_out:
         console.print(f"not shown at this width: {', '.join(left_out)} (--all or --format csv shows every column)",

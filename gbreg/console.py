@@ -6,12 +6,17 @@ import logging
 import os
 
 
-def make_console(stderr: bool = False):
+def make_console(stderr: bool = False, min_width: int | None = None):
+    """A console for gbreg's tables: a terminal's width, else 220 columns without colour; ``min_width``
+    widens it for a table that must not be squeezed (``gbreg results --all``: rich would shrink some
+    columns to nothing rather than print past the width)."""
     from rich.console import Console
 
     console = Console(stderr=stderr)
     if not console.is_terminal:
         console = Console(stderr=stderr, width=220, no_color=True)
+    if min_width and min_width > console.width:
+        console = Console(stderr=stderr, width=min_width, no_color=console.no_color)
     return console
 
 

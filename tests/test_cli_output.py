@@ -138,3 +138,15 @@ def test_resuming_after_the_data_changed_says_why_it_starts_a_new_parent(study):
     old = parent.data.tags["gbreg.data_sha256"]
     assert re.search(rf"the data changed since run {parent.info.run_id} \(data sha256 {old[:12]}… now "
                      r"[0-9a-f]{12}…\): starting a new parent run", result.stderr), result.stderr
+
+
+def test_results_all_prints_every_column_whole_however_wide(study):
+    # rich squeezed most of the ~70 columns to nothing to fit 220 characters: no header, no value
+    csv = CliRunner().invoke(app, ["results", "utf8", "--all", "--format", "csv"])
+    assert csv.exit_code == 0, csv.output
+    columns = csv.stdout.splitlines()[0].split(",")
+    table = CliRunner().invoke(app, ["results", "utf8", "--all"])
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.stdout.splitlines() if "run_name" in line)
+    assert len(columns) > 40 and len(header) > 220
+    assert [c for c in columns if f" {c} " not in header] == []

@@ -88,7 +88,7 @@ def fit_table(frame: pd.DataFrame, title: str, width: int | None, keep: int = 1)
         if width is None or position < keep or used + needed <= width:
             shown.append(column)
             used += needed
-    table = Table(title=title)
+    table = Table(title=title, min_width=used)  # every column whole, even past the terminal's width (--all)
     for column in shown:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
         table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True,
