@@ -35,6 +35,22 @@ def quiet_libraries() -> None:
         client_log.addFilter(_OnlyCritical())
 
 
+def show_gbreg_warnings() -> None:
+    """gbreg's own warnings (data columns left out, a leaf size that allows no split) on stderr as
+    ``warning: ...``, the way the command line prints its other messages."""
+    log = logging.getLogger("gbreg")
+    if not any(isinstance(h.formatter, _CliFormatter) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(_CliFormatter())
+        log.addHandler(handler)
+        log.propagate = False
+
+
+class _CliFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 class _OnlyCritical(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.CRITICAL

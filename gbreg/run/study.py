@@ -12,6 +12,7 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -39,7 +40,7 @@ from gbreg.run.sweep import (
     worker_answer,
 )
 from gbreg.spec.hypotheses import expectation_problems
-from gbreg.spec.limits import check_work_limit, data_size_problems
+from gbreg.spec.limits import check_work_limit, data_size_problems, leaf_size_warnings
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
@@ -106,6 +107,8 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
         problems += expectation_problems(spec.model_copy(update={"task": task}))
     if problems:
         raise SpecError(spec.source, problems)
+    for warning in leaf_size_warnings(spec, len(dataset.y)):
+        logging.getLogger("gbreg").warning(warning)
     prepared = PreparedStudy(spec, dataset, task, metric, plan or make_plan(spec), dataset.fingerprint())
     if check_libraries:
         check_library_params(prepared)

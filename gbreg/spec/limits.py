@@ -83,6 +83,35 @@ MIN_TRAIN_ROWS = 10  # fewer, and no tree has rows to split (LightGBM wants 20 p
 MIN_TEST_ROWS = 2  # one row gives no r2, no AUC and a test score that is one residual
 
 
+def _split_sizes(spec: Spec, n_rows: int) -> tuple[int, int]:
+    """(training rows, test rows) of the smallest split the evaluation makes of ``n_rows``."""
+    evaluation = spec.evaluation
+    if evaluation.split == "kfold":
+        return n_rows - math.ceil(n_rows / evaluation.folds), n_rows // evaluation.folds
+    test = math.ceil(n_rows * evaluation.test_size)
+    return n_rows - test, test
+
+
+def leaf_size_warnings(spec: Spec, n_rows: int) -> list[str]:
+    """Libraries whose smallest ``min_data_in_leaf`` (LightGBM, HistGradientBoosting: 20 by default) leaves
+    no split possible on a split's training rows: every tree would be one leaf, and every trial the same."""
+    from gbreg.spec.params import accepts, resolve_params, shared_name
+
+    train, _ = _split_sizes(spec, n_rows)
+    axes = spec.sweep_values(skip_invalid=True)
+    warnings = []
+    for library, params in spec.libraries().items():
+        resolved = resolve_params(library, params)
+        swept = [v for axis, values in axes.items() for v in values
+                 if accepts(library, axis) and shared_name(library, axis) == "min_data_in_leaf"]
+        smallest = min(swept, default=resolved.get("min_data_in_leaf"))
+        if isinstance(smallest, (int, float)) and 2 * smallest > train:
+            warnings.append(f"{library}: min_data_in_leaf = {smallest:g} needs {2 * smallest:g} training rows for a "
+                            f"split, and a split here trains on {train}: every tree will be a single leaf; set "
+                            f"models.{library}.min_data_in_leaf to at most {max(train // 2, 1)}")
+    return warnings
+
+
 def data_size_problems(spec: Spec, dataset) -> list[tuple[str, str]]:
     """Where the data (a :class:`gbreg.data.Dataset`) are too small for the evaluation to mean anything."""
     n_rows, evaluation = len(dataset.y), spec.evaluation
@@ -90,12 +119,10 @@ def data_size_problems(spec: Spec, dataset) -> list[tuple[str, str]]:
     if dataset.task != "regression":
         counts = np.bincount(dataset.y.astype("int64"), minlength=dataset.n_classes)
         class_counts = {str(label): int(count) for label, count in zip(dataset.classes, counts)}
+    train, test = _split_sizes(spec, n_rows)
     if evaluation.split == "kfold":
-        test, train = n_rows // evaluation.folds, n_rows - math.ceil(n_rows / evaluation.folds)
         how, fix, per_class = f"evaluation.folds = {evaluation.folds}", "fewer evaluation.folds", evaluation.folds
     else:
-        test = math.ceil(n_rows * evaluation.test_size)
-        train = n_rows - test
         how, fix, per_class = f"evaluation.test_size = {evaluation.test_size:g}", "another test_size", 2
     problems = []
     if train < MIN_TRAIN_ROWS or test < MIN_TEST_ROWS:
