@@ -86,10 +86,19 @@ class PreparedStudy:
         return resolved
 
 
+def task_expectation_problems(spec: Spec, task: str) -> list[tuple[str, str]]:
+    """The hypotheses' metrics against the task the data gave, when the spec alone did not tell it (they
+    were checked against every task's names): test_auc on a numeric target is refused."""
+    if spec.known_task() is not None or not spec.expect:
+        return []
+    return expectation_problems(spec.model_copy(update={"task": task}))
+
+
 def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | None = None,
-                  dataset: Dataset | None = None) -> PreparedStudy:
+                  dataset: Dataset | None = None, check_expect: bool = True) -> PreparedStudy:
     """Load the data, check the spec against it, and plan the trials (``plan``: the spec's, if already made;
-    ``dataset``: the spec's data, if already loaded)."""
+    ``dataset``: the spec's data, if already loaded; ``check_expect`` False: the hypotheses are checked
+    against the task by the caller, a suite whose template's {metric} waits for the data)."""
     if dataset is None:
         dataset = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir)
     task = dataset.task
@@ -103,8 +112,8 @@ def prepare_study(spec: Spec, check_libraries: bool = True, plan: list[Trial] | 
             problems.append((f"counterparts[{i}]", f"{name!r} does not fit the task {task!r}; expected one of "
                              f"{', '.join(COUNTERPARTS_BY_TASK[task])}"))
     problems += data_size_problems(spec, dataset)
-    if spec.known_task() is None:  # the hypotheses' metrics were checked against every task's names
-        problems += expectation_problems(spec.model_copy(update={"task": task}))
+    if check_expect:
+        problems += task_expectation_problems(spec, task)
     if problems:
         raise SpecError(spec.source, problems)
     for warning in leaf_size_warnings(spec, len(dataset.y)):

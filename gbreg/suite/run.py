@@ -20,7 +20,7 @@ from gbreg.analysis.findings import split_table
 from gbreg.errors import DataError, SpecError
 from gbreg.plan import count_trials, plan_head
 from gbreg.run.control import RunControl
-from gbreg.run.study import PreparedStudy, prepare_study, run_study
+from gbreg.run.study import PreparedStudy, prepare_study, run_study, task_expectation_problems
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
 from gbreg.suite.spec import Suite, SuiteStudy, add_study_problems, study_for_metric, with_skip_hint
 from gbreg.suite.verdict_rows import dataset_descriptors, dataset_verdicts
@@ -51,10 +51,13 @@ def check_suite(suite: Suite, say=print) -> dict[str, PreparedStudy]:
     prepared: dict[str, PreparedStudy] = {}
     for index, study in enumerate(suite.studies):
         try:
-            prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1))
+            prepared[study.dataset] = prepare_study(study.spec, plan=plan_head(study.spec, 1),
+                                                    check_expect=not study.metric_from_data)
             if study.metric_from_data and study.spec.expect:  # the hypotheses change, not the data or trials
                 study = suite.studies[index] = study_for_metric(suite, study, prepared[study.dataset].metric)
                 prepared[study.dataset] = replace(prepared[study.dataset], spec=study.spec)
+                if problems_here := task_expectation_problems(study.spec, prepared[study.dataset].task):
+                    raise SpecError(suite.source, problems_here)
         except SpecError as exc:
             add_study_problems(problems, [(study.key_path(path), message) for path, message in exc.problems],
                                study.entry_path)

@@ -102,14 +102,17 @@ def validate_suite(raw: dict, source: str = "<suite>", base_dir: Path | None = N
     problems = _template_problems(suite.study)
     studies: list[SuiteStudy] = []
     names: dict[str, int] = {}
+    loaded: dict[str, int] = {}
     for index, entry in enumerate(suite.datasets):
         where = f"datasets[{index}]"
         entry_problems = _entry_problems(entry, where, names, len(suite.study.get("expect") or []))
+        entry_problems += _same_data_problems(entry, index, loaded, suite.datasets)
         problems += entry_problems
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            names.setdefault(entry["name"], index)
         if not isinstance(entry, dict) or any(path in (f"{where}.name", f"{where}.data", f"{where}.skip_expect")
                                               for path, _ in entry_problems):
             continue  # without a name, data or valid skip list there is no study to check
-        names.setdefault(entry["name"], index)
         study, study_problems = _entry_study(suite, entry, where, source, base_dir)
         add_study_problems(problems, study_problems, where)
         if study is not None:
@@ -150,7 +153,22 @@ def _entry_problems(entry: dict, where: str, names: dict[str, int], n_hypotheses
     if not isinstance(skip, list) or not all(isinstance(i, int) and 1 <= i <= n_hypotheses for i in skip):
         problems.append((f"{where}.skip_expect", f"expected a list of hypothesis numbers from 1 to {n_hypotheses} "
                          f"(as numbered in study.expect), got {skip!r}"))
+    elif len(set(skip)) < len(skip):
+        problems.append((f"{where}.skip_expect", f"lists a hypothesis more than once: {skip!r}"))
     return problems
+
+
+def _same_data_problems(entry, index: int, loaded: dict[str, int], entries: list) -> list[tuple[str, str]]:
+    """A data set given twice would count twice in the combined verdicts, as if it were independent
+    evidence: the second entry is refused (``loaded``: each data mapping seen, as text, -> its entry)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
+        return []
+    first = loaded.setdefault(json.dumps(entry["data"], sort_keys=True, default=str), index)
+    if first == index:
+        return []
+    name = entries[first].get("name")
+    return [(f"datasets[{index}].data", f"the same data as datasets[{first}] ({name!r}): a data set counts once in "
+                                        "the combined verdicts; give each entry its own data")]
 
 
 def _entry_study(suite: SuiteSpec, entry: dict, where: str, source: str, base_dir: Path,
