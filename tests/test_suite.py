@@ -112,6 +112,23 @@ def test_the_template_may_not_set_name_or_data_and_an_entry_may_not_override_exp
     assert "skip_expect" in dict(caught.value.problems)["datasets[0].expect"]
 
 
+def test_the_same_data_twice_and_a_hypothesis_skipped_twice_are_refused(tmp_path):
+    # four entries of iris made the combined verdicts count one data set four times
+    from gbreg.errors import SpecError
+    from gbreg.suite.spec import validate_suite
+
+    suite = tiny_suite()
+    suite["datasets"] += [{"name": "diabetes2", "data": {"source": "sklearn", "name": "diabetes"}},
+                          {"name": "cancer", "data": {"source": "sklearn", "name": "wine"}, "skip_expect": [1, 1]}]
+    with pytest.raises(SpecError) as caught:
+        validate_suite(suite, "s.yaml", tmp_path)
+    assert caught.value.problems == [
+        ("datasets[3].data", "the same data as datasets[0] ('diabetes'): a data set counts once in the combined "
+                             "verdicts; give each entry its own data"),
+        ("datasets[4].name", "'cancer' is already the name of datasets[1]"),
+        ("datasets[4].skip_expect", "lists a hypothesis more than once: [1, 1]")]
+
+
 def test_each_entry_is_the_template_with_its_overrides_and_keeps_hypothesis_numbers(tmp_path):
     from gbreg.suite.spec import validate_suite
 
