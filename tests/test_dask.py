@@ -234,7 +234,7 @@ def test_losing_every_worker_at_once_ships_the_data_set_again(tmp_path, cluster)
 
 def _context_and_tasks(tmp_path, spec: dict):
     """What the runner hands an executor for ``spec``: the context (one thread) and one task per trial."""
-    from gbreg.data import make_splits
+    from gbreg.data_splits import make_splits
     from gbreg.models.trial import TrialContext, TrialTask
     from gbreg.run.study import prepare_study
 

@@ -12,7 +12,8 @@ import pytest
 from conftest import small_spec, write_spec
 
 from gbreg import load_spec
-from gbreg.data import load_dataset, make_splits
+from gbreg.data import load_dataset
+from gbreg.data_splits import make_splits
 from gbreg.run.local_processes import start_local_pool
 from gbreg.run.study import _load_data, _splits, prepare_study
 

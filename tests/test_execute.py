@@ -10,7 +10,8 @@ import time
 import pytest
 from conftest import small_spec
 
-from gbreg.data import load_dataset, make_splits
+from gbreg.data import load_dataset
+from gbreg.data_splits import make_splits
 from gbreg.models.trial import TrialContext, TrialTask, run_trial
 from gbreg.plan import make_plan
 from gbreg.run.local_processes import WORKER_DIED, InlineExecutor, LocalExecutor

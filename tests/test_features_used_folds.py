@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gbreg.data import Split
+from gbreg.data_splits import Split
 from gbreg.models.boosters.adapter import SplitResult
 from gbreg.models.trial import TrialContext, TrialTask, aggregate, run_trial
 from gbreg.spec.params import resolve_params

@@ -210,7 +210,7 @@ def test_lightgbm_with_categorical_features_is_skipped(folds):
 
 
 def test_the_metrics_are_per_split_statistics_a_hypothesis_may_name(folds):
-    from gbreg.data import Split
+    from gbreg.data_splits import Split
     from gbreg.models.trial import aggregate
     from gbreg.spec.hypotheses import BOOSTER_METRICS, SPLIT_METRICS
     from gbreg.spec.schema import validate_spec

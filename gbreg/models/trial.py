@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gbreg.data import Split
+from gbreg.data_splits import Split
 from gbreg.models.boosters import ADAPTERS
 from gbreg.models.boosters.adapter import FoldData, SplitResult
 from gbreg.models.leaf_distribution import leaf_histogram_png, value_distribution_stats

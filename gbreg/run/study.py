@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from gbreg.data import SKLEARN_SOURCES, Dataset, load_and_split_job, load_dataset, split_job
+from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
+from gbreg.data_splits import load_and_split_job, split_job
 from gbreg.errors import DataError, SpecError
 from gbreg.machine import available_cores, threads_per_job
 from gbreg.models.trial import TrialContext, TrialTask
@@ -245,7 +246,7 @@ def _nothing_to_wait_for() -> None:
 def _load_data(spec: Spec, pool) -> tuple[Dataset, object]:
     """The spec's data set, and its splits as far as they are made: a worker's job (a future), its answer
     (splits or the error refusing them), or None (made here). With local workers, scikit-learn's data
-    sets are loaded and every data set is split on a worker (:func:`gbreg.data.load_and_split_job`)
+    sets are loaded and every data set is split on a worker (:func:`gbreg.data_splits.load_and_split_job`)
     while MLflow is imported on a thread."""
     evaluation = spec.evaluation
     if pool is not None and spec.data.source in SKLEARN_SOURCES:
