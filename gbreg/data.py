@@ -182,8 +182,22 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     classes_sorted = sorted(pd.unique(labels))
     codes = pd.Categorical(labels, categories=classes_sorted).codes.astype("int64")
     classes = [str(c) for c in classes_sorted]
+    _warn_case_only_classes(classes, data.target, where)
     known = "binary" if len(classes) == 2 else "multiclass"
     return X, codes, known, classes
+
+
+def _warn_case_only_classes(classes: list[str], target: str, where) -> None:
+    """Labels that differ only in case ('yes' and 'YES') are separate classes, as written; likely a typo."""
+    by_folded: dict[str, list[str]] = {}
+    for label in classes:
+        by_folded.setdefault(label.casefold(), []).append(label)
+    alike = [labels for labels in by_folded.values() if len(labels) > 1]
+    if alike:
+        pairs = "; ".join(" and ".join(repr(label) for label in labels) for labels in alike)
+        logging.getLogger("gbreg").warning(
+            f"{where}: target column {target!r} has classes that differ only in case ({pairs}): they are "
+            f"{len(classes)} separate classes; write each class one way in the file if they are the same")
 
 
 # A text column with a different value in every row (a customer id, a date or timestamp per row) is not a

