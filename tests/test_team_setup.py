@@ -337,7 +337,7 @@ def test_tracking_server_that_stays_away_stops_the_study_and_rerunning_resumes_i
     away = r"\(\w+: .+\)"  # what the kill or the placeholder's cut did to a request: refused, cut, half-read
     lines = output.strip().splitlines()
     assert len(lines) == 2, output  # -q: the wait's warning and the one-line error
-    assert re.fullmatch(f"tracking server {url} is not answering {away}; waiting up to {SHORT_SERVER_WAIT_S} s "
+    assert re.fullmatch(f"warning: tracking server {url} is not answering {away}; waiting up to {SHORT_SERVER_WAIT_S} s "
                         r"for it \(server_wait_seconds in mlflow.yaml\)", lines[0]), lines[0]
     assert re.fullmatch(
         f"error: the study stopped: TrackingServerAway: tracking server {url} did not answer for "
