@@ -343,9 +343,10 @@ def report(run_id: str, output: Annotated[Path, typer.Option("-o", "--output", d
 
 
 def main() -> None:
-    from gbreg.console import quiet_libraries, show_gbreg_warnings
+    from gbreg.console import quiet_libraries, quiet_resource_tracker, show_gbreg_warnings
 
     quiet_libraries()  # before any command imports mlflow
+    quiet_resource_tracker()  # before any worker pool starts it
     show_gbreg_warnings()
     try:
         try:

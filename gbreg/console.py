@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 
 def make_console(stderr: bool = False, min_width: int | None = None):
@@ -33,6 +34,17 @@ def quiet_libraries() -> None:
     client_log = logging.getLogger("distributed.client")
     if not any(isinstance(f, _OnlyCritical) for f in client_log.filters):
         client_log.addFilter(_OnlyCritical())
+
+
+def quiet_resource_tracker() -> None:
+    """multiprocessing's resource tracker, a process of its own, warns about the semaphores of a worker pool
+    that a Ctrl-C stopped while its workers started ("There appear to be 2 leaked semaphore objects", or a
+    failed unlink), after gbreg has said how to run again; it cleans them up all the same. Its warnings are
+    filtered by the -W options it is started with, which it takes from ``sys.warnoptions``: set before any
+    pool exists."""
+    option = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if option not in sys.warnoptions:
+        sys.warnoptions.append(option)
 
 
 def show_gbreg_warnings() -> None:
