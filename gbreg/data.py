@@ -109,12 +109,8 @@ class RowNames:
 
 
 def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: Path | str, rows: RowNames):
-    import difflib
-
     if data.target not in frame.columns:
-        close = difflib.get_close_matches(data.target, list(frame.columns), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(frame.columns[:20])}"
-        raise DataError(f"{where}: data.target: no column {data.target!r}{hint}")
+        raise DataError(f"{where}: data.target: no column {data.target!r}{_column_hint(data.target, frame)}")
     target = frame[data.target]
     if target.isna().any():
         raise DataError(f"{where}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
@@ -189,17 +185,21 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
 
 def _dropped_columns(frame: pd.DataFrame, data: DataSpec, where: Path | str) -> list[str]:
     """``data.drop``, each a column of the table other than the target."""
-    import difflib
-
     dropped = list(dict.fromkeys(data.drop or []))
     for column in dropped:
         if column == data.target:
             raise DataError(f"{where}: data.drop: {column!r} is data.target; drop only feature columns")
         if column not in frame.columns:
-            close = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(str, frame.columns[:20]))}"
-            raise DataError(f"{where}: data.drop: no column {column!r}{hint}")
+            raise DataError(f"{where}: data.drop: no column {column!r}{_column_hint(column, frame)}")
     return dropped
+
+
+def _column_hint(name: str, frame: pd.DataFrame) -> str:
+    """'; did you mean ...?' for a column name that is not in ``frame``, else its first columns."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(str, frame.columns[:20]))}"
 
 
 def _warn_case_only_classes(classes: list[str], target: str, where) -> None:
