@@ -66,7 +66,7 @@ def measure_tasks(spec_path: Path, n_tasks: int, jobs: int, sleep: float) -> dic
     from gbreg.models.trial import TrialContext, TrialTask
     from gbreg.run.dask_cluster import WORKER_DEATHS_ALLOWED, DaskExecutor
     from gbreg.run.study import prepare_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     prepared = prepare_study(load_spec(spec_path))
     context = TrialContext(prepared.dataset.X, prepared.dataset.y, prepared.task, prepared.dataset.n_classes,

@@ -14,7 +14,7 @@ from gbreg.errors import DataError, GbregError, SpecError, StudyFailed, Tracking
 # pandas, pydantic and the booster registry that the spec, the run and the verdicts import.
 _LAZY = {
     "Spec": "gbreg.spec.schema",
-    "load_spec": "gbreg.spec.schema",
+    "load_spec": "gbreg.spec.validation",
     "run_study": "gbreg.run.study",
     "judge": "gbreg.analysis.judgement",
 }

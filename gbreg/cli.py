@@ -87,7 +87,7 @@ def validate(spec: Path, set_: SetOption = None,
              data: Annotated[bool, typer.Option(help="Also load the data and check parameters with the libraries")] = True):
     """Check a spec (and its data), print the trial plan; runs nothing."""
     from gbreg.plan import count_trials, plan_head
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     try:
         study = load_spec(spec, set_)
@@ -123,7 +123,7 @@ def run(spec: Path, set_: SetOption = None,
     """Run a study (resuming one that was interrupted) and log it to MLflow."""
     from gbreg.plan import count_trials, plan_head
     from gbreg.spec.limits import check_trial_limit
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     again = run_again_command(["gbreg", "run"], spec, set_, jobs, executor, scheduler, yes)
     try:

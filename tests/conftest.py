@@ -51,8 +51,8 @@ def study_in_temp_store(folder: Path, spec: dict):
     """Run ``spec`` with ``gbreg.run_study`` into an embedded store in ``folder`` (for module-scoped
     fixtures, which cannot use ``tracking``); yields ``(outcome, client, folder)``."""
     from gbreg.run.study import run_study
-    from gbreg.spec.schema import validate_spec
     from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.spec.validation import validate_spec
     from gbreg.tracking.store import open_store
 
     (folder / "mlflow.yaml").write_text(yaml.safe_dump({"tracking_uri": "sqlite:///mlflow.db",

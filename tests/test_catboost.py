@@ -163,7 +163,7 @@ def test_a_small_catboost_study_logs_every_contract_metric(tracking, tmp_path, m
     from mlflow.tracking import MlflowClient
 
     from gbreg.run.study import run_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     monkeypatch.chdir(tmp_path)
     spec = load_spec(write_spec(tmp_path, small_spec(

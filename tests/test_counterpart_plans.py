@@ -9,7 +9,7 @@ from conftest import small_spec, study_in_temp_store
 from gbreg.analysis.comparison import comparison_table
 from gbreg.errors import SpecError
 from gbreg.plan import count_trials, linear_trials, make_plan, penalty_points
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 NO_L1 = {"catboost": {"n_estimators": 20, "max_depth": 3},
          "sklearn_hgb": {"n_estimators": 20}}

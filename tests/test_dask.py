@@ -21,7 +21,7 @@ TIMING_COLUMNS = {"fit_seconds", "fit_seconds_std"}  # wall clock: the only numb
 
 
 def _load(tmp_path, spec: dict, name: str):
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     return load_spec(write_spec(tmp_path, spec, name))
 

@@ -15,7 +15,7 @@ from gbreg.data_splits import make_splits
 from gbreg.models.trial import TrialContext, TrialTask, run_trial
 from gbreg.plan import make_plan
 from gbreg.run.local_processes import WORKER_DIED, InlineExecutor, LocalExecutor
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 
 def _context_and_tasks(n_estimators: int = 20):

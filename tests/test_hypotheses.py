@@ -13,7 +13,7 @@ from conftest import small_spec, write_spec
 from gbreg.analysis.judgement import evaluate_hypotheses
 from gbreg.errors import SpecError
 from gbreg.spec.hypotheses import Hypothesis
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 from gbreg.tracking.run_table import numeric_columns
 
 
@@ -337,7 +337,7 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
 
     from gbreg.cli import app
     from gbreg.run.study import run_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
     from gbreg.tracking.store import open_store
 
     spec = small_spec(
@@ -380,7 +380,7 @@ def test_a_study_logs_findings_verdicts_and_shrinkage(tracking, tmp_path):
 def test_a_grid_without_the_unregularized_point_says_so(tracking, tmp_path):
     from gbreg.analysis.findings import findings_text
     from gbreg.run.study import run_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
     from gbreg.tracking.store import open_store
 
     spec = small_spec(models={"lightgbm": {"n_estimators": 10, "num_leaves": 7}},

@@ -213,7 +213,7 @@ def test_the_metrics_are_per_split_statistics_a_hypothesis_may_name(folds):
     from gbreg.data_splits import Split
     from gbreg.models.trial import aggregate
     from gbreg.spec.hypotheses import BOOSTER_METRICS, SPLIT_METRICS
-    from gbreg.spec.schema import validate_spec
+    from gbreg.spec.validation import validate_spec
 
     assert set(LEAF_MECHANISM_STAT_NAMES) <= set(BOOSTER_METRICS) & set(SPLIT_METRICS)
     validate_spec(small_spec(expect=[

@@ -210,7 +210,7 @@ def test_a_study_logs_the_metrics_or_the_reason_they_are_missing(tracking, tmp_p
     from mlflow.tracking import MlflowClient
 
     from gbreg.run.study import run_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     spec = load_spec(write_spec(tmp_path, small_spec(
         data={"source": "sklearn", "name": "breast_cancer"}, evaluation={"split": "holdout", "metric": "logloss"},

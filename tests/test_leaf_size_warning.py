@@ -11,7 +11,7 @@ import pandas as pd
 from conftest import small_spec, write_spec
 
 from gbreg.spec.limits import leaf_size_warnings
-from gbreg.spec.schema import load_spec
+from gbreg.spec.validation import load_spec
 
 
 def tiny_study(folder, rows: int, **models):

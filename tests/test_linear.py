@@ -16,7 +16,7 @@ from gbreg.errors import SpecError
 from gbreg.models.boosters.adapter import FoldData
 from gbreg.models.linear import fit_counterpart, sklearn_settings
 from gbreg.plan import linear_trials, make_plan, penalty_points
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 # ----------------------------------------------------------------------------------------------------
 # direct minimization of  Σ loss(y, Xw + b) + α‖w‖₁ + ½λ‖w‖²  (b unpenalized) with scipy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import small_spec
 
 from gbreg.plan import make_plan
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 
 def test_grid_is_cartesian_per_library_with_resolved_defaults():

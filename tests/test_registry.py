@@ -32,7 +32,7 @@ from gbreg.models.metrics import native_curves, score_all
 from gbreg.run import dask_cluster as execute_dask
 from gbreg.run.param_check import ParamCheck, library_param_problems
 from gbreg.spec import params
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 from gbreg.tracking import tracker as track
 
 TOY = Library(
@@ -143,6 +143,6 @@ def test_unknown_libraries_are_reported_in_key_order_with_other_mistakes():
 
 
 def test_validate_imports_no_booster_library():
-    code = ("import sys, gbreg.spec.schema, gbreg.spec.params, gbreg.models.boosters; "
+    code = ("import sys, gbreg.spec.validation, gbreg.spec.params, gbreg.models.boosters; "
             "print(sorted(m for m in ('xgboost', 'lightgbm', 'sklearn') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -68,7 +68,7 @@ def test_parent_run_records_what_is_needed_to_rerun(tracking, tmp_path):
     (parent,) = _parents(client)
     tags, params = parent.data.tags, parent.data.params
     from gbreg.run.study import prepare_study
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     prepared = prepare_study(load_spec(spec_path), check_libraries=False)
     assert tags["gbreg.data_sha256"] == prepared.data_sha and len(prepared.data_sha) == 64

@@ -158,7 +158,7 @@ def run_to(folder: Path, spec_path: Path, moment: str, *args: str, output: Path 
 
 def plan_keys(spec_path: Path) -> set[str]:
     from gbreg.plan import make_plan
-    from gbreg.spec.schema import load_spec
+    from gbreg.spec.validation import load_spec
 
     return {trial.trial_key for trial in make_plan(load_spec(spec_path))}
 

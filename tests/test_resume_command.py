@@ -10,7 +10,7 @@ from conftest import small_spec, write_spec
 
 from gbreg.cli_options import ExecutorKind, run_again_command
 from gbreg.plan import make_plan
-from gbreg.spec.schema import load_spec
+from gbreg.spec.validation import load_spec
 
 
 def test_the_hint_repeats_the_overrides_that_make_the_study(tmp_path) -> None:

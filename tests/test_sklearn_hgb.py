@@ -15,7 +15,7 @@ from gbreg.models.boosters import ADAPTERS, FoldData
 from gbreg.models.boosters.sklearn_hgb import LIBRARY, read_leaves, read_predictor_nodes
 from gbreg.plan import make_plan
 from gbreg.spec.params import resolve_params
-from gbreg.spec.schema import validate_spec
+from gbreg.spec.validation import validate_spec
 
 ADAPTER = ADAPTERS["sklearn_hgb"]
 

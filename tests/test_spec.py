@@ -8,7 +8,7 @@ from conftest import small_spec, write_spec
 
 from gbreg.errors import SpecError
 from gbreg.plan import make_plan
-from gbreg.spec.schema import load_spec, validate_spec
+from gbreg.spec.validation import load_spec, validate_spec
 
 
 def test_input_dict_validates_back_to_the_same_spec_and_trial_keys(tmp_path):

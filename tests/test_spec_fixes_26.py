@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from gbreg.cli import app
 from gbreg.plan import make_plan
-from gbreg.spec.schema import load_spec
+from gbreg.spec.validation import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 

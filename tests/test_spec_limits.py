@@ -29,7 +29,7 @@ from gbreg.spec.params import (
     shared_name,
     to_native,
 )
-from gbreg.spec.schema import load_spec, validate_spec
+from gbreg.spec.validation import load_spec, validate_spec
 
 TASKS = {"regression": 0, "binary": 2, "multiclass": 3}
 

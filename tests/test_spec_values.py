@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from gbreg.cli import app
 from gbreg.errors import SpecError
 from gbreg.plan import make_plan
-from gbreg.spec.schema import load_spec, validate_spec
+from gbreg.spec.validation import load_spec, validate_spec
 from gbreg.spec.yaml_file import UniqueKeyLoader, load_yaml
 
 

@@ -103,3 +103,16 @@ def format_number(value) -> str:
     if math.isnan(number):
         return "–"
     return f"{number:.4g}"
+
+
+def config_columns(rows, axes: list[str], varied: set[str]) -> list[str]:
+    """The columns that name a configuration: the model (or library) and each axis held fixed (not in ``varied``)."""
+    columns = ["model"] if "model" in rows.columns else [c for c in ("library",) if c in rows.columns]
+    return columns + [a for a in axes if a not in varied and a in rows.columns and a not in columns]
+
+
+def numeric_rows(rows, *columns: str):
+    """``rows`` with ``columns`` as numbers, keeping the rows that have a value in each."""
+    import pandas as pd
+
+    return rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=list(columns))

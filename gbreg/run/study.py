@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
 from gbreg.data_splits import load_and_split_job, split_job
 from gbreg.errors import DataError, SpecError
@@ -43,7 +44,7 @@ from gbreg.run.sweep import (
 from gbreg.spec.hypotheses import expectation_problems
 from gbreg.spec.limits import check_work_limit, data_size_problems, leaf_size_warnings
 from gbreg.spec.params import resolve_params
-from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, METRICS_BY_TASK, Spec
+from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
 from gbreg.tracking.store import (
     check_store,

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gbreg.errors import SpecError
 from gbreg.spec.messages import pydantic_problems, unknown_key_message
-from gbreg.spec.schema import DEFAULT_METRIC, SKLEARN_DATASETS, Spec, validate_spec
+from gbreg.spec.schema import DEFAULT_METRIC, SKLEARN_DATASETS, Spec
+from gbreg.spec.validation import validate_spec
 from gbreg.spec.yaml_file import read_yaml_file
 
 SUITE_ONLY_KEYS = ("name", "data")  # a study key the template may not set: each data set brings its own

@@ -16,7 +16,8 @@ import yaml
 
 from gbreg.catalogue import PENALTY_AXES, shown_in
 from gbreg.errors import SpecError, UserInputError
-from gbreg.spec.schema import Spec, validate_spec
+from gbreg.spec.schema import Spec
+from gbreg.spec.validation import validate_spec
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import retrying
 from gbreg.tracking.suite_runs import SUITE_KIND, TAG_SUITE, TAG_SUITE_RUN_ID
