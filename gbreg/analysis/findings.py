@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from gbreg.analysis.judgement import evaluate_hypotheses
-from gbreg.analysis.shrinkage import SHRINKAGE_METRIC_NAMES, shrinkage_table
+from gbreg.analysis.shrinkage import shrinkage_table
 from gbreg.analysis.verdicts import Verdict, effect_with_interval, format_number
 from gbreg.errors import UserInputError
 from gbreg.models.trial import FOLDS_ARTIFACT
@@ -17,25 +17,31 @@ from gbreg.tracking.store import retrying
 
 
 def add_shrinkage_columns(tracker, prepared, outcome) -> list[str]:
-    """Add the shrinkage columns to ``outcome.results`` (once). Returns the models that have no
+    """Fill in the shrinkage columns of ``outcome.results`` where a trial has no value: every trial of a
+    fresh run; on a resumed run the trials run this time (the earlier ones bring theirs from the store)
+    and an earlier trial that had no reference then. The values filled in are kept in
+    ``outcome.shrinkage_to_log`` for :func:`log_shrinkage_metrics`. Returns the models that have no
     reg_alpha = reg_lambda = 0 trial: no reference, so no shrinkage."""
 
     results = outcome.results
     other_axes = [axis for axis in prepared.spec.sweep_values() if axis not in PENALTY_AXES]
     table, missing = shrinkage_table(numeric_columns(results), other_axes)
-    if "leaf_shrinkage" not in results.columns and "coef_shrinkage" not in results.columns:
-        for column in table.columns:
-            results[column] = table[column]
+    run_ids = results["run_id"] if "run_id" in results.columns else None
+    for column in table.columns:
+        had = results[column] if column in results.columns else None
+        new = table[column].notna() if had is None else table[column].notna() & had.isna()
+        results[column] = table[column] if had is None else had.where(~new, table[column])
+        for position in (new.to_numpy().nonzero()[0] if run_ids is not None else ()):
+            run_id = run_ids.iloc[position]
+            outcome.shrinkage_to_log.setdefault(run_id, {})[column] = float(table[column].iloc[position])
     return missing
 
 
 def log_shrinkage_metrics(tracker, prepared, outcome) -> None:
-    """Log the shrinkage columns (see :func:`add_shrinkage_columns`) on each child run."""
-    results = outcome.results
-    table = results[[c for c in SHRINKAGE_METRIC_NAMES if c in results.columns]]
-    run_ids = results.get("run_id", [])
-    tracker.add_trial_metrics({run_id: {k: float(v) for k, v in table.iloc[position].items()}
-                               for position, run_id in enumerate(run_ids)})
+    """Log the shrinkage values :func:`add_shrinkage_columns` filled in, each on its trial's run (once:
+    a value already in the store is not logged again)."""
+    pending, outcome.shrinkage_to_log = outcome.shrinkage_to_log, {}
+    tracker.add_trial_metrics(pending)
 
 
 def log_findings(tracker, prepared, outcome) -> None:

@@ -1,4 +1,5 @@
-"""Parent-run artifacts made after the sweep from the logged results (comparison, plots, findings).
+"""Parent-run artifacts made after the sweep from the logged results (comparison, results.csv, plots,
+findings).
 
 Each step is a function ``step(tracker, prepared, outcome)`` of the results table; a step that fails
 is reported (``outcome.report_failures``; ``gbreg run`` then exits 1) and does not lose the study's runs.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from gbreg.analysis.comparison import log_comparison
 from gbreg.analysis.findings import add_shrinkage_columns, log_findings, log_shrinkage_metrics
 from gbreg.report.plots import log_study_plots
+from gbreg.tracking.tracker import RESULTS_ARTIFACT
 
 
 def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
@@ -36,6 +38,8 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
     log_plots.__name__ = log_study_plots.__name__
     run(log_comparison)
     run(add_shrinkage_columns)  # columns the figures can use
+    if len(outcome.results):  # after the shrinkage columns: results.csv has every metric of the child runs
+        tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
     run(log_plots)
     if not shrinkage_logged:  # the figures' step ended before it got to them
         log_shrinkage()

@@ -21,7 +21,7 @@ from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
 from gbreg.tracking.server_client import TrackingServerAway
-from gbreg.tracking.tracker import RESULTS_ARTIFACT, TAG_ERROR
+from gbreg.tracking.tracker import TAG_ERROR
 
 
 @dataclass
@@ -37,6 +37,7 @@ class StudyOutcome:
     folds: pd.DataFrame | None = None  # per-split rows (with run_id) of the trials run this time
     sweep: SweepRecords | None = None  # what this run logged, for the steps after the sweep
     report_failures: list[str] = field(default_factory=list)  # parent artifacts not made: "step: error"
+    shrinkage_to_log: dict[str, dict[str, float]] = field(default_factory=dict)  # run id -> values not yet logged
 
 
 @dataclass
@@ -125,8 +126,6 @@ def _finish(sweep: Sweep, outcome: StudyOutcome, records: SweepRecords, done: di
     outcome.results = records.results_frame(prepared.plan, tracker.client, done)
     outcome.folds = records.folds_frame(prepared.plan)
     outcome.sweep = records
-    if len(outcome.results):
-        tracker.log_text(tracker.parent_run_id, outcome.results.to_csv(index=False), RESULTS_ARTIFACT)
     after_study(tracker, prepared, outcome, sweep.progress, sweep.engine.call)
     sweep.engine.close()
     tracker.finish_parent("FINISHED", metrics={"n_trials": len(prepared.plan), "n_failed": len(outcome.failures)})
