@@ -134,6 +134,14 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
               resume_command: str | None = None) -> StudyOutcome:
     """Run (or resume) a study and log it to MLflow. Returns what happened; see :class:`StudyOutcome`.
 
+    Trials already finished by an earlier run of the same spec on the same data are not run again
+    (``fresh=True`` starts over). Ctrl-C (a KeyboardInterrupt) during the sweep does not raise: the runs in
+    progress and the parent are marked KILLED and the outcome comes back with ``interrupted=True`` (run the
+    study again to resume it); a KeyboardInterrupt before the sweep starts is raised as usual. Failed
+    trials are in ``outcome.failures`` (``raise_on_failure=True``: a :class:`gbreg.errors.StudyFailed`
+    instead). Local workers are spawned processes that import the caller's ``__main__`` module: a script
+    calls this under ``if __name__ == "__main__":``.
+
     ``threads`` fixes the threads per trial (``gbreg reproduce`` passes the original's, since results
     are bit-for-bit equal only with the same thread count); by default workers x threads = cores.
     A study estimated to run longer than the spec's ``limits.max_hours`` here is refused (a UserInputError)
@@ -142,12 +150,15 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     ``tags``: extra tags of the parent run (a suite's link to its suite run), set on a resumed or
     already finished parent too. ``resume_command``: what the messages of an interrupted study tell the user
     to run again (the command line passes its own, with its ``--set`` overrides; default ``gbreg run SPEC``).
+    A caller that passes it is a command, and the "N done, M to run" line tells how to start over with
+    ``--fresh``; a library call's line names the parameter, ``fresh=True``.
     """
     control = control or RunControl()
     started = _start(spec, jobs=jobs, executor=executor, scheduler=scheduler, verbosity=verbosity, config=config,
                      prepared=prepared, threads=threads, allow_large=allow_large, fresh=fresh)
+    start_over = "use --fresh to start over" if resume_command is not None else "run_study(..., fresh=True) starts over"
     try:
-        store = _open_store(started, fresh)
+        store = _open_store(started, fresh, start_over)
     except BaseException:
         started.engine.close(cancel=True)
         raise
@@ -276,8 +287,9 @@ def _splits(prepared: PreparedStudy, splitting) -> list:
     return answer
 
 
-def _open_store(started: _Started, fresh: bool) -> _OpenStore:
-    """The library check's answer, then the store: the experiment, dead runs marked, the trials done."""
+def _open_store(started: _Started, fresh: bool, start_over: str) -> _OpenStore:
+    """The library check's answer, then the store: the experiment, dead runs marked, the trials done.
+    ``start_over``: how the caller starts the study over (the command's option or the library's parameter)."""
 
     prepared, config, progress = started.prepared, started.config, started.progress
     spec = prepared.spec
@@ -304,7 +316,7 @@ def _open_store(started: _Started, fresh: bool) -> _OpenStore:
                          f"now {prepared.data_sha[:12]}…): starting a new parent run")
         previous = None
     if done or (previous is not None and previous.info.status != "FINISHED"):
-        progress.message(f"{len(done)} done, {len(to_run)} to run (use --fresh to start over)")
+        progress.message(f"{len(done)} done, {len(to_run)} to run ({start_over})")
     return _OpenStore(client, experiment_id, done, to_run, previous)
 
 
