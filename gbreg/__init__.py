@@ -1,7 +1,14 @@
 """gbreg: measure what L1 and L2 regularization do to gradient-boosted trees and linear models.
 
     from gbreg import load_spec, run_study
-    outcome = run_study(load_spec("studies/quickstart.yaml"))
+
+    if __name__ == "__main__":  # in a script: the spawned workers import it again
+        outcome = run_study(load_spec("studies/quickstart.yaml"))
+
+The workers are spawned processes that import the script's ``__main__`` module; without the guard each of
+them would start the study again (multiprocessing refuses, with a traceback per worker). In a notebook
+no guard is needed. ``outcome`` is a :class:`StudyOutcome`; Ctrl-C during the sweep returns it with
+``interrupted=True`` rather than raising (see :func:`run_study`).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ _LAZY = {
     "Spec": "gbreg.spec.schema",
     "load_spec": "gbreg.spec.validation",
     "run_study": "gbreg.run.study",
+    "StudyOutcome": "gbreg.run.sweep",
     "judge": "gbreg.analysis.judgement",
 }
 
@@ -32,5 +40,5 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["DataError", "GbregError", "Spec", "SpecError", "StudyFailed", "TrackingError", "UserInputError",
-           "judge", "load_spec", "run_study"]
+__all__ = ["DataError", "GbregError", "Spec", "SpecError", "StudyFailed", "StudyOutcome", "TrackingError",
+           "UserInputError", "judge", "load_spec", "run_study"]

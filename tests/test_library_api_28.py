@@ -13,12 +13,13 @@ def _tiny_spec(**overrides) -> dict:
 
 
 def test_a_library_call_names_the_parameter_that_starts_over_and_the_cli_its_option(tracking, tmp_path, capfd):
+    import gbreg
     from gbreg import load_spec, run_study
     from gbreg.cli import app
 
     path = write_spec(tmp_path, _tiny_spec())
     first = run_study(load_spec(path), jobs=1, config=tracking)
-    assert first.n_ran == 2 and not first.interrupted
+    assert isinstance(first, gbreg.StudyOutcome) and first.n_ran == 2 and not first.interrupted
     capfd.readouterr()
     again = run_study(load_spec(path), jobs=1, config=tracking)
     printed = "".join(capfd.readouterr())
@@ -29,3 +30,13 @@ def test_a_library_call_names_the_parameter_that_starts_over_and_the_cli_its_opt
     result = CliRunner().invoke(app, ["run", str(path), "-j", "1"])
     assert result.exit_code == 0, result.output
     assert "2 done, 0 to run (use --fresh to start over)" in result.output
+
+
+def test_the_outcome_class_is_public_and_imported_only_when_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, gbreg; assert 'gbreg.run.sweep' not in sys.modules and 'pandas' not in sys.modules; "
+            "from gbreg.run.sweep import StudyOutcome as inner; "
+            "assert gbreg.StudyOutcome is inner and 'StudyOutcome' in gbreg.__all__ and 'StudyOutcome' in dir(gbreg)")
+    subprocess.run([sys.executable, "-c", code], check=True)
