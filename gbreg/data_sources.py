@@ -108,9 +108,11 @@ def generate(generator: str, params: dict, seed: int):
             informative = [f"x{i}" for i in range(5)]
             task = "regression"
         else:
-            # shuffle=False keeps the informative columns first; gbreg then permutes them with the seed
-            params.setdefault("shuffle", False)
-            shuffle_columns = not params.pop("shuffle")
+            # Generated unshuffled, so the informative columns are known (the first n_informative); unless
+            # the spec says shuffle: false (sklearn's own order), gbreg permutes the columns with the seed.
+            # shuffle: true is refused by the spec check: sklearn would permute them out of sight.
+            shuffle_columns = "shuffle" not in params
+            params.pop("shuffle", None)
             X, y = datasets.make_classification(shuffle=False, **params)
             n_informative = params.get("n_informative", 2)
             order = np.random.default_rng(params["random_state"]).permutation(X.shape[1]) if shuffle_columns \

@@ -23,6 +23,16 @@ SKLEARN_DATASETS = {
     "digits": "multiclass",
 }
 SYNTHETIC_GENERATORS = ("regression", "classification", "friedman1")
+# The parameters of sklearn's make_<generator> a spec may set under data.params (a test holds them to
+# sklearn's signatures). gbreg sets coef and return_X_y itself, and weights is a list (params are scalars).
+GENERATOR_PARAMS = {
+    "regression": ("n_samples", "n_features", "n_informative", "n_targets", "bias", "effective_rank",
+                   "tail_strength", "noise", "shuffle", "random_state"),
+    "classification": ("n_samples", "n_features", "n_informative", "n_redundant", "n_repeated", "n_classes",
+                       "n_clusters_per_class", "flip_y", "class_sep", "hypercube", "shift", "scale", "shuffle",
+                       "random_state"),
+    "friedman1": ("n_samples", "n_features", "noise", "random_state"),
+}
 TASKS = ("regression", "binary", "multiclass")
 DEFAULT_METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "logloss"}
 COUNTERPARTS_BY_TASK = {

@@ -32,6 +32,7 @@ from gbreg.spec.rdatasets_names import rdatasets_problems
 from gbreg.spec.schema import (
     COUNTERPARTS_BY_TASK,
     DATA_SUFFIXES,
+    GENERATOR_PARAMS,
     SKLEARN_DATASETS,
     DataSpec,
     LogSpace,
@@ -197,10 +198,7 @@ def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
     if data.source == "sklearn" and data.name and data.name not in SKLEARN_DATASETS:
         problems.append(("data.name", unknown_key_message(data.name, SKLEARN_DATASETS, "scikit-learn data set")))
     if data.source == "synthetic":
-        for key, value in data.params.items():
-            if key in ("n_samples", "n_features", "n_informative") and (
-                    not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                problems.append((f"data.params.{key}", f"must be a positive integer, got {value!r}"))
+        problems += _generator_param_problems(data)
     if data.source == "file" and data.path and Path(data.path).suffix.lower() not in DATA_SUFFIXES:
         suffix = Path(data.path).suffix
         what = f"unknown file format {suffix!r}" if suffix else f"{data.path!r} has no file extension"
@@ -209,6 +207,26 @@ def _data_problems(data: DataSpec) -> list[tuple[str, str]]:
         problems += rdatasets_problems(data.package, data.name)
     return problems
 
+
+
+def _generator_param_problems(data: DataSpec) -> list[tuple[str, str]]:
+    known = GENERATOR_PARAMS.get(data.generator or "", ())
+    problems = []
+    for key, value in data.params.items():
+        path = f"data.params.{key}"
+        if known and key not in known:
+            problems.append((path, unknown_key_message(key, known, f"make_{data.generator} parameter")
+                             + ("" if key not in ("coef", "return_X_y", "weights") else
+                                f" ({key} is not settable here)")))
+        elif key in ("n_samples", "n_features", "n_informative") and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.append((path, f"must be a positive integer, got {value!r}"))
+    if data.generator == "classification" and data.params.get("shuffle") is True:
+        # sklearn would shuffle the columns out of sight: gbreg could no longer tell which are informative
+        problems.append(("data.params.shuffle", "gbreg generates the classes unshuffled, to know which columns "
+                         "are informative, then permutes the columns with the seed; leave shuffle out for "
+                         "that, or set false to keep sklearn's order (informative columns first)"))
+    return problems
 
 
 def _value_problems(path: str, axis: str, value: Any, libraries: dict) -> list[tuple[str, str]]:
