@@ -39,6 +39,11 @@ def test_a_misspelt_generator_parameter_is_a_spec_error_with_the_right_name():
     ]
 
 
+def test_more_than_one_regression_target_is_refused_before_any_library_sees_it():
+    assert _problems("regression", {"n_targets": 2}) == [
+        "data.params.n_targets: a study fits one target; got 2, leave it out (1)"]
+
+
 def test_classification_refuses_shuffle_true_which_would_hide_the_informative_columns():
     [problem] = _problems("classification", {"n_samples": 100, "shuffle": True})
     assert problem.startswith("data.params.shuffle: gbreg generates the classes unshuffled")

@@ -221,6 +221,9 @@ def _generator_param_problems(data: DataSpec) -> list[tuple[str, str]]:
         elif key in ("n_samples", "n_features", "n_informative") and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1):
             problems.append((path, f"must be a positive integer, got {value!r}"))
+    if data.params.get("n_targets", 1) != 1:
+        problems.append(("data.params.n_targets", f"a study fits one target; got {data.params['n_targets']!r}, "
+                         "leave it out (1)"))
     if data.generator == "classification" and data.params.get("shuffle") is True:
         # sklearn would shuffle the columns out of sight: gbreg could no longer tell which are informative
         problems.append(("data.params.shuffle", "gbreg generates the classes unshuffled, to know which columns "
