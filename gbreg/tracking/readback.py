@@ -7,6 +7,7 @@ memory (:mod:`gbreg.run.records`)."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,9 @@ SUMMARY_COLUMNS = ("run_name", "library", "model", *PENALTY_AXES, "test_{m}", "t
 
 
 def find_parent_run(client, study_or_run: str):
-    """A parent run id (a trial's id stands for its study), or the study (experiment) of that name's
-    latest original parent run: a ``gbreg reproduce`` rerun is chosen only when the study has no other."""
+    """A parent run id (a trial's id stands for its study), or the study of that name's latest original
+    parent run: a ``gbreg reproduce`` rerun is chosen only when the study has no other. An MLflow experiment's
+    name (``mlflow.experiment`` in a spec) stands for the study in it, by the same rule."""
 
     store = f"the tracking store {client.tracking_uri}"
     try:
@@ -56,21 +58,70 @@ def find_parent_run(client, study_or_run: str):
     ids = [e.experiment_id for e in experiments]
     if not ids:
         raise UserInputError(f"no study or run {study_or_run!r}: {store} has no experiments")
-    quoted = study_or_run.replace("'", "\\'")
-    runs = retrying(lambda: client.search_runs(
-        ids, filter_string=f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{quoted}'",
-        max_results=1000, order_by=["attributes.start_time DESC"]))
-    if not runs:
-        suites = retrying(lambda: client.search_runs(
-            ids, filter_string=f"tags.`{TAG_KIND}` = '{SUITE_KIND}' and tags.`{TAG_SUITE}` = '{quoted}'",
-            max_results=1, order_by=["attributes.start_time DESC"]))
-        if suites:
-            refuse_suite_run(client, suites[0])
-        names = sorted({e.name for e in experiments})
-        raise UserInputError(f"no study or run {study_or_run!r} in {store}; experiments: "
-                             f"{', '.join(names[:20])}")
+    runs = _study_parent_runs(client, ids, f"tags.`{TAG_STUDY}` = '{_quoted(study_or_run)}'")
+    if runs:
+        return _latest_original(runs)
+    suites = retrying(lambda: client.search_runs(
+        ids, filter_string=f"tags.`{TAG_KIND}` = '{SUITE_KIND}' and tags.`{TAG_SUITE}` = '{_quoted(study_or_run)}'",
+        max_results=1, order_by=["attributes.start_time DESC"]))
+    if suites:
+        refuse_suite_run(client, suites[0])
+    experiment = next((e for e in experiments if e.name == study_or_run), None)
+    if experiment is not None:
+        return _experiment_parent_run(client, experiment, experiments)
+    names = sorted({e.name for e in experiments})
+    raise UserInputError(f"no study or run {study_or_run!r} in {store}; experiments: {', '.join(names[:20])}")
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def _study_parent_runs(client, experiment_ids: list[str], condition: str | None = None) -> list:
+    """The study parent runs in those experiments (matching ``condition``, an MLflow filter), latest first."""
+    kind = f"tags.`{TAG_KIND}` = 'study'"
+    return retrying(lambda: client.search_runs(
+        experiment_ids, filter_string=f"{kind} and {condition}" if condition else kind, max_results=1000,
+        order_by=["attributes.start_time DESC"]))
+
+
+def _latest_original(runs: list):
+    """Of a study's parent runs (latest first), the latest that is not a ``gbreg reproduce`` rerun."""
     originals = [r for r in runs if TAG_REPRODUCES not in r.data.tags]
     return (originals or runs)[0]
+
+
+def _experiment_parent_run(client, experiment, experiments: list):
+    """``gbreg results EXPERIMENT``: the latest original run of the study in that experiment. An experiment of
+    several studies gives the latest one's, with a warning naming the others; one without a study is an
+    error naming the experiments that hold studies."""
+    runs = _study_parent_runs(client, [experiment.experiment_id])
+    by_study: dict[str, list] = {}
+    for run in runs:
+        by_study.setdefault(run.data.tags.get(TAG_STUDY, run.info.run_name), []).append(run)
+    if not by_study:
+        studies = _study_experiments(client, experiments)
+        listed = ", ".join(f"{study!r} (experiment {name!r})" for study, name in list(studies.items())[:20])
+        raise UserInputError(f"experiment {experiment.name!r} holds no gbreg study (`gbreg run` logs each study to "
+                             "the experiment named by its spec's mlflow.experiment, else its name); "
+                             + (f"give a study or its experiment: {listed}" if listed
+                                else f"{client.tracking_uri} holds no study yet"))
+    chosen = next(iter(by_study))  # the study of the latest run
+    parent = _latest_original(by_study[chosen])
+    if len(by_study) > 1:
+        others = ", ".join(repr(name) for name in list(by_study)[1:])
+        logging.getLogger("gbreg").warning(
+            f"experiment {experiment.name!r} holds {len(by_study)} studies; showing the latest, {chosen!r} (run "
+            f"{parent.info.run_id}); the others: {others}; give a study's name (`gbreg results STUDY`) or pick a "
+            f"run with `gbreg results {experiment.name} --run RUN_ID`")
+    return parent
+
+
+def _study_experiments(client, experiments: list) -> dict[str, str]:
+    """Study name -> its experiment's name, for a message (the studies of the latest 1000 parent runs)."""
+    names = {e.experiment_id: e.name for e in experiments}
+    return {run.data.tags.get(TAG_STUDY, run.info.run_name): names.get(run.info.experiment_id, "?")
+            for run in reversed(_study_parent_runs(client, list(names)))}
 
 
 def refuse_suite_run(client, run) -> None:
@@ -88,7 +139,8 @@ def refuse_suite_run(client, run) -> None:
 
 
 def chosen_parent_run(client, study: str, run_id: str):
-    """``gbreg results STUDY --run RUN_ID``: that run's study parent, which must belong to STUDY."""
+    """``gbreg results STUDY --run RUN_ID``: that run's study parent, which must belong to STUDY (the study, or
+    the experiment it is logged to)."""
 
     try:
         run = client.get_run(run_id)
@@ -99,9 +151,14 @@ def chosen_parent_run(client, study: str, run_id: str):
     owner = parent.data.tags.get(TAG_STUDY)
     if owner is None:
         raise UserInputError(f"--run {run_id}: not a run of a gbreg study")
-    if owner != study:
+    if owner != study and _experiment_name(client, parent) != study:
         raise UserInputError(f"--run {run_id}: that run belongs to study {owner!r}, not {study!r}")
     return parent
+
+
+def _experiment_name(client, run) -> str | None:
+    experiment = retrying(lambda: client.get_experiment(run.info.experiment_id))
+    return experiment.name if experiment is not None else None
 
 
 def study_results(client, parent) -> pd.DataFrame:

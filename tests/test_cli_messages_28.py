@@ -1,0 +1,55 @@
+"""Messages and answers of the command line fixed in round 28: an experiment's name given to ``gbreg results``,
+what ``--dry-run`` says of trials the store already has, and the wording of spec and mlflow.yaml errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import small_spec, study_in_temp_store
+from typer.testing import CliRunner
+
+from gbreg.cli import app
+
+ONE_LIBRARY = {"xgboost": {"n_estimators": 5, "max_depth": 2}}
+
+
+def gbreg(*args: str, cwd) -> subprocess.CompletedProcess:
+    """The real ``gbreg`` command (its warnings reach stderr only through its entry point)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    return subprocess.run([sys.executable, "-m", "gbreg", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def two_studies_one_experiment(tmp_path_factory):
+    """Studies 'tf' and then 'tf2', both logged to experiment 'tf_exp'."""
+    folder = tmp_path_factory.mktemp("experiment")
+    spec = small_spec(name="tf", models=ONE_LIBRARY, mlflow={"experiment": "tf_exp"})
+    stores = study_in_temp_store(folder, spec)
+    first = next(stores)[0]
+    second = next(study_in_temp_store(folder, {**spec, "name": "tf2"}))[0]
+    yield folder, first, second
+
+
+def test_results_of_an_experiment_name(two_studies_one_experiment):
+    folder, first, second = two_studies_one_experiment
+    shown = gbreg("results", "tf_exp", "--format", "csv", cwd=folder)
+    assert shown.returncode == 0, shown.stderr
+    assert len(shown.stdout.splitlines()) == 1 + 6  # the header and tf2's trials
+    assert (f"warning: experiment 'tf_exp' holds 2 studies; showing the latest, 'tf2' (run {second.parent_run_id}); "
+            "the others: 'tf'; give a study's name (`gbreg results STUDY`) or pick a run with "
+            "`gbreg results tf_exp --run RUN_ID`") in shown.stderr
+
+    picked = CliRunner().invoke(app, ["results", "tf_exp", "--run", first.parent_run_id], env={
+        "GBREG_MLFLOW_CONFIG": str(folder / "mlflow.yaml")})
+    assert picked.exit_code == 0, picked.output
+    assert "tf · " in picked.stdout and first.parent_run_id in picked.stdout
+
+    default = gbreg("results", "Default", cwd=folder)
+    assert default.returncode == 2
+    assert default.stderr == (
+        "error: experiment 'Default' holds no gbreg study (`gbreg run` logs each study to the experiment named by "
+        "its spec's mlflow.experiment, else its name); give a study or its experiment: 'tf' (experiment 'tf_exp'), "
+        "'tf2' (experiment 'tf_exp')\n")
