@@ -215,3 +215,20 @@ def test_reproduce_unknown_or_child_run_is_a_clear_error(tracking, tmp_path):
     assert not_parent.exit_code == 2
     assert not_parent.stderr.strip() == (f"error: run {child.info.run_id} is not a gbreg study's parent run; "
                                          f"reproduce its parent run {parent.info.run_id}")
+
+
+@pytest.mark.parametrize("status", ["KILLED", "FAILED", "RUNNING"])
+def test_reproduce_of_a_study_that_did_not_finish_is_refused_before_training(tracking, tmp_path, status):
+    spec_path = write_spec(tmp_path, small_spec(name="unfinished", sweep={"reg_alpha": [0]}))
+    _run(spec_path, "-j", "1")
+    client = _client(tracking)
+    (parent,) = _parents(client)
+    client.update_run(parent.info.run_id, status=status)  # as Ctrl-C, a crash or a dead process leaves it
+    refused = CliRunner().invoke(app, ["reproduce", parent.info.run_id])
+    assert refused.exit_code == 2, refused.output
+    what = "is still running, or its process died" if status == "RUNNING" else f"ended {status}"
+    assert refused.stderr.strip() == (
+        f"error: run {parent.info.run_id} ({parent.info.run_name}) {what}: it did not finish, so a rerun has "
+        f"nothing whole to compare with; finish it with `gbreg run {spec_path}` (it resumes the trials not "
+        "done), then reproduce the run that finishes")
+    assert len(_parents(client)) == 1  # no rerun was started

@@ -22,6 +22,7 @@ from gbreg.tracking.readback import TrialRecord, recorded_spec, study_parent_run
 from gbreg.tracking.store import open_existing_store
 from gbreg.tracking.tracker import (
     TAG_DATA_SHA,
+    TAG_SPEC_SOURCE,
     VERSION_TAG_PREFIX,
     package_versions,
 )
@@ -78,6 +79,7 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     config = load_tracking_config()
     client = open_existing_store(config)  # the original must be in it: never create an empty one
     original = study_parent_run(client, run_id)
+    _check_finished(original)
     spec = recorded_spec(client, original)
     prepared = prepare_study(spec)  # loads the data: nothing is trained before the fingerprint is checked
     _check_fingerprint(original, prepared.data_sha, spec, allow_data_change, console)
@@ -105,6 +107,20 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
 
 # ----------------------------------------------------------------------------------------------------
 # what the original recorded
+
+
+def _check_finished(parent) -> None:
+    """Only a finished study is reproduced: an interrupted or failed one has no after-sweep metrics and
+    lacks trials, so its rerun would differ everywhere without anything having changed."""
+    status = parent.info.status
+    if status == "FINISHED":
+        return
+    source = parent.data.tags.get(TAG_SPEC_SOURCE)
+    again = f"`gbreg run {source}`" if source else "`gbreg run` on its spec"
+    what = "is still running, or its process died" if status == "RUNNING" else f"ended {status}"
+    raise UserInputError(f"run {parent.info.run_id} ({parent.info.run_name}) {what}: it did not finish, so a "
+                         f"rerun has nothing whole to compare with; finish it with {again} (it resumes the "
+                         "trials not done), then reproduce the run that finishes")
 
 
 def _check_fingerprint(parent, data_sha: str, spec, allow_data_change: bool, console) -> None:
