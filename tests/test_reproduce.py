@@ -199,6 +199,23 @@ def test_compare_trials_applies_rtol_per_metric():
     assert missing.only_original == [("k2", "xgboost α=1")] and not missing.matches
 
 
+def test_a_metric_no_original_trial_has_is_listed_as_new_not_as_a_difference():
+    from gbreg.run.reproduce import TrialRecord, compare_trials
+
+    before = {"k1": TrialRecord("a", "catboost λ=0", "FINISHED", {"test_rmse": 50.0, "n_leaves": 8.0}),
+              "k2": TrialRecord("b", "catboost λ=1", "FINISHED", {"test_rmse": 40.0})}
+    after = {"k1": TrialRecord("c", "catboost λ=0", "FINISHED", {"test_rmse": 50.0, "n_leaves": 8.0,
+                                                                 "leaf_shrinkage": 1.0}),
+             "k2": TrialRecord("d", "catboost λ=1", "FINISHED", {"test_rmse": 40.0, "n_leaves": 8.0,
+                                                                 "leaf_shrinkage": 0.5})}
+    comparison = compare_trials(before, after, rtol=0)
+    assert comparison.new_metrics == ["leaf_shrinkage"] and comparison.n_metrics == 2
+    # n_leaves is recorded on one original trial: missing on the other is a difference, not a new metric
+    assert [(d.trial_key, d.metric) for d in comparison.differences] == [("k2", "n_leaves")]
+    del after["k2"].metrics["n_leaves"]
+    assert compare_trials(before, after, rtol=0).matches
+
+
 def test_reproduce_unknown_or_child_run_is_a_clear_error(tracking, tmp_path):
     spec_path = write_spec(tmp_path, small_spec(name="ids", sweep={"reg_alpha": [0]}))
     _run(spec_path, "-j", "1")

@@ -62,6 +62,9 @@ class Comparison:
     status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)  # key, name, before, after
     only_original: list[tuple[str, str]] = field(default_factory=list)  # key, name
     only_reproduced: list[tuple[str, str]] = field(default_factory=list)
+    # metrics no trial of the original has: added to gbreg after it ran (e.g. CatBoost's leaf_shrinkage),
+    # so there is nothing to compare them with; listed, not counted as differences
+    new_metrics: list[str] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -170,8 +173,11 @@ def compare_trials(before: dict[str, TrialRecord], after: dict[str, TrialRecord]
     comparison = Comparison()
     comparison.only_original = [(k, r.run_name) for k, r in before.items() if k not in after]
     comparison.only_reproduced = [(k, r.run_name) for k, r in after.items() if k not in before]
+    shared = [k for k in before if k in after]
+    recorded = set().union(*(before[k].metrics for k in shared)) if shared else set()
+    new_metrics: set[str] = set()
     names: set[str] = set()
-    for key in (k for k in before if k in after):
+    for key in shared:
         old, new = before[key], after[key]
         comparison.n_compared += 1
         if old.status != new.status:
@@ -179,11 +185,15 @@ def compare_trials(before: dict[str, TrialRecord], after: dict[str, TrialRecord]
         for metric in sorted(set(old.metrics) | set(new.metrics)):
             if metric.endswith(NOT_COMPARED_SUFFIXES):
                 continue
+            if metric not in recorded:
+                new_metrics.add(metric)
+                continue
             names.add(metric)
             a, b = old.metrics.get(metric), new.metrics.get(metric)
             if not _close(a, b, rtol):
                 comparison.differences.append(Difference(key, old.run_name, metric, a, b))
     comparison.n_metrics = len(names)
+    comparison.new_metrics = sorted(new_metrics)
     return comparison
 
 
@@ -210,6 +220,9 @@ def print_comparison(comparison: Comparison, rtol: float, version_changes: dict,
         console.print(f"not in the original: {name} ({key})", markup=False, highlight=False)
     for key, name, old, new in comparison.status_changes:
         console.print(f"status changed: {name} ({key}) {old} → {new}", markup=False, highlight=False)
+    if comparison.new_metrics:
+        console.print(f"not compared, the original has no trial with them (added to gbreg since it ran): "
+                      f"{', '.join(comparison.new_metrics)}", markup=False, highlight=False)
     if comparison.differences:
         by_metric: dict[str, list[Difference]] = {}
         for difference in comparison.differences:
