@@ -25,7 +25,7 @@ from gbreg.cli_options import (
 )
 from gbreg.cli_process import ProcessRunControl
 from gbreg.cli_suite import suite_app
-from gbreg.errors import GbregError, UserInputError
+from gbreg.errors import GbregError, TrackingError, UserInputError
 
 # Each command imports what it runs inside its own body: `gbreg --help` and a mistyped command must not
 # wait for pandas, pydantic, MLflow and the boosting libraries that only `run`, `report` and the rest need.
@@ -68,8 +68,9 @@ def _print_plan(study, trials, n_trials: int) -> None:
     from rich.table import Table
 
     from gbreg.console import make_console
+    from gbreg.spec.messages import counted
 
-    table = Table(title=f"{n_trials:,} trials")
+    table = Table(title=counted(n_trials, "trial"))
     for column in ("trial_key", "model", "grid point"):
         table.add_column(column)
     for trial in trials[:PLAN_ROWS_SHOWN]:
@@ -106,9 +107,31 @@ def validate(spec: Path, set_: SetOption = None,
     _print_plan(study, trials, n_trials)
 
 
+def _print_done_in_store(study, n_trials: int, fresh: bool) -> None:
+    """What ``--dry-run`` adds to the plan: how many of its trials the store has finished, which a run skips."""
+    from gbreg.spec.messages import counted
+    from gbreg.spec.tracking_config import load_tracking_config
+    from gbreg.tracking.readback import trials_done_in_store
+
+    plan = f"{counted(n_trials, 'trial')} in the plan"
+    if fresh:
+        typer.echo(f"{plan}; with --fresh a run would train all of them")
+        return
+    config = load_tracking_config()
+    try:
+        done = trials_done_in_store(config, study)
+    except TrackingError as exc:  # the plan stands without it
+        typer.echo(f"note: how many are done is unknown: {exc}", err=True)
+        return
+    if done is not None:
+        typer.echo(f"{plan}; {done:,} already done in the store ({config.tracking_uri}), a run would train "
+                   f"{n_trials - done:,}")
+
+
 @app.command()
 def run(spec: Path, set_: SetOption = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials it would run")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trial plan, and how many of its trials the store "
+                                                         "has done already; runs nothing")] = False,
         jobs: JobsOption = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming")] = False,
         executor: Annotated[Optional[ExecutorKind], typer.Option(
@@ -132,6 +155,7 @@ def run(spec: Path, set_: SetOption = None,
         n_trials = count_trials(study)
         if dry_run:
             _print_plan(study, plan_head(study, PLAN_ROWS_SHOWN), n_trials)
+            _print_done_in_store(study, n_trials, fresh)
             return
         check_trial_limit(study, n_trials, yes)
         from gbreg.report.summary import print_summary

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import small_spec, study_in_temp_store
+from conftest import small_spec, study_in_temp_store, write_spec
 from typer.testing import CliRunner
 
 from gbreg.cli import app
@@ -53,3 +53,29 @@ def test_results_of_an_experiment_name(two_studies_one_experiment):
         "error: experiment 'Default' holds no gbreg study (`gbreg run` logs each study to the experiment named by "
         "its spec's mlflow.experiment, else its name); give a study or its experiment: 'tf' (experiment 'tf_exp'), "
         "'tf2' (experiment 'tf_exp')\n")
+
+
+def test_dry_run_says_how_many_trials_the_store_has_done(two_studies_one_experiment, tmp_path):
+    folder, _, second = two_studies_one_experiment
+    spec = write_spec(tmp_path, small_spec(name="tf2", models=ONE_LIBRARY, mlflow={"experiment": "tf_exp"}))
+    env = {"GBREG_MLFLOW_CONFIG": str(folder / "mlflow.yaml")}
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    done = CliRunner().invoke(app, ["run", str(spec), "--dry-run"], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.endswith(f"6 trials in the plan; 6 already done in the store ({uri}), a run would train 0\n")
+    wider = CliRunner().invoke(app, ["run", str(spec), "--dry-run", "--set", "sweep.reg_alpha=[0, 1, 100, 1000]"],
+                               env=env)
+    assert wider.stdout.endswith(f"8 trials in the plan; 6 already done in the store ({uri}), a run would train 2\n")
+    fresh = CliRunner().invoke(app, ["run", str(spec), "--dry-run", "--fresh"], env=env)
+    assert fresh.stdout.endswith("6 trials in the plan; with --fresh a run would train all of them\n")
+
+
+def test_dry_run_without_a_store_creates_none_and_says_nothing_of_it(tmp_path):
+    spec = write_spec(tmp_path, small_spec(models=ONE_LIBRARY, sweep={"reg_alpha": [0]}))
+    (tmp_path / "mlflow.yaml").write_text("tracking_uri: sqlite:///mlflow.db\n")
+    result = CliRunner().invoke(app, ["run", str(spec), "--dry-run"], env={"GBREG_MLFLOW_CONFIG": str(
+        tmp_path / "mlflow.yaml")})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].strip() == "1 trial"  # the table's title, singular
+    assert "in the plan" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml", "spec.yaml"]

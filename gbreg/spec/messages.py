@@ -46,6 +46,11 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 trial``, ``18 trials``, ``1,200 trials``: a count and its noun, singular for one."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset[str], what: str = "key") -> str:
     close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(valid))}"

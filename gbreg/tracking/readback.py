@@ -33,6 +33,7 @@ from gbreg.tracking.tracker import (
     TAG_SPEC_SOURCE,
     TAG_STUDY,
     TAG_TRIAL_KEY,
+    finished_trial_runs,
 )
 
 SUMMARY_COLUMNS = ("run_name", "library", "model", *PENALTY_AXES, "test_{m}", "train_{m}", "gap_{m}",
@@ -122,6 +123,30 @@ def _study_experiments(client, experiments: list) -> dict[str, str]:
     names = {e.experiment_id: e.name for e in experiments}
     return {run.data.tags.get(TAG_STUDY, run.info.run_name): names.get(run.info.experiment_id, "?")
             for run in reversed(_study_parent_runs(client, list(names)))}
+
+
+def trials_done_in_store(config, spec) -> int | None:
+    """How many trials of ``spec``'s plan the configured store has finished on the spec's data: what a
+    ``gbreg run`` would find done and skip (:func:`gbreg.tracking.tracker.finished_trial_runs`, the query its
+    resume makes). Reads only, and does not wait for a tracking server that is away; None when there is no
+    store to read. Loads the data (the trials done are those on the same data) only when the study's
+    experiment exists, and builds the whole plan (as the run would) only when that experiment holds
+    finished trials."""
+    from dataclasses import replace
+
+    from gbreg.data import load_dataset
+    from gbreg.plan import make_plan
+    from gbreg.tracking.store import missing_store_message, open_store
+
+    if missing_store_message(config):
+        return None
+    client = open_store(replace(config, server_wait_seconds=0))
+    experiment = retrying(lambda: client.get_experiment_by_name(spec.experiment_name))
+    if experiment is None:
+        return 0
+    data_sha = load_dataset(spec.data, spec.task, spec.seed, spec.base_dir).fingerprint()
+    done = finished_trial_runs(client, experiment.experiment_id, spec.name, data_sha)
+    return sum(trial.trial_key in done for trial in make_plan(spec)) if done else 0
 
 
 def refuse_suite_run(client, run) -> None:
