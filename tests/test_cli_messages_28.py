@@ -79,3 +79,14 @@ def test_dry_run_without_a_store_creates_none_and_says_nothing_of_it(tmp_path):
     assert result.stdout.splitlines()[0].strip() == "1 trial"  # the table's title, singular
     assert "in the plan" not in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml", "spec.yaml"]
+
+
+def test_an_unknown_comparison_under_where_lists_the_comparisons(tmp_path):
+    spec = write_spec(tmp_path, small_spec(models=ONE_LIBRARY))
+    hypothesis = "expect=[{metric: n_leaves, trend: decreasing, along: reg_lambda, where: {reg_alpha: %s}}]"
+    typo = CliRunner().invoke(app, ["validate", str(spec), "--no-data", "--set", hypothesis % "{gtt: 1}"])
+    assert typo.exit_code == 2
+    assert typo.stderr == (f"error: {spec}: expect[0].where.reg_alpha.gtt: unknown comparison 'gtt'; did you mean "
+                           "'gt'? (expected one of eq, ne, gt, ge, lt, le, in)\n")
+    other = CliRunner().invoke(app, ["validate", str(spec), "--no-data", "--set", hypothesis % "{between: 1}"])
+    assert other.stderr.endswith("unknown comparison 'between'; expected one of eq, ne, gt, ge, lt, le, in\n")

@@ -57,6 +57,9 @@ class Condition(BaseModel):
     in_: list[float | str] | None = Field(None, alias="in")
 
 
+COMPARISONS = tuple(field.alias or name for name, field in Condition.model_fields.items())  # as a spec writes them
+
+
 class Hypothesis(BaseModel):
     """One statement under ``expect:``; exactly one of trend / sign / best is stated."""
 
@@ -148,7 +151,8 @@ def expectation_problems(spec) -> list[tuple[str, str]]:
         try:
             hypothesis = Hypothesis.model_validate(raw)
         except ValidationError as exc:
-            problems += [(f"{path}.{where}" if where else path, message) for where, message in _model_problems(exc)]
+            problems += [(f"{path}.{where}" if where else path, message)
+                         for where, message in _model_problems(exc, Hypothesis)]
             continue
         problems += _hypothesis_problems(hypothesis, spec, path)
     return problems + _number_problems(spec.expect)
@@ -170,13 +174,15 @@ def _number_problems(expect: list) -> list[tuple[str, str]]:
     return problems
 
 
-def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
+def _model_problems(exc: ValidationError, model: type[Hypothesis | Condition]) -> list[tuple[str, str]]:
+    """Of a hypothesis, or of a where: condition (an unknown key there is a comparison: all seven are listed)."""
     problems = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden":
-            valid = list(Hypothesis.model_fields)
-            message = unknown_key_message(str(loc[-1]), valid, "hypothesis key")
+        if error["type"] == "extra_forbidden" and model is Condition:
+            message = unknown_key_message(str(loc[-1]), COMPARISONS, "comparison", list_all=True)
+        elif error["type"] == "extra_forbidden":
+            message = unknown_key_message(str(loc[-1]), list(Hypothesis.model_fields), "hypothesis key")
         elif error["type"] == "literal_error":
             message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
         else:
@@ -286,7 +292,8 @@ def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
         try:
             condition = _condition(raw)
         except ValidationError as exc:
-            problems += [(f"{here}.{where}" if where else here, message) for where, message in _model_problems(exc)]
+            problems += [(f"{here}.{where}" if where else here, message)
+                         for where, message in _model_problems(exc, Condition)]
             continue
         wrong = _condition_problems(key, condition, spec, here)
         problems += wrong

@@ -51,9 +51,16 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset[str], what: str = "key") -> str:
+def unknown_key_message(key: str, valid: list[str] | tuple[str, ...] | frozenset[str], what: str = "key",
+                        list_all: bool = False) -> str:
+    """"unknown key 'x'; did you mean 'y'?", else the valid keys (sorted). ``list_all``: a short vocabulary
+    (the comparisons eq, ne, gt, ...) is listed in its own order even beside a did-you-mean."""
     close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(valid))}"
+    expected = f"expected one of {', '.join(valid if list_all else sorted(valid))}"
+    if close:
+        hint = f"; did you mean {close[0]!r}?" + (f" ({expected})" if list_all else "")
+    else:
+        hint = f"; {expected}"
     return f"unknown {what} {key!r}{hint}"
 
 
