@@ -40,3 +40,54 @@ def test_the_outcome_class_is_public_and_imported_only_when_used():
             "from gbreg.run.sweep import StudyOutcome as inner; "
             "assert gbreg.StudyOutcome is inner and 'StudyOutcome' in gbreg.__all__ and 'StudyOutcome' in dir(gbreg)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _cells():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [{"library": library, "reg_alpha": alpha, "reg_lambda": lam, "repeat": repeat, "fold": 0,
+             "zero_leaf_fraction": alpha * 0.01 + rng.normal(0, 0.001), "test_rmse": 50 + rng.normal()}
+            for library in ("xgboost", "lightgbm") for alpha in (0, 1, 10) for lam in (0, 1, 10) for repeat in range(6)]
+    return pd.DataFrame(rows)
+
+
+AXES = ["reg_alpha", "reg_lambda"]
+
+
+def test_judge_names_the_hypothesis_the_key_and_the_closest_column_of_a_mistyped_axis():
+    import pytest
+
+    from gbreg import judge
+
+    trend = {"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alfa"}
+    with pytest.raises(ValueError, match=r"hypothesis 1 \(zero_leaf_fraction is increasing along reg_alfa\): "
+                                         r"along: unknown column 'reg_alfa'; did you mean 'reg_alpha'\?"):
+        judge(_cells(), [trend], axes=AXES)
+    best = {"best": "test_rmse", "interior": ["reg_alpha", "reg_lamda"], "where": {"libary": "xgboost"}}
+    with pytest.raises(ValueError) as raised:
+        judge(_cells(), [{**trend, "along": "reg_alpha"}, best], axes=["reg_alpha", "reg_lambda", "gama"])
+    message = str(raised.value)
+    assert message.startswith("judge: 3 problems")
+    assert "axes: unknown column 'gama'" in message
+    assert "hypothesis 2 (" in message and "interior[1]: unknown column 'reg_lamda'; did you mean 'reg_lambda'?" in message
+    assert "where.libary: unknown column 'libary'; did you mean 'library'?" in message
+    with pytest.raises(TypeError, match="axes must be a list"):
+        judge(_cells(), [{**trend, "along": "reg_alpha"}], axes="reg_alpha")
+
+
+def test_judge_keeps_a_metric_the_table_lacks_inconclusive_and_reads_columns_of_the_trial_table():
+    from gbreg import judge
+
+    cells = _cells()
+    verdicts = judge(cells, [{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha"},
+                             {"metric": "leaf_shrinkage", "trend": "increasing", "along": "reg_alpha"}], axes=AXES)
+    assert verdicts[0].verdict == "supported"
+    assert verdicts[1].verdict == "inconclusive" and "'leaf_shrinkage'" in verdicts[1].reason
+    # a where key that only the one-row-per-trial table has is a column, not a mistake
+    trials = cells.drop(columns=["fold", "repeat"]).drop_duplicates(["library", "reg_alpha", "reg_lambda"])
+    trials = trials.assign(objective="reg:squarederror")
+    judged = judge(cells, [{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha",
+                            "where": {"objective": "reg:squarederror"}}], axes=AXES, trials=trials)
+    assert judged[0].verdict == "inconclusive"

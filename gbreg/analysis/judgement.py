@@ -32,6 +32,7 @@ from gbreg.analysis.verdicts import (
     stratum_labels,
 )
 from gbreg.spec.hypotheses import Hypothesis
+from gbreg.spec.messages import unknown_key_message
 
 UNITS = ("auto", "split", "repeat")
 
@@ -53,7 +54,11 @@ def judge(cells, expect, axes, *, trials=None, unit: str = "auto", test: str = "
     a repeat has several folds (they partition the same rows, so they are not independent; their summaries
     are averaged), else the split (each holdout split is its own random partition); ``split`` forces
     repeat x fold, ``repeat`` the repeat. ``test``: ``t`` (default; one-sample t over the units, continuous
-    p-values) or ``sign_flip`` (exact randomization tests; n units never give p below 2 / 2^n)."""
+    p-values) or ``sign_flip`` (exact randomization tests; n units never give p below 2 / 2^n).
+
+    An axis, ``along``, ``interior`` or ``where`` key that is a column of neither table is a ValueError
+    naming the hypothesis, the key and the closest column; a metric without a column makes its hypothesis
+    inconclusive, with the reason."""
     if not isinstance(cells, pd.DataFrame):
         raise TypeError(f"judge: cells must be a pandas DataFrame (one row per trial x split), got "
                         f"{type(cells).__name__}")
@@ -62,9 +67,16 @@ def judge(cells, expect, axes, *, trials=None, unit: str = "auto", test: str = "
     if test not in TESTS:
         raise ValueError(f"judge: test must be one of {TESTS}, got {test!r}")
     hypotheses = [h if isinstance(h, Hypothesis) else Hypothesis.model_validate(h) for h in expect]
+    if isinstance(axes, str):
+        raise TypeError(f"judge: axes must be a list of column names, got the string {axes!r} (write [{axes!r}])")
+    axes = list(axes)
+    numbered = [(h.number or index, h) for index, h in enumerate(hypotheses, 1)]
+    problems = _column_problems(cells, trials, axes, numbered)
+    if problems:
+        raise ValueError(f"judge: {problems[0]}" if len(problems) == 1
+                         else f"judge: {len(problems)} problems\n  " + "\n  ".join(problems))
     unit = _resolve_unit(cells, unit)
-    drafts = [_judge_one(h.number or index, h, cells, trials, list(axes), unit, test)
-              for index, h in enumerate(hypotheses, 1)]
+    drafts = [_judge_one(number, h, cells, trials, axes, unit, test) for number, h in numbered]
     return Judgement(_holm_verdicts(drafts))
 
 
@@ -75,6 +87,21 @@ def evaluate_hypotheses(hypotheses: list[Hypothesis], results, splits, axes: lis
     columns. ``seed`` is accepted for compatibility and unused: the one test that resamples (the best
     point's multiplier bootstrap) uses a fixed seed of its own, so a verdict is the same on every run."""
     return list(judge(splits, hypotheses, axes, trials=results))
+
+
+def _column_problems(cells, trials, axes: list[str], numbered: list[tuple[int, Hypothesis]]) -> list[str]:
+    """Every axis, ``along``, ``interior`` and ``where`` key that is a column of neither table, with the
+    closest column. A metric without a column is not a mistake here: its hypothesis is inconclusive (a
+    study's table lacks the metrics no trial could compute)."""
+    columns = {str(c) for c in cells.columns} | ({str(c) for c in trials.columns} if trials is not None else set())
+    problems = [f"axes: {unknown_key_message(axis, columns, 'column')}" for axis in axes if axis not in columns]
+    for number, h in numbered:
+        named = [("along", h.along)] if h.along else []
+        named += [(f"interior[{i}]", axis) for i, axis in enumerate(h.interior or [])]
+        named += [(f"where.{key}", key) for key in h.where]
+        problems += [f"hypothesis {number} ({h.describe()}): {key}: {unknown_key_message(column, columns, 'column')}"
+                     for key, column in named if column not in columns]
+    return problems
 
 
 def _resolve_unit(cells, unit: str) -> str:
