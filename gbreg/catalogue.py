@@ -96,6 +96,7 @@ MEASURES: tuple[Measure, ...] = (
     _tree("zero_leaf_fraction", "fraction of leaves exactly 0",
           shown=("summary", "best", "heatmap", "comparison", "comparison-terminal"), rank=1),
     _tree("leaf_abs_mean", "mean |leaf value| (raw score units)", "raw score", ("summary", "best", "heatmap")),
+    _tree("empty_leaf_fraction", "fraction of leaves no training row reaches"),
     _tree("leaf_l1", unit="raw score", shown=("comparison",), rank=2),
     _tree("leaf_l2", unit="raw score", shown=("comparison",), rank=3),
     _mechanism("leaf_l1_zeroed_fraction"),

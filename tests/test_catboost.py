@@ -203,3 +203,33 @@ def test_a_tree_without_a_split_is_one_leaf_at_depth_zero():
     assert result.stats["n_trees"] == 100 and len(per_tree) == 100
     assert (per_tree == 1).any(), "some trees found no split"
     assert (leaves.loc[leaves["tree"].isin(per_tree[per_tree == 1].index), "depth"] == 0).all()
+
+
+def test_leaves_no_training_row_reaches_are_empty_not_zeroed_by_a_penalty():
+    """CatBoost's symmetric trees keep all 2^depth leaves; at depth 6 on 331 rows most hold no row. Their
+    value is 0 with cover 0: counted in empty_leaf_fraction, left out of the leaf-value statistics (they
+    once made CatBoost, which has no L1 term, look as if over half its leaves were zeroed)."""
+    from catboost import CatBoostRegressor, Pool
+
+    from gbreg.models.trees import reached_values, tree_stats
+
+    fold = _sklearn_fold("diabetes")
+    native = CatBoostRegressor(iterations=20, depth=6, l2_leaf_reg=100, verbose=0, thread_count=1, random_seed=0,
+                               allow_writing_files=False).fit(fold.X_train, fold.y_train)
+    leaves, n_trees, used = read_leaves(model_json(native), 1)
+    rows_in_leaf = native.calc_leaf_indexes(Pool(fold.X_train))  # rows x trees: the leaf each row falls in
+    reached = np.zeros(len(leaves["value"]), dtype=bool)
+    for tree in range(n_trees):
+        first = np.flatnonzero(leaves["tree"] == tree)[0]
+        reached[first + np.unique(rows_in_leaf[:, tree])] = True
+    assert not reached.all()  # the case this is about
+    np.testing.assert_array_equal(leaves["cover"] > 0, reached)
+    assert (leaves["value"][~reached] == 0).all()
+    stats = tree_stats(leaves, n_trees, len(used))
+    assert stats["empty_leaf_fraction"] == pytest.approx(1 - reached.mean())
+    assert stats["n_leaves"] == len(leaves["value"])  # every leaf of the model, reached or not
+    assert stats["zero_leaf_fraction"] == pytest.approx(np.mean(leaves["value"][reached] == 0))
+    assert stats["leaf_abs_mean"] == pytest.approx(np.abs(leaves["value"][reached]).mean())
+    np.testing.assert_array_equal(reached_values(leaves), leaves["value"][reached])
+    trained = _train(fold, "rmse", max_depth=6, reg_lambda=100.0)  # through gbreg: the same statistics
+    assert trained.stats["empty_leaf_fraction"] > 0.3 and trained.stats["zero_leaf_fraction"] < 0.01

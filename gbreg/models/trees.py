@@ -7,8 +7,14 @@ the hot path) into a leaf table, one row per leaf of every tree, every class's t
     klass  the class the tree scores (0 for regression and binary)
     leaf   the leaf's node id within its tree
     value  the leaf value as the model adds it (learning rate applied; no base score / init score)
-    cover  the sum of hessians of the training rows in the leaf
+    cover  the sum of hessians of the training rows in the leaf (CatBoost: of their weights; NaN where the
+           model does not record it: a LightGBM tree of one leaf)
     depth  the leaf's depth (root = 0, so a stump's leaves have depth 1)
+
+A leaf no training row reaches (cover 0) exists only in CatBoost's symmetric trees, which keep all
+2^depth leaves; its value is 0 because no row is there, not because a penalty put it there. The leaf-value
+statistics (``zero_leaf_fraction``, ``leaf_abs_mean``, the distribution's) are over the leaves rows reach
+(:func:`reached_values`); ``n_leaves`` counts every leaf of the model and ``empty_leaf_fraction`` the others.
 """
 
 from __future__ import annotations
@@ -63,10 +69,17 @@ def node_depths(parents: np.ndarray, children: np.ndarray, n_nodes: int) -> np.n
         depth = deeper
 
 
+def reached_values(leaves) -> np.ndarray:
+    """The values of the leaves some training row reaches (cover not 0; an unknown cover counts as reached).
+    ``leaves``: a leaf table, as numpy columns or a DataFrame."""
+    values, cover = np.asarray(leaves["value"], dtype=float), np.asarray(leaves["cover"], dtype=float)
+    return values[~(cover == 0)]
+
+
 def tree_stats(leaves: dict[str, np.ndarray], n_trees: int, n_features_used: int) -> dict[str, float]:
     """Size and leaf-score statistics; ``leaf_l2`` is the Euclidean norm sqrt(sum v^2)."""
-    values = leaves["value"]
-    n_leaves = len(values)
+    n_leaves = len(leaves["value"])
+    values = reached_values(leaves)
     if n_trees and n_leaves:
         tree_depth = np.zeros(n_trees)
         np.maximum.at(tree_depth, leaves["tree"], leaves["depth"])
@@ -80,8 +93,9 @@ def tree_stats(leaves: dict[str, np.ndarray], n_trees: int, n_features_used: int
         "leaves_per_tree": n_leaves / n_trees if n_trees else 0.0,
         "depth_mean": depth_mean,
         "depth_max": depth_max,
-        "zero_leaf_fraction": float(np.mean(values == 0.0)) if n_leaves else 0.0,
-        "leaf_abs_mean": float(abs_values.mean()) if n_leaves else 0.0,
+        "zero_leaf_fraction": float(np.mean(values == 0.0)) if len(values) else 0.0,
+        "empty_leaf_fraction": 1.0 - len(values) / n_leaves if n_leaves else 0.0,
+        "leaf_abs_mean": float(abs_values.mean()) if len(values) else 0.0,
         "leaf_l1": float(abs_values.sum()),
         "leaf_l2": float(np.sqrt(np.sum(values**2))),
         "n_features_used": float(n_features_used),

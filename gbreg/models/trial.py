@@ -20,6 +20,7 @@ from gbreg.models.boosters import ADAPTERS
 from gbreg.models.boosters.adapter import FoldData, SplitResult
 from gbreg.models.leaf_distribution import leaf_histogram_png, value_distribution_stats
 from gbreg.models.linear import fit_counterpart
+from gbreg.models.trees import reached_values
 
 # The files a trial's run holds (part of the MLflow contract, docs/mlflow_contract.md). The worker
 # serializes them, so the main process, which logs every trial, only stores bytes.
@@ -166,7 +167,7 @@ def _histogram(task: TrialTask, result: TrialResult) -> bytes | None:
     """Drawn here, in the worker, so the main process only stores it."""
 
     if result.leaves is not None:
-        values, what = result.leaves["value"].to_numpy(), "leaf values"
+        values, what = reached_values(result.leaves), "leaf values"
     elif result.coefficients is not None:
         values, what = result.coefficients["coef"].to_numpy(), "coefficients"
     else:
@@ -180,7 +181,7 @@ def _train_split(task: TrialTask, index: int) -> SplitResult:
     result = _fit_split(task, index)
 
     if result.leaves is not None:
-        result.stats.update(value_distribution_stats(result.leaves["value"]))
+        result.stats.update(value_distribution_stats(reached_values(result.leaves)))
     elif result.coefficients is not None:
         result.stats.update(value_distribution_stats(result.coefficients["coef"].to_numpy()))
     return result

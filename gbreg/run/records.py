@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gbreg.models.trees import reached_values
 from gbreg.tracking.readback import runs_frame
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.tracker import finite, param_value
@@ -71,9 +72,10 @@ class SweepRecords:
     def _keep_leaf_values(self, run_id: str, result) -> None:
         if result.leaves is None or len(result.leaves) > self._leaf_budget:
             return
-        # a copy: a view would keep the whole block of the table's float columns alive
-        self._leaf_values[run_id] = result.leaves["value"].to_numpy(float, copy=True)
-        self._leaf_budget -= len(result.leaves)
+        # a copy (the reached leaves' values): a view would keep the table's float columns alive
+        values = reached_values(result.leaves)
+        self._leaf_values[run_id] = values
+        self._leaf_budget -= len(values)
 
     def results_frame(self, plan, client=None, done_before: dict[str, str] | None = None) -> pd.DataFrame:
         """One row per trial of ``plan`` that has a run: logged now (held here) or finished by an earlier

@@ -200,8 +200,8 @@ def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np
     n_leaves = np.array([int(tree["num_leaves"]) for tree in trees], dtype=np.int64)
     leaf_start = np.cumsum(n_leaves) - n_leaves
     values = list(map(float, " ".join(tree["leaf_value"] for tree in trees).split()))
-    # a one-leaf tree has an empty leaf_weight: its cover is 0
-    covers = list(map(float, " ".join(tree.get("leaf_weight") or "0 " * count
+    # a one-leaf tree has an empty leaf_weight: its cover (every row's hessian) is not recorded
+    covers = list(map(float, " ".join(tree.get("leaf_weight") or "nan " * count
                                       for tree, count in zip(trees, n_leaves.tolist())).split()))
     split = [tree for tree in trees if tree["left_child"]]  # a one-leaf tree has no internal node
     left = _integers(tree["left_child"] for tree in split)

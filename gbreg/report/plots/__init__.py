@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gbreg.models.trees import reached_values
 from gbreg.models.trial import LEAVES_ARTIFACT
 from gbreg.report.plots import drawing
 from gbreg.report.plots.figure_data import (
@@ -178,7 +179,7 @@ def metric_history_reader(client, sweep=None):
 
 
 def leaf_values_reader(client, sweep=None):
-    """``leaf_values(run_id)``: the ``value`` column of a trial's leaves.parquet (None if it has none),
+    """``leaf_values(run_id)``: the values of the leaves rows reach in a trial's leaves.parquet (None if it has none),
     from ``sweep`` if it kept them."""
 
     def leaf_values(run_id: str) -> np.ndarray | None:
@@ -190,7 +191,7 @@ def leaf_values_reader(client, sweep=None):
                 path = retrying(lambda: client.download_artifacts(run_id, LEAVES_ARTIFACT, folder))
             except Exception:  # noqa: BLE001 - a trial without a leaf table simply has no histogram
                 return None
-            return pd.read_parquet(path, columns=["value"])["value"].to_numpy(float)
+            return reached_values(pd.read_parquet(path, columns=["value", "cover"]))
 
     return leaf_values
 
