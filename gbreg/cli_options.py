@@ -12,7 +12,7 @@ import typer
 from gbreg.errors import GbregError, UserInputError
 
 SetOption = Annotated[list[str] | None, typer.Option(
-    "--set", help="Override a spec key: KEY.PATH=YAML_VALUE (a list item by index: datasets[0].name)")]
+    "--set", help="Override a spec key: KEY.PATH=YAML_VALUE (a list item by index: sweep.reg_alpha[0]=0.5)")]
 
 
 class ExecutorKind(StrEnum):

@@ -25,7 +25,8 @@ from gbreg.errors import GbregError
 
 suite_app = typer.Typer(no_args_is_help=True, help="Suites: one study per data set, verdicts combined across them.")
 
-SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a suite key: KEY.PATH=YAML_VALUE")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a suite key: KEY.PATH=YAML_VALUE (a list item by index: datasets[0].name=cps)")]
 
 
 @suite_app.command("validate")

@@ -90,3 +90,25 @@ def test_an_unknown_comparison_under_where_lists_the_comparisons(tmp_path):
                            "'gt'? (expected one of eq, ne, gt, ge, lt, le, in)\n")
     other = CliRunner().invoke(app, ["validate", str(spec), "--no-data", "--set", hypothesis % "{between: 1}"])
     assert other.stderr.endswith("unknown comparison 'between'; expected one of eq, ne, gt, ge, lt, le, in\n")
+
+
+def test_set_help_gives_each_kind_of_file_its_own_example():
+    wide = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
+    for command in (["run"], ["validate"]):
+        shown = CliRunner().invoke(app, [*command, "--help"], env=wide).stdout
+        assert "(a list item by index: sweep.reg_alpha[0]=0.5)" in shown and "datasets[0]" not in shown
+    suite = CliRunner().invoke(app, ["suite", "validate", "--help"], env=wide).stdout
+    assert "(a list item by index: datasets[0].name=cps)" in suite
+
+
+@pytest.mark.parametrize("override, problem", [
+    ("datasets[0].name=x", "--set datasets: unknown key 'datasets'; did you mean 'data'?"),
+    ("mlflow.experimnt[0]=x", "--set mlflow.experimnt: unknown key 'experimnt'; did you mean 'experiment'?"),
+    ("expect[0].metric=n_leaves", "--set expect[0]: expect is not set in the file, so it has no item 0 to set; set "
+                                  "the whole list (expect=[...])"),
+])
+def test_set_of_an_item_of_a_key_the_file_lacks(tmp_path, override, problem):
+    spec = write_spec(tmp_path, small_spec())
+    result = CliRunner().invoke(app, ["validate", str(spec), "--no-data", "--set", override])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {spec}: {problem}\n"

@@ -87,9 +87,11 @@ def parse_yaml(text: str, source: str) -> dict:
     return raw
 
 
-def read_yaml_file(path, overrides: list[str] | None, what: str) -> dict:
+def read_yaml_file(path, overrides: list[str] | None, what: str, root: type | None = None) -> dict:
     """A spec or suite file read, parsed safely and with ``key.path=YAML`` overrides applied; ``what``
-    names it in the errors ("spec", "suite"). Raises :class:`SpecError`."""
+    names it in the errors ("spec", "suite"); ``root``: the pydantic model of the file's keys (a study's
+    :class:`~gbreg.spec.schema.Spec` when ``what`` is "spec"), for an override naming a key it lacks.
+    Raises :class:`SpecError`."""
     source = str(path)
     try:
         text = path.read_text()
@@ -98,8 +100,12 @@ def read_yaml_file(path, overrides: list[str] | None, what: str) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(source, [("", f"cannot read the {what} file: {exc}")]) from exc
     raw = parse_yaml(text, source)
+    if root is None and what == "spec":
+        from gbreg.spec.schema import Spec
+
+        root = Spec
     for override in overrides or []:
-        apply_override(raw, override, source)
+        apply_override(raw, override, source, root)
     return raw
 
 
@@ -108,10 +114,11 @@ def _where(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
 
 
-def apply_override(raw: dict, override: str, source: str) -> None:
+def apply_override(raw: dict, override: str, source: str, root: type | None = None) -> None:
     """``sweep.reg_alpha=[0, 1, 10]``: a dotted key path and a YAML value; a list item by its index, written
     as the error messages write it (``datasets[2].name``) or dotted (``datasets.2.name``). Errors name the
-    path as the messages do (``expect[9]``), and an index outside the list names the valid ones."""
+    path as the messages do (``expect[9]``), and an index outside the list names the valid ones; an index
+    into a key the file does not set is an unknown key of ``root`` (a pydantic model), or a list to set whole."""
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
         raise SpecError(source, [("--set", f"expected KEY.PATH=VALUE, got {override!r}")])
@@ -124,19 +131,22 @@ def apply_override(raw: dict, override: str, source: str) -> None:
     parts = _key_parts(key.strip(), source)
     node: Any = raw
     here = ""  # the path walked so far, as the error messages write it
+    loc: tuple = ()  # the same path as pydantic's loc, for the keys valid there
     for depth, (part, bracketed) in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, list):
             index = _list_index(part, node, here, source)
-            here = f"{here}[{index}]"
+            here, loc = f"{here}[{index}]", (*loc, index)
             if last:
                 node[index] = value
             else:
                 node = node[index]
         elif isinstance(node, dict) and not bracketed:
-            here = f"{here}.{part}" if here else part
+            here, loc = (f"{here}.{part}" if here else part), (*loc, part)
             if last:
                 node[part] = value
+            elif part not in node and parts[depth + 1][1]:
+                raise SpecError(source, [_absent_list_problem(parts[depth + 1][0], here, loc, root)])
             else:
                 node = node.setdefault(part, {})
         else:
@@ -144,6 +154,19 @@ def apply_override(raw: dict, override: str, source: str) -> None:
             where = f"{here}[{part}]" if bracketed else f"{here}.{part}"
             hint = f"; name one of its keys: {here}.KEY" if isinstance(node, dict) else ""
             raise SpecError(source, [(f"--set {where}", f"{here} is {what}{hint}")])
+
+
+def _absent_list_problem(index: str, here: str, loc: tuple, root: type | None) -> tuple[str, str]:
+    """``--set datasets[0].name=x`` on a file without ``datasets``: a key on the way that ``root`` does not
+    have is unknown (with the closest valid one); one it has but the file does not set has no item to set."""
+    from gbreg.spec.messages import fields_at, format_path, unknown_key_message
+
+    for depth, step in enumerate(loc if root is not None else ()):
+        valid = fields_at(loc[:depth], root)
+        if valid and step not in valid:
+            return f"--set {format_path(loc[:depth + 1])}", unknown_key_message(step, valid)
+    return (f"--set {here}[{index}]",
+            f"{here} is not set in the file, so it has no item {index} to set; set the whole list ({here}=[...])")
 
 
 def _key_parts(key: str, source: str) -> list[tuple[str, bool]]:

@@ -91,7 +91,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
     """Read and validate a suite file and every study it makes. Raises :class:`SpecError` with every
     problem of every entry, each with its key path in the suite file."""
     path = Path(path)
-    return validate_suite(read_yaml_file(path, overrides, "suite"), str(path), path.resolve().parent)
+    return validate_suite(read_yaml_file(path, overrides, "suite", SuiteSpec), str(path), path.resolve().parent)
 
 
 def validate_suite(raw: dict, source: str = "<suite>", base_dir: Path | None = None) -> Suite:
