@@ -181,10 +181,26 @@ def test_a_small_catboost_study_logs_every_contract_metric(tracking, tmp_path, m
         assert set(CONTRACT_METRICS) <= set(metrics), run.info.run_name
         assert metrics["n_trees"] == 20 and metrics["leaves_per_tree"] == 8
         assert "gbreg.version.catboost" in run.data.tags
+        # the tree-shaping settings CatBoost chose itself, as it reports them (regression: MVS bootstrap)
+        params = run.data.params
+        assert (params["bootstrap_type"], params["subsample"], params["random_strength"]) == ("MVS", "0.8", "1")
+        assert params["leaf_estimation_iterations"] == "1" and params["leaf_estimation_method"] == "Newton"
         history = client.get_metric_history(run.info.run_id, "curve_test_rmse")
         assert [m.step for m in history] == list(range(1, 21))
         assert history[-1].value == pytest.approx(metrics["test_rmse"], rel=1e-5)
     assert not (tmp_path / "catboost_info").exists()
+
+
+@pytest.mark.parametrize("name, metric, chosen", [
+    ("diabetes", "rmse", {"bootstrap_type": "MVS", "subsample": 0.8}),
+    ("iris", "logloss", {"bootstrap_type": "Bayesian", "bagging_temperature": 1}),
+])
+def test_the_settings_catboost_chose_itself_are_read_back_and_those_the_spec_set_are_not(name, metric, chosen):
+    fold = _sklearn_fold(name)
+    extra = _train(fold, metric).extra_params
+    assert {key: extra[key] for key in chosen} == chosen and extra["random_strength"] == 1
+    given = _train(fold, metric, bootstrap_type="No", random_strength=0).extra_params
+    assert not {"bootstrap_type", "subsample", "bagging_temperature", "random_strength"} & set(given)
 
 
 def test_a_tree_without_a_split_is_one_leaf_at_depth_zero():

@@ -100,6 +100,12 @@ LIBRARY = Library(
     message_cleaning=((r"^\S+\.(cpp|h):\d+: ", ""),),  # the C++ source location CatBoost prefixes
 )
 
+# Settings that shape CatBoost's trees which it chooses itself when the spec leaves them out (the bootstrap
+# differs by task: MVS with subsample 0.8 for regression and binary, Bayesian for multiclass): read back
+# from the model and logged under their names, so the run says what was used.
+TREE_SHAPING_DEFAULTS = ("bootstrap_type", "subsample", "bagging_temperature", "random_strength",
+                         "leaf_estimation_method", "leaf_estimation_iterations", "border_count")
+
 # CatBoost computes AUC on the training set only when asked (it is costly): the curve needs both sets.
 _EVAL_HINTS = {"AUC": "AUC:hints=skip_train~false"}
 
@@ -166,16 +172,24 @@ class CatBoostAdapter(DeclaredAdapter):
         scores = score_all(METRICS_BY_TASK[fold.task], fold.y_train, p_train, fold.y_test, p_test, fold.task)
         saved = model_json(model)
         leaves, n_trees, used = read_leaves(saved, fold.n_classes if fold.task == "multiclass" else 1)
-        skipped = catboost_skip_reason(model.get_all_params(), fold.task, bool(saved["features_info"].get("ctrs")))
+        used_params = model.get_all_params()
+        skipped = catboost_skip_reason(used_params, fold.task, bool(saved["features_info"].get("ctrs")))
         mechanism = mechanism_metrics(model, train_pool, leaves, fold, native, init, skipped, threads)
         del model
         extra = {"init_score": [float(v) for v in init],
-                 "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)]}
+                 "features_used": [str(fold.X_train.columns[i]) for i in sorted(used)],
+                 **{name: _as_set(used_params[name]) for name in TREE_SHAPING_DEFAULTS
+                    if name in used_params and name not in native}}
         if skipped:
             extra["leaf_mechanism_skipped"] = skipped
         return SplitResult(scores=scores, curves=curves, leaves=leaves,
                            stats={**tree_stats(leaves, n_trees, len(used)), **mechanism}, fit_seconds=fit_seconds,
                            extra_params=extra)
+
+
+def _as_set(value):
+    """A setting as it was given: CatBoost reports its float32 copy (subsample 0.800000011920929 for 0.8)."""
+    return float(f"{value:.7g}") if isinstance(value, float) else value
 
 
 def mechanism_metrics(model, train_pool, leaves: dict, fold: FoldData, native: dict, init: np.ndarray,
