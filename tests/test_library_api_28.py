@@ -3,7 +3,9 @@ options; ``gbreg.judge`` names a mistyped column; the outcome object is public (
 
 from __future__ import annotations
 
-from conftest import small_spec, write_spec
+import re
+
+from conftest import REPO, small_spec, write_spec
 from typer.testing import CliRunner
 
 
@@ -91,3 +93,66 @@ def test_judge_keeps_a_metric_the_table_lacks_inconclusive_and_reads_columns_of_
     judged = judge(cells, [{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha",
                             "where": {"objective": "reg:squarederror"}}], axes=AXES, trials=trials)
     assert judged[0].verdict == "inconclusive"
+
+
+CONTRACT = REPO / "docs" / "mlflow_contract.md"
+
+
+def _doc_forms(name: str, metrics: tuple[str, ...]) -> list[str]:
+    """The names as docs/mlflow_contract.md writes them: a family of names by its pattern."""
+    if name.endswith("_std"):
+        return ["<name>_std", *_doc_forms(name[:-4], metrics)]
+    patterns = [(rf"^(train|test|gap)_({'|'.join(metrics)})$", lambda m: [f"{m[1]}_<m>"]),
+                (r"^curve_(train|test)_\w+$", lambda m: [f"curve_{m[1]}_<metric>"]),
+                (r"^hypothesis_\d+_verdict$", lambda m: ["hypothesis_<i>_verdict"]),
+                (r"^hypothesis_\d+_(\w+)$", lambda m: ["hypothesis_<i>_verdict", f"_{m[1]}"]),
+                (r"^gbreg\.hypothesis\.\d+$", lambda m: ["gbreg.hypothesis.<i>"]),
+                (r"^gbreg\.version\..+$", lambda m: ["gbreg.version.<package>"]),
+                (r"^(data|evaluation)\..+$", lambda m: [f"{m[1]}.*"]),
+                (r"^sweep\..+$", lambda m: ["sweep.<axis>"]),
+                (r"^plots$", lambda m: ["plots/*.png"])]
+    for pattern, forms in patterns:
+        match = re.match(pattern, name)
+        if match:
+            return forms(match)
+    return [name]
+
+
+def test_every_name_a_study_logs_is_in_the_mlflow_contract(tracking, tmp_path):
+    """Parent and child runs of a real study with every optional part (repeats, counterparts, hypotheses):
+    each param, metric, tag and artifact name is in docs/mlflow_contract.md, so the contract cannot fall
+    behind the code. A booster's own parameters are the one open family ("every other model parameter")."""
+    from gbreg import load_spec, run_study
+    from gbreg.catalogue import METRICS_BY_TASK
+    from gbreg.spec.params import resolve_params
+    from gbreg.tracking.store import open_store
+
+    spec = small_spec(name="contract28", repeats=2, counterparts=["lasso"],
+                      models={"xgboost": {"n_estimators": 5, "max_depth": 2},
+                              "lightgbm": {"n_estimators": 5, "num_leaves": 4}},
+                      sweep={"reg_alpha": [0, 1, 10], "reg_lambda": [0, 1]},
+                      expect=[{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha"},
+                              {"best": "test_rmse", "interior": ["reg_alpha"]}])
+    study = load_spec(write_spec(tmp_path, spec))
+    outcome = run_study(study, jobs=1, verbosity=-1, config=tracking)
+    assert not outcome.failures
+    client = open_store(tracking)
+    parent = client.get_run(outcome.parent_run_id)
+    children = client.search_runs([outcome.experiment_id], f"tags.`mlflow.parentRunId` = '{outcome.parent_run_id}'")
+    assert {child.data.tags["gbreg.kind"] for child in children} == {"booster", "linear"}
+    model_params = {name for library, params in study.libraries().items() for name in resolve_params(library, params)}
+    doc = CONTRACT.read_text()
+    metrics = METRICS_BY_TASK["regression"]
+    missing = {}
+    for run in [parent, *children]:
+        kind = run.data.tags["gbreg.kind"]
+        names = {"param": set(run.data.params) - (model_params if kind == "booster" else set()),
+                 "metric": set(run.data.metrics), "tag": set(run.data.tags),
+                 "artifact": {entry.path for entry in client.list_artifacts(run.info.run_id)}}
+        for what, found in names.items():
+            for name in found:
+                absent = [form for form in _doc_forms(name, metrics) if f"`{form}`" not in doc]
+                if absent:
+                    missing.setdefault(f"{kind} {what}", set()).add(name)
+    assert not missing, f"logged but not in {CONTRACT.name}: {missing}"
+    assert {"hypotheses_supported", "hypotheses_contradicted", "hypotheses_inconclusive"} <= set(parent.data.metrics)
