@@ -156,3 +156,39 @@ def test_every_name_a_study_logs_is_in_the_mlflow_contract(tracking, tmp_path):
                     missing.setdefault(f"{kind} {what}", set()).add(name)
     assert not missing, f"logged but not in {CONTRACT.name}: {missing}"
     assert {"hypotheses_supported", "hypotheses_contradicted", "hypotheses_inconclusive"} <= set(parent.data.metrics)
+
+
+SPEC_DOC = REPO / "docs" / "spec.md"
+
+
+def test_spec_doc_says_what_a_scalar_axis_and_the_other_splits_key_do():
+    """docs/spec.md: a scalar sweep axis is one value (the same trials as a one-item list); folds is unused
+    with holdout, test_size with kfold (but both enter the trial keys, as the doc says)."""
+    from gbreg.plan import make_plan
+    from gbreg.spec.validation import validate_spec
+
+    def keys(**overrides):
+        return [t.trial_key for t in make_plan(validate_spec(small_spec(**overrides)))]
+
+    scalar = validate_spec(small_spec(sweep={"reg_alpha": 3, "reg_lambda": [0, 1]}))
+    assert scalar.sweep_values()["reg_alpha"] == [3]
+    assert keys(sweep={"reg_alpha": 3, "reg_lambda": [0, 1]}) == keys(sweep={"reg_alpha": [3], "reg_lambda": [0, 1]})
+    holdout = {"split": "holdout", "test_size": 0.25, "metric": "rmse"}
+    assert keys(evaluation={**holdout, "folds": 7}) != keys(evaluation=holdout)  # unused, yet in the key
+    doc = SPEC_DOC.read_text()
+    assert "a single number (reg_alpha: 3): one value" in doc
+    assert "# holdout only;" in doc and "# kfold only" in doc and "it still enters" in doc
+
+
+def test_catboost_trains_a_zero_l2_at_1e_20_as_docs_spec_says():
+    import numpy as np
+    import pytest
+
+    catboost = pytest.importorskip("catboost")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    model = catboost.CatBoostRegressor(iterations=2, l2_leaf_reg=0, verbose=0, allow_writing_files=False,
+                                       thread_count=1).fit(X, X[:, 0])
+    assert model.get_all_params()["l2_leaf_reg"] == pytest.approx(1e-20, rel=1e-6)  # float32 1e-20
+    text = " ".join(SPEC_DOC.read_text().split())
+    assert "raises a 0 to 1e-20 itself" in text and "gbreg logs `reg_lambda` 0" in text
