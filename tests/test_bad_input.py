@@ -560,6 +560,6 @@ def test_ui_port_in_mlflow_yaml_out_of_range_is_rejected(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["results", "any"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: {config}: ui.port must be a whole number from 1 to 65535, "
+    assert result.stderr.strip() == (f"error: {config}: ui.port: must be a whole number from 1 to 65535, "
                                      f"got {yaml.safe_load(port)!r}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml"]

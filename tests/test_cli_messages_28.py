@@ -112,3 +112,21 @@ def test_set_of_an_item_of_a_key_the_file_lacks(tmp_path, override, problem):
     result = CliRunner().invoke(app, ["validate", str(spec), "--no-data", "--set", override])
     assert result.exit_code == 2
     assert result.stderr == f"error: {spec}: {problem}\n"
+
+
+def test_mlflow_yaml_is_strict_and_reports_every_problem_at_once(tmp_path):
+    config = tmp_path / "mlflow.yaml"
+    config.write_text("tracking_uri: sqlite:///a.db\nui: {port: \"5079\", hots: x}\nserver_wait_seconds: '60'\n"
+                      "executor: {kind: local, scheduler: tcp://h:8786}\ntracking_uri: sqlite:///b.db\n")
+    result = CliRunner().invoke(app, ["results", "any"], env={"GBREG_MLFLOW_CONFIG": str(config),
+                                                              "MLFLOW_TRACKING_URI": None})
+    assert result.exit_code == 2
+    assert result.stderr == "\n".join([
+        f"error: {config}: 5 problems",
+        "  line 5: 'tracking_uri' is given twice (first on line 1); keep one",
+        "  executor.scheduler is set but executor.kind is 'local'; use kind: dask",
+        "  ui: unknown keys ['hots']; expected host, port",
+        "  ui.port: must be a whole number from 1 to 65535, got '5079' (text: write the number without quotes, 5079)",
+        "  server_wait_seconds: must be a number of seconds from 0 to 86400, got '60' (text: write the number "
+        "without quotes, 60)", ""])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml"]

@@ -1,4 +1,4 @@
-"""``mlflow.yaml`` checked by a pydantic model: each mistake is one line naming the file, the key path and
+"""``mlflow.yaml`` checked by a pydantic model: every mistake at once, each naming the key path and
 what was expected, exit status 2, and nothing is created."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_a_bad_mlflow_yaml_is_one_line_naming_file_key_and_expectation(folder, t
 
 def test_valid_settings_are_read_as_before(folder):
     (folder / "mlflow.yaml").write_text("tracking_uri: ''\nartifact_location: null\n"
-                                        "ui: {host: 0.0.0.0, port: '5001'}\nexecutor: {scheduler: tcp://h:8786}\n")
+                                        "ui: {host: 0.0.0.0, port: 5001}\nexecutor: {scheduler: tcp://h:8786}\n")
     config = load_tracking_config()
     assert config.tracking_uri == f"sqlite:///{folder.resolve() / 'mlflow.db'}"  # empty means the default
     assert config.uri_source == f"the default: {folder / 'mlflow.yaml'} sets no tracking_uri"

@@ -265,7 +265,7 @@ def test_server_wait_seconds_comes_from_mlflow_yaml(tmp_path, monkeypatch):
     assert load_tracking_config(config).server_wait_seconds == 300.0
     for bad in ("-1", "true", "'60'", "[1]"):
         config.write_text(f"server_wait_seconds: {bad}\n")
-        with pytest.raises(TrackingError, match=r"server_wait_seconds must be a number of seconds from 0 to 86400"):
+        with pytest.raises(TrackingError, match=r"server_wait_seconds: must be a number of seconds from 0 to 86400"):
             load_tracking_config(config)
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gbreg.errors import TrackingError
+from gbreg.errors import SpecError, TrackingError
 from gbreg.spec.yaml_file import load_yaml
 
 CONFIG_FILE = "mlflow.yaml"
@@ -95,14 +94,8 @@ class _Section(BaseModel):
 
 class UiSection(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(5000, ge=1, le=65535)
-
-    @field_validator("port", mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        if isinstance(value, bool | float):  # int() would quietly turn true into 1 and 5000.5 into 5000
-            raise PydanticCustomError("whole_number", "not a whole number")
-        return value
+    # strict, as a spec's numbers are: "5079", true and 5000.0 are not a port (lax int() would take them)
+    port: int = Field(5000, ge=1, le=65535, strict=True)
 
 
 class ExecutorSection(_Section):
@@ -121,14 +114,7 @@ class MlflowYaml(_Section):
     artifact_location: str | None = DEFAULT_ARTIFACT_LOCATION
     ui: UiSection | None = None
     executor: ExecutorSection | None = None
-    server_wait_seconds: float = Field(DEFAULT_SERVER_WAIT_SECONDS, ge=0, le=86400)
-
-    @field_validator("server_wait_seconds", mode="before")
-    @classmethod
-    def _a_number(cls, value: object) -> object:
-        if isinstance(value, bool | str):  # pydantic would read true as 1 and "60" as 60
-            raise PydanticCustomError("seconds", "not a number")
-        return value
+    server_wait_seconds: float = Field(DEFAULT_SERVER_WAIT_SECONDS, ge=0, le=86400, strict=True)  # not true, "60"
 
 
 # What a key must hold, in the words an error shows (pydantic's own wording otherwise)
@@ -160,7 +146,7 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
     is_server = uri.startswith(("http://", "https://"))
     artifact_uri = None if (is_server or not artifact) else _resolve_local_uri(artifact, base)
     ui = settings.ui or UiSection()
-    executor, scheduler = _executor_choice(settings.executor or ExecutorSection(), path)
+    executor, scheduler = _executor_choice(settings.executor or ExecutorSection())
     return TrackingConfig(
         tracking_uri=uri,
         artifact_location=artifact_uri,
@@ -175,24 +161,31 @@ def load_tracking_config(path: Path | None = None) -> TrackingConfig:
 
 
 def _read_config_file(path: Path) -> MlflowYaml:
+    """The file's settings; every mistake in it at once, as a spec's are, in one TrackingError."""
     try:
         raw, duplicates = load_yaml(path.read_text())  # the specs' loader: 3e2 is a number there too
         raw = raw or {}
     except yaml.YAMLError as exc:
         raise TrackingError(f"{path}: not valid YAML: {exc}") from exc
-    if duplicates:
-        key, first, line = duplicates[0]
-        raise TrackingError(f"{path}: line {line}: {key!r} is given twice (first on line {first}); keep one")
     if not isinstance(raw, dict):
         raise TrackingError(f"{path}: expected a mapping with tracking_uri, artifact_location, ui")
+    problems = [("", f"line {line}: {key!r} is given twice (first on line {first}); keep one")
+                for key, first, line in sorted(duplicates, key=lambda duplicate: duplicate[2])]
+    executor = raw.get("executor")
+    if isinstance(executor, dict) and executor.get("scheduler") and executor.get("kind") == "local":
+        problems.append(("", "executor.scheduler is set but executor.kind is 'local'; use kind: dask"))
     try:
-        return MlflowYaml.model_validate(raw)
+        settings = MlflowYaml.model_validate(raw)
     except ValidationError as exc:
-        raise TrackingError(f"{path}: " + "; ".join(_problems(exc))) from exc
+        problems += _problems(exc)
+        settings = None
+    if problems:  # worded and laid out as a spec's problems are (one line, or a count and a line each)
+        raise TrackingError(str(SpecError(str(path), problems)))
+    return settings
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    """One phrase per mistake, naming the key path; unknown keys of one section are listed together."""
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """One (key path, phrase) per mistake; unknown keys of one section are listed together, first."""
     unknown: dict[tuple, list[str]] = {}
     problems = []
     for error in exc.errors():
@@ -201,22 +194,28 @@ def _problems(exc: ValidationError) -> list[str]:
             unknown.setdefault(loc[:-1], []).append(loc[-1])
             continue
         expected = EXPECTED.get(loc, error["msg"])
-        key = ".".join(loc)
-        problem = f"{key} {expected}" if expected.startswith("must") else f"{key}: {expected}"
-        problems.append(problem + f", got {error['input']!r}")
-    for section, keys in unknown.items():
+        problems.append((".".join(loc), f"{expected}, got {error['input']!r}{_unquote_hint(error['input'])}"))
+    for section, keys in reversed(unknown.items()):
         fields = list((_SECTIONS[section] if section else MlflowYaml).model_fields)
-        where = f"{'.'.join(section)}: " if section else ""
-        problems.insert(0, f"{where}unknown keys {sorted(keys)}; expected {', '.join(fields)}")
+        problems.insert(0, (".".join(section), f"unknown keys {sorted(keys)}; expected {', '.join(fields)}"))
     return problems
+
+
+def _unquote_hint(value: object) -> str:
+    """A number in quotes is text, in mlflow.yaml as in a spec: say how to write it."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return f" (text: write the number without quotes, {value.strip()})"
 
 
 _SECTIONS = {("ui",): UiSection, ("executor",): ExecutorSection}
 
 
-def _executor_choice(section: ExecutorSection, path: Path | None) -> tuple[str, str | None]:
-    """The executor kind and scheduler address: a scheduler alone implies ``dask``."""
-    kind = section.kind or ("dask" if section.scheduler else "local")
-    if section.scheduler and kind != "dask":
-        raise TrackingError(f"{path}: executor.scheduler is set but executor.kind is {kind!r}; use kind: dask")
-    return kind, section.scheduler
+def _executor_choice(section: ExecutorSection) -> tuple[str, str | None]:
+    """The executor kind and scheduler address: a scheduler alone implies ``dask`` (one with kind: local is
+    refused when the file is read)."""
+    return section.kind or ("dask" if section.scheduler else "local"), section.scheduler
