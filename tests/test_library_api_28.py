@@ -129,7 +129,9 @@ def test_every_name_a_study_logs_is_in_the_mlflow_contract(tracking, tmp_path):
 
     spec = small_spec(name="contract28", repeats=2, counterparts=["lasso"],
                       models={"xgboost": {"n_estimators": 5, "max_depth": 2},
-                              "lightgbm": {"n_estimators": 5, "num_leaves": 4}},
+                              "lightgbm": {"n_estimators": 5, "num_leaves": 4},
+                              "catboost": {"n_estimators": 5, "max_depth": 2},
+                              "sklearn_hgb": {"n_estimators": 5, "max_leaves": 4}},
                       sweep={"reg_alpha": [0, 1, 10], "reg_lambda": [0, 1]},
                       expect=[{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha"},
                               {"best": "test_rmse", "interior": ["reg_alpha"]}])
