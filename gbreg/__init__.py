@@ -6,7 +6,7 @@
         outcome = run_study(load_spec("studies/quickstart.yaml"))
 
 The workers are spawned processes that import the script's ``__main__`` module; without the guard each of
-them would start the study again (multiprocessing refuses, with a traceback per worker). In a notebook
+them would start the study again, so a script that starts one at import is refused with that advice. In a notebook
 no guard is needed. ``outcome`` is a :class:`StudyOutcome`; Ctrl-C during the sweep returns it with
 ``interrupted=True`` rather than raising (see :func:`run_study`).
 """

@@ -35,6 +35,7 @@ from gbreg.machine import available_cores
 from gbreg.models.boosters import library_packages
 from gbreg.models.trial import TrialContext, TrialResult, TrialTask, run_trial
 from gbreg.run.executor import TrialExecutor
+from gbreg.run.main_guard import check_main_guard
 
 CONNECT_TIMEOUT_S = 10.0  # reaching the scheduler; a refused port fails after this
 WAIT_FOR_WORKERS_S = 60.0  # a fresh cluster's workers may still be starting
@@ -250,6 +251,7 @@ def _start_local_cluster(jobs: int):
     import dask
     from distributed import Client, LocalCluster
 
+    check_main_guard()  # its worker processes are spawned too
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_ALLOWED,
                           "distributed.worker.multiprocessing-method": "spawn"}):
         cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,

@@ -30,6 +30,9 @@ class WorkerProcesses:
     def __init__(self, jobs: int):
         import tempfile
 
+        from gbreg.run.main_guard import check_main_guard
+
+        check_main_guard()  # before anything is spawned or written
         self.jobs = jobs
         _remove_dead_context_files()
         handle, self.context_path = tempfile.mkstemp(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-",
