@@ -264,7 +264,15 @@ def test_a_suite_runs_one_study_per_data_set_then_logs_the_combined_verdicts(tra
 
     again = gbreg(tmp_path, "suite", "run", str(path))
     assert again.returncode == 0 and "the suite is done" in again.stdout, again.stdout + again.stderr
+    assert f"run {suite_run_id} (use --fresh to run it again)" in again.stdout
     assert len(suite_rows(db)) == 1
+    from gbreg.suite.run import run_suite
+    from gbreg.suite.spec import load_suite
+
+    said = []  # called as a library, it names the library's parameter
+    assert run_suite(load_suite(path), say=said.append, config=tracking).already_done
+    assert said[-1] == (f"the suite is done: its results are in run {suite_run_id} "
+                        "(run_suite(..., fresh=True) to run it again)")
 
     page = gbreg(tmp_path, "suite", "report", "tiny-suite", "-o", "suite.html")
     assert page.returncode == 0, page.stderr

@@ -96,7 +96,8 @@ def run_suite(suite: Suite, *, jobs: int | None = None, executor: str = "local",
     tracker = SuiteTracker(client, experiment_id, suite.name, suite.sha256())
     if previous is not None and previous.info.status == "FINISHED":
         if not quiet:
-            say(f"the suite is done: its results are in run {previous.info.run_id} (use --fresh to run it again)")
+            again = "use --fresh" if resume_command else "run_suite(..., fresh=True)"  # a command, or the library
+            say(f"the suite is done: its results are in run {previous.info.run_id} ({again} to run it again)")
         return SuiteOutcome(experiment_id, previous.info.run_id, len(suite.studies), already_done=True)
     resume = previous.info.run_id if previous is not None else None
     tracker.start(_suite_params(suite, prepared), yaml.safe_dump(suite.spec.model_dump(mode="json"),
