@@ -64,7 +64,7 @@ PLAN_ROWS_SHOWN = 50  # `validate` and `--dry-run` show the plan's head and coun
 
 
 def _print_plan(study, trials, n_trials: int) -> None:
-    """The first trials (``trials``: the plan's head) and the total; a note when ``run`` would ask for --yes."""
+    """The first trials (``trials``: the plan's head) and the total; a note when ``run`` would want --yes."""
     from rich.table import Table
 
     from gbreg.console import make_console
@@ -79,8 +79,8 @@ def _print_plan(study, trials, n_trials: int) -> None:
     if n_trials > len(trials[:PLAN_ROWS_SHOWN]):
         typer.echo(f"… and {n_trials - len(trials[:PLAN_ROWS_SHOWN]):,} more")
     if n_trials > study.max_trials:
-        typer.echo(f"{n_trials:,} trials is above limits.max_trials = {study.max_trials:,}: "
-                   "`gbreg run` will say how long it expects and ask for --yes")
+        typer.echo(f"{counted(n_trials, 'trial')} is above limits.max_trials = {study.max_trials:,}: `gbreg run` "
+                   "will refuse it, with its estimate of how long it would take, unless given --yes")
 
 
 @app.command()
@@ -240,10 +240,11 @@ def results(study: str,
         return
     from gbreg.console import make_console
     from gbreg.report.summary import fit_table
+    from gbreg.spec.messages import counted
     from gbreg.tracking.run_table import numeric_columns
 
     console = make_console()
-    title = f"{parent.info.run_name} ({parent.info.run_id}) — {len(frame)} trials"
+    title = f"{parent.info.run_name} ({parent.info.run_id}) — {counted(len(frame), 'trial')}"
     keep = 1 + sum(c.startswith(("reg_", "test_")) or f"sweep.{c}" in parent.data.params for c in shown.columns)
     table, left_out = fit_table(numeric_columns(shown), title, None if all_columns else console.width, keep=keep)
     if all_columns:  # every column whole, wider than the terminal if need be

@@ -88,7 +88,8 @@ CASES = [
     ("yaml-unclosed", "name: [unclosed\n",
      "{spec}: malformed YAML: line 2, column 1: expected ',' or ']', but got '<stream end>'"),
     ("yaml-tab", "name: x\n\tdata: 1\n",
-     "{spec}: malformed YAML: line 2, column 1: found character '\\t' that cannot start any token"),
+     "{spec}: malformed YAML: line 2, column 1: found character '\\t' that cannot start any token; indent with "
+     "spaces: YAML does not allow tabs in indentation"),
     ("yaml-empty", "", "{spec}: the spec is empty; expected a mapping with name, data, models, sweep"),
     ("yaml-list", "- a\n- b\n", "{spec}: expected a mapping at the top level, got list"),
     ("yaml-python-object", "name: !!python/object/apply:os.system ['echo pwned']\n",

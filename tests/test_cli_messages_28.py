@@ -130,3 +130,44 @@ def test_mlflow_yaml_is_strict_and_reports_every_problem_at_once(tmp_path):
         "  server_wait_seconds: must be a number of seconds from 0 to 86400, got '60' (text: write the number "
         "without quotes, 60)", ""])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.yaml"]
+
+
+def refusal(tmp_path, text: str, *args: str) -> str:
+    """What ``gbreg validate --no-data`` (or ``args``) says of a spec file of ``text``; it must exit 2."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(app, [*(args or ["validate"]), str(path), *([] if args else ["--no-data"])])
+    assert result.exit_code == 2, result.output
+    return result.stderr.removeprefix(f"error: {path}: ").rstrip("\n")
+
+
+SMALL = "name: s\ndata: {source: sklearn, name: diabetes}\nmodels: {xgboost: {}}\nsweep: {reg_alpha: [0, 1]}\n"
+
+
+def test_a_float_where_an_integer_is_expected_says_how_to_write_it(tmp_path):
+    assert refusal(tmp_path, SMALL + "seed: 1e3\n") == "seed: write it as an integer: 1000 (got 1000.0, a float)"
+
+
+def test_a_tab_in_the_indentation_says_to_indent_with_spaces(tmp_path):
+    assert refusal(tmp_path, "name: x\ndata:\n\tsource: sklearn\n") == (
+        "malformed YAML: line 3, column 1: found character '\\t' that cannot start any token; indent with spaces: "
+        "YAML does not allow tabs in indentation")
+
+
+def test_a_study_spec_given_to_a_suite_command_and_the_reverse(tmp_path):
+    for command in (["suite", "run"], ["suite", "validate"]):
+        assert refusal(tmp_path, SMALL, *command) == ("this is a study spec (it has data, models, sweep), not a "
+                                                      "suite: use `gbreg run` or `gbreg validate` on it")
+    suite = "name: s\nstudy: {models: {xgboost: {}}}\ndatasets: [{name: d, data: {source: sklearn, name: iris}}]\n"
+    assert refusal(tmp_path, suite, "run") == ("this is a suite (it has study, datasets), not a study spec: use "
+                                               "`gbreg suite run` or `gbreg suite validate` on it")
+
+
+def test_validate_says_that_run_refuses_a_study_above_its_limit_until_yes(tmp_path):
+    path = write_spec(tmp_path, small_spec(models=ONE_LIBRARY, limits={"max_trials": 1}))
+    result = CliRunner().invoke(app, ["validate", str(path), "--no-data"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("6 trials is above limits.max_trials = 1: `gbreg run` will refuse it, with its "
+                                  "estimate of how long it would take, unless given --yes\n")
+    refused = CliRunner().invoke(app, ["run", str(path)])
+    assert refused.exit_code == 2 and "run it anyway with --yes" in refused.stderr

@@ -141,7 +141,7 @@ def test_a_null_library_is_reported_with_the_other_mistakes():
     ({"evaluation": {"test_size": "0.3"}}, "evaluation.test_size: must be a number, got '0.3'"),
     ({"evaluation": {"split": "kfold", "folds": "3"}}, "evaluation.folds: must be a whole number, got '3'"),
     ({"seed": "1"}, "seed: must be a whole number, got '1'"),
-    ({"repeats": 2.0}, "repeats: must be a whole number, got 2.0"),
+    ({"repeats": 2.0}, "repeats: write it as an integer: 2 (got 2.0, a float)"),
     ({"repeats": True}, "repeats: must be a whole number, got True"),
     ({"limits": {"max_hours": "2"}}, "limits.max_hours: must be a number, got '2'"),
     ({"mlflow": {"trial_figures": "yes"}}, "mlflow.trial_figures: must be true or false, got 'yes'"),

@@ -19,6 +19,7 @@ import numpy as np
 from gbreg.data import load_dataset
 from gbreg.errors import UserInputError
 from gbreg.machine import available_cores
+from gbreg.spec.messages import counted
 from gbreg.spec.params import accepts, resolve_params, shared_name
 from gbreg.spec.schema import Spec
 
@@ -36,7 +37,7 @@ def check_trial_limit(spec: Spec, n_trials: int, yes: bool) -> None:
     rows, features = dataset.X.shape
     seconds = estimate_seconds(spec, n_trials, rows, features, available_cores())
     raise UserInputError(
-        f"{spec.source}: {n_trials:,} trials, above limits.max_trials = {spec.max_trials:,}; on {rows:,} rows x "
+        f"{spec.source}: {counted(n_trials, 'trial')}, above limits.max_trials = {spec.max_trials:,}; on {rows:,} rows x "
         f"{features} features that is roughly {_duration(seconds)} on this machine's {available_cores()} core(s). "
         "Shrink the sweep, raise limits.max_trials in the spec, or run it anyway with --yes")
 
@@ -50,7 +51,7 @@ def check_work_limit(spec: Spec, n_trials: int, rows: int, features: int, yes: b
     if seconds <= spec.max_hours * 3600:
         return
     raise UserInputError(
-        f"{spec.source}: {n_trials:,} trials on {rows:,} rows x {features} features would take roughly "
+        f"{spec.source}: {counted(n_trials, 'trial')} on {rows:,} rows x {features} features would take roughly "
         f"{_duration(seconds)} on this machine's {available_cores()} core(s), above limits.max_hours = {spec.max_hours:g}. "
         "Shrink the sweep or the rounds, raise limits.max_hours in the spec, or run it anyway with --yes")
 

@@ -104,6 +104,8 @@ def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple
             message = "required key is missing"
         elif kind == "literal_error":
             message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        elif kind in ("int_type", "int_from_float") and _whole_float(error["input"]):
+            message = f"write it as an integer: {int(error['input'])} (got {error['input']!r}, a float)"
         elif kind in TYPE_MESSAGES:
             message = f"{TYPE_MESSAGES[kind].format(**error.get('ctx', {}))}, got {error['input']!r}"
         else:
@@ -111,6 +113,11 @@ def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple
             message = f"{text[0].lower()}{text[1:]}, got {error['input']!r}"
         problems.append((format_path(loc), message))
     return _drop_missing_explained_by_typo(problems)
+
+
+def _whole_float(value: Any) -> bool:
+    """1e3 or 1000.0 where an integer is expected: a whole number, but a float (strict fields refuse it)."""
+    return isinstance(value, float) and value.is_integer()
 
 
 def _drop_missing_explained_by_typo(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -77,7 +77,7 @@ def parse_yaml(text: str, source: str) -> dict:
                                   "is plain data (mappings, lists, numbers, text); remove the '!!' tag")]) from exc
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{problem}")]) from exc
+        raise SpecError(source, [("", f"malformed YAML: {_where(exc)}{problem}{_tab_hint(exc, text)}")]) from exc
     if duplicates:
         raise SpecError(source, _duplicate_problems(duplicates))
     if raw is None:
@@ -100,6 +100,7 @@ def read_yaml_file(path, overrides: list[str] | None, what: str, root: type | No
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(source, [("", f"cannot read the {what} file: {exc}")]) from exc
     raw = parse_yaml(text, source)
+    _refuse_the_other_kind(raw, what, source)
     if root is None and what == "spec":
         from gbreg.spec.schema import Spec
 
@@ -107,6 +108,34 @@ def read_yaml_file(path, overrides: list[str] | None, what: str, root: type | No
     for override in overrides or []:
         apply_override(raw, override, source, root)
     return raw
+
+
+# Keys only a study spec has at its top, and only a suite has: a file with some of one kind's and none of the
+# other's was given to the wrong command (its unknown keys alone would say "did you mean 'datasets'?").
+KINDS = {"spec": ("a study spec", ("data", "models", "sweep"), "`gbreg run` or `gbreg validate`"),
+         "suite": ("a suite", ("study", "datasets"), "`gbreg suite run` or `gbreg suite validate`")}
+
+
+def _refuse_the_other_kind(raw: dict, what: str, source: str) -> None:
+    if what not in KINDS or any(key in raw for key in KINDS[what][1]):
+        return
+    for other, (name, keys, commands) in KINDS.items():
+        found = [key for key in keys if key in raw]
+        if other != what and found:
+            raise SpecError(source, [("", f"this is {name} (it has {', '.join(found)}), not {KINDS[what][0]}: use "
+                                          f"{commands} on it")])
+
+
+def _tab_hint(exc: yaml.YAMLError, text: str) -> str:
+    """YAML refuses a tab in indentation, in words ("found character '\\t' that cannot start any token") that
+    do not say so: when the line it stopped at is indented with a tab, say what to do."""
+    mark = getattr(exc, "problem_mark", None)
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    indent = line[:len(line) - len(line.lstrip())]
+    return "; indent with spaces: YAML does not allow tabs in indentation" if "\t" in indent else ""
 
 
 def _where(exc: yaml.YAMLError) -> str:

@@ -221,7 +221,8 @@ def unfinished_note(parent, results: pd.DataFrame) -> str | None:
     finished = int((results["status"] == "FINISHED").sum()) if "status" in results else 0
     planned = parent.data.params.get("n_trials", "?")
     source = parent.data.tags.get(TAG_SPEC_SOURCE, "its spec")
-    return (f"this run of the study {state}: {finished} of {planned} trials finished; `gbreg run {source}` "
+    trials = "trial" if planned == "1" else "trials"
+    return (f"this run of the study {state}: {finished} of {planned} {trials} finished; `gbreg run {source}` "
             "(with the same --set overrides, if it had any) resumes it")
 
 
