@@ -144,7 +144,8 @@ def test_no_catboost_info_folder_is_written(tmp_path, monkeypatch):
 
 def test_validate_rejects_reg_alpha_for_catboost():
     assert problems_of(small_spec(models={"catboost": {"reg_alpha": 1.0}})) == [
-        "models.catboost.reg_alpha: unknown catboost parameter 'reg_alpha'; did you mean 'reg_lambda'?",
+        "models.catboost.reg_alpha: catboost has no parameter 'reg_alpha' (xgboost, lightgbm have it); it has no "
+        "L1 penalty on leaf values, only reg_lambda (L2)",
         "sweep.reg_alpha: no library in models accepts 'reg_alpha'"]
     assert problems_of(small_spec(models={"catboost": {"n_estimators": 5}}, sweep={"reg_lambda": [0, 1]})) == []
 

@@ -159,7 +159,8 @@ def test_the_private_predictor_structure_is_read_or_refused_clearly(monkeypatch)
 def test_spec_vocabulary():
     assert LIBRARY.penalty_axes == ("reg_lambda",)
     assert problems_of(small_spec(models={"sklearn_hgb": {"reg_alpha": 1}}, sweep={"reg_lambda": [0, 1]})) == [
-        "models.sklearn_hgb.reg_alpha: unknown sklearn_hgb parameter 'reg_alpha'; did you mean 'reg_lambda'?"]
+        "models.sklearn_hgb.reg_alpha: sklearn_hgb has no parameter 'reg_alpha' (xgboost, lightgbm have it); it has "
+        "no L1 penalty on leaf values, only reg_lambda (L2)"]
     problems = problems_of(small_spec(models={"sklearn_hgb": {"max_bins": 256, "early_stopping": True,
                                                               "max_leaf_nodes": 1}}, sweep={"reg_lambda": [0]}))
     assert problems[0].startswith("models.sklearn_hgb.max_bins: must be a whole number ≥ 2 and ≤ 255, got 256; ")
@@ -211,7 +212,7 @@ def test_gbreg_validate_checks_a_spec_with_sklearn_hgb(tmp_path):
     rejected = write_spec(tmp_path, small_spec(models={"sklearn_hgb": {"reg_alpha": 1}}, sweep={"reg_lambda": [0, 1]}))
     result = CliRunner().invoke(app, ["validate", str(rejected)])
     assert result.exit_code == 2
-    assert "models.sklearn_hgb.reg_alpha: unknown sklearn_hgb parameter 'reg_alpha'" in result.stderr
+    assert "models.sklearn_hgb.reg_alpha: sklearn_hgb has no parameter 'reg_alpha'" in result.stderr
     both = write_spec(tmp_path, small_spec(models={"xgboost": {"n_estimators": 5}, "sklearn_hgb": {"n_estimators": 5}},
                                            sweep={"reg_alpha": [0, 1], "reg_lambda": [0, 2]}), "both.yaml")
     result = CliRunner().invoke(app, ["validate", str(both)])  # with the data: each library tries its grid's ends

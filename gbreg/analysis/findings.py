@@ -11,6 +11,7 @@ from gbreg.analysis.verdicts import Verdict, effect_with_interval, format_number
 from gbreg.errors import UserInputError
 from gbreg.models.trial import FOLDS_ARTIFACT
 from gbreg.spec.hypotheses import FINDINGS_ARTIFACT, POST_SWEEP_METRICS, VERDICT_CODES, Hypothesis
+from gbreg.spec.messages import counted
 from gbreg.spec.schema import PENALTY_AXES
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import retrying
@@ -130,7 +131,7 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
     counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_CODES}
     lines = [f"# Findings: {spec.name}", "",
              f"Data set **{prepared.dataset.name}** ({prepared.task}, {len(prepared.dataset.y)} rows), metric "
-             f"{prepared.metric}; {len(results)} trials, {n_splits} split(s) each "
+             f"{prepared.metric}; {counted(len(results), 'trial')}, {n_splits} split(s) each "
              f"({spec.repeats} repeat(s), {spec.evaluation.split}).", "",
              "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
              "| # | hypothesis | verdict | effect (interval) | unit | p | p (Holm) |", "|---" * 7 + "|"]

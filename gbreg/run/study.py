@@ -326,7 +326,8 @@ def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
     plan = started.prepared.plan
     outcome = StudyOutcome(store.experiment_id, store.previous.info.run_id, len(plan), len(store.done), 0)
     outcome.results = SweepRecords().results_frame(plan, store.client, store.done)  # all read back
-    started.progress.message(f"all {len(plan)} trials are done; results are in run {store.previous.info.run_id}")
+    done = "the trial is done" if len(plan) == 1 else f"all {len(plan):,} trials are done"
+    started.progress.message(f"{done}; results are in run {store.previous.info.run_id}")
     return outcome
 
 

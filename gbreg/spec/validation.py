@@ -151,7 +151,7 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
             if name in reserved:
                 problems.append((path, f"{name!r} is set by gbreg {reserved[name]}"))
             elif name not in valid:
-                problems.append((path, unknown_key_message(name, valid, f"{library} parameter")))
+                problems.append((path, _not_a_parameter_of(library, name, valid)))
             elif problem := value_problem(library, name, value):  # shared or native name (eta, lambda_l1...)
                 problems.append((path, problem))
     problems += _sweep_problems(spec, libraries)
@@ -168,6 +168,15 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
                              f"of {', '.join(COUNTERPARTS_BY_TASK[spec.task])}"))
     problems += _expect_problems(spec)
     return problems
+
+
+def _not_a_parameter_of(library: str, name: str, valid: frozenset[str]) -> str:
+    """A name another library takes ("catboost has no reg_alpha") is said so; a typo gets its did-you-mean."""
+    others = [other for other in LIBRARIES if other != library and accepts(other, name)]
+    if not others:
+        return unknown_key_message(name, valid, f"{library} parameter")
+    why = "; it has no L1 penalty on leaf values, only reg_lambda (L2)" if name == "reg_alpha" else ""
+    return f"{library} has no parameter {name!r} ({', '.join(others)} {'has' if len(others) == 1 else 'have'} it){why}"
 
 
 def _blank_name_problems(spec: Spec) -> list[tuple[str, str]]:

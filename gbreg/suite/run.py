@@ -21,6 +21,7 @@ from gbreg.errors import DataError, SpecError
 from gbreg.plan import count_trials, plan_head
 from gbreg.run.control import RunControl
 from gbreg.run.study import PreparedStudy, prepare_study, run_study, task_expectation_problems
+from gbreg.spec.messages import counted
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
 from gbreg.suite.spec import Suite, SuiteStudy, add_study_problems, study_for_metric, with_skip_hint
 from gbreg.suite.verdict_rows import dataset_descriptors, dataset_verdicts
@@ -73,7 +74,7 @@ def check_suite(suite: Suite, say=print) -> dict[str, PreparedStudy]:
 def _checked_line(study: SuiteStudy, prepared: PreparedStudy) -> str:
     X = prepared.dataset.X
     return (f"  {study.dataset}: ok — {prepared.task}, {prepared.metric}, {len(prepared.dataset.y)} rows × "
-            f"{X.shape[1]} features, {count_trials(study.spec)} trials")
+            f"{X.shape[1]} features, {counted(count_trials(study.spec), 'trial')}")
 
 
 def run_suite(suite: Suite, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
