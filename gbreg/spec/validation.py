@@ -90,7 +90,7 @@ def whole_numbers_as_ints(raw: Any) -> Any:
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     """Read a spec file, apply ``key.path=YAML`` overrides, validate. Raises :class:`SpecError`."""
     path = Path(path)
-    raw = read_yaml_file(path, overrides, "spec")
+    raw = read_yaml_file(path, overrides, "spec", Spec)
     return validate_spec(raw, source=str(path), base_dir=path.resolve().parent)
 
 

@@ -90,7 +90,7 @@ def parse_yaml(text: str, source: str) -> dict:
 def read_yaml_file(path, overrides: list[str] | None, what: str, root: type | None = None) -> dict:
     """A spec or suite file read, parsed safely and with ``key.path=YAML`` overrides applied; ``what``
     names it in the errors ("spec", "suite"); ``root``: the pydantic model of the file's keys (a study's
-    :class:`~gbreg.spec.schema.Spec` when ``what`` is "spec"), for an override naming a key it lacks.
+    :class:`~gbreg.spec.schema.Spec`), for an override naming a key it lacks.
     Raises :class:`SpecError`."""
     source = str(path)
     try:
@@ -101,10 +101,6 @@ def read_yaml_file(path, overrides: list[str] | None, what: str, root: type | No
         raise SpecError(source, [("", f"cannot read the {what} file: {exc}")]) from exc
     raw = parse_yaml(text, source)
     _refuse_the_other_kind(raw, what, source)
-    if root is None and what == "spec":
-        from gbreg.spec.schema import Spec
-
-        root = Spec
     for override in overrides or []:
         apply_override(raw, override, source, root)
     return raw
