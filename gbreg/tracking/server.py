@@ -10,13 +10,18 @@ config file says). The first start creates the admin user from ``MLFLOW_AUTH_ADM
 
 The server runs in its own session (so its process group is ours to signal and a Ctrl-C in the
 terminal reaches gbreg, which then stops the server in order) and logs to a temporary file whose tail
-goes into the error when it fails to start.
+goes into the error when it fails to start. Started from the main thread on Linux, it also dies with
+the process that started it, even one killed outright (``kill -9``): the kernel sends ``mlflow server``
+SIGTERM (``PR_SET_PDEATHSIG``), which it forwards to its uvicorn child and waits for, so no orphan keeps
+the port.
 
 MLflow is not imported here: the server is a subprocess, and ``gbreg --help`` must stay fast.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import secrets
 import signal
@@ -24,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +137,34 @@ def artifact_arguments(artifact_location: str | None, proxy_artifacts: bool = Fa
     if proxy_artifacts:
         return ["--artifacts-destination", uri]
     return ["--default-artifact-root", uri, "--artifacts-destination", uri]
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent_preexec() -> object | None:
+    """The ``preexec_fn`` that makes the server get SIGTERM when the process starting it dies, even by
+    SIGKILL; None where that cannot be arranged (not Linux) or must not be (off the main thread).
+
+    The kernel sends the signal when the *thread* that forked the child exits, not the process: a
+    server started from a short-lived thread would be stopped with it, so only the main thread, which
+    lives as long as the process, asks for it. ``mlflow server`` forwards SIGTERM to its uvicorn child
+    and waits for it, so the whole tree goes.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return None
+    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child between fork and exec: no allocation-heavy work
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request was in place
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return die_with_parent
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -281,7 +315,7 @@ class MlflowServer:
         with os.fdopen(fd, "wb") as log:
             self.process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.environment(), start_new_session=True)
+                env=self.environment(), start_new_session=True, preexec_fn=_die_with_parent_preexec())
         try:
             self._wait_until_healthy()
         except BaseException:
