@@ -12,7 +12,7 @@ from conftest import small_spec
 
 from gbreg.data import load_dataset
 from gbreg.data_splits import make_splits
-from gbreg.models.trial import TrialContext, TrialTask, run_trial
+from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import make_plan
 from gbreg.run.local_processes import WORKER_DIED, InlineExecutor, LocalExecutor
 from gbreg.spec.validation import validate_spec
@@ -46,16 +46,29 @@ def test_spawned_workers_give_exactly_the_inline_results():
 
 def _kill_a_worker(pool: LocalExecutor, busy: bool = False) -> int:
     """SIGKILL one live worker of ``pool`` and wait until the pool has seen it die (it marks itself broken);
-    ``busy``: only once a trial has been handed to the pool (a worker killed before that takes no trial
-    with it, and the trial is not counted as tried)."""
+    ``busy``: a worker that has started a trial (its marker names the trial), once one has."""
     executor = pool._pool
     if busy:
-        _wait_for(lambda: any(item.fn is run_trial for item in list(executor._pending_work_items.values())),
-                  "a trial handed to the pool")  # not the pool's start-up calls
-    pid = _wait_for(lambda: next(iter(list(executor._processes or {})), None), "a worker process to start")
+        pid = _wait_for(lambda: _worker_running_a_trial(pool), "a worker to start a trial")
+    else:
+        pid = _wait_for(lambda: next(iter(list(executor._processes or {})), None), "a worker process to start")
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: executor._broken, "the pool to notice its worker died")
     return pid
+
+
+def _worker_running_a_trial(pool: LocalExecutor, trial_key: str | None = None) -> int | None:
+    """The pid of a live worker whose marker names a trial (``trial_key``, if given) it has started."""
+    from pathlib import Path
+
+    for pid, process in list((pool._pool._processes or {}).items()):
+        try:
+            key = Path(pool._workers.markers, str(pid)).read_text().strip()
+        except OSError:
+            continue
+        if key and process.exitcode is None and key == (trial_key or key):
+            return pid
+    return None
 
 
 def _wait_for(condition, what: str, timeout: float = 120.0):
@@ -255,3 +268,68 @@ def test_many_trials_start_ahead_and_each_is_announced_only_once_it_runs():
     for key in (t.trial_key for t in tasks):
         assert events.count(("run", key)) == events.count(("result", key)) == 1
         assert events.index(("run", key)) < events.index(("result", key))
+
+
+def _die_sending_a_result(_=None) -> None:
+    """In a worker: begin a result message and die holding the result queue's lock, as a worker SIGKILLed
+    while it sends a result does. The pool's reader then waits for the rest of the message, the other
+    worker for the lock, and CPython's pool never marks itself broken."""
+    import struct
+    import sys
+
+    frame = sys._getframe()
+    while frame.f_code.co_name != "_process_worker":  # CPython's worker loop holds the pool's result queue
+        frame = frame.f_back
+    queue = frame.f_locals["result_queue"]
+    queue._wlock.acquire()
+    os.write(queue._writer.fileno(), struct.pack("!i", 1 << 20) + b"half a result")
+    os._exit(1)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_sending_a_result_does_not_hang_the_study():
+    """One kill in about twenty hung `gbreg run -j 2` for good; the executor now sees the dead worker
+    behind the silent pool, stops that pool and runs the trials in flight again."""
+    context, tasks = _context_and_tasks(n_estimators=20)
+    pool = LocalExecutor(context, jobs=2)
+    deaths = []
+    try:
+        pool.call(_die_sending_a_result, None)  # the first thing a worker does
+        results = _results_by_key(pool.run(tasks, on_worker_died=deaths.append))
+    finally:
+        pool.close()
+    assert len(deaths) == 1
+    assert sorted(results) == sorted(t.trial_key for t in tasks)
+    assert all(r.ok for r in results.values()), [r.error for r in results.values() if not r.ok]
+
+
+@pytest.mark.slow
+def test_only_a_trial_a_worker_had_started_loses_an_attempt_when_it_dies():
+    """The pool stops every trial in flight when one worker dies, including all those started ahead and
+    still queued. Twice killed while it runs one trial, the study fails that trial alone: the queued
+    ones were run again without losing their retry (they all failed at the second death before)."""
+    context, tasks = _context_and_tasks(n_estimators=3000)
+    tasks = tasks[:6]
+    pool = LocalExecutor(context, jobs=1)
+    pool.submit_ahead(tasks)
+    victim = tasks[0].trial_key
+    deaths = []
+
+    def kill_while_the_victim_runs():
+        pid = _wait_for(lambda: _worker_running_a_trial(pool, victim), "the first trial to start")
+        os.kill(pid, signal.SIGKILL)
+
+    def on_worker_died(lost):
+        deaths.append(lost)
+        if len(deaths) == 1:
+            threading.Thread(target=kill_while_the_victim_runs, daemon=True).start()
+
+    threading.Thread(target=kill_while_the_victim_runs, daemon=True).start()
+    try:
+        results = _results_by_key(pool.run(tasks, on_worker_died=on_worker_died))
+    finally:
+        pool.close(cancel=True)
+    assert len(deaths) == 2 and len(deaths[0]) == 6  # the first death took all six down
+    assert sorted(results) == sorted(t.trial_key for t in tasks)
+    assert {key for key, r in results.items() if not r.ok} == {victim}
+    assert results[victim].error == WORKER_DIED

@@ -25,7 +25,7 @@ from gbreg.models.trial import (
 )
 from gbreg.run.dask_cluster import DaskExecutor
 from gbreg.run.executor import TrialExecutor
-from gbreg.run.worker_processes import WorkerProcesses
+from gbreg.run.worker_processes import WorkerProcesses, mark_trial
 
 
 class InlineExecutor(TrialExecutor):
@@ -42,9 +42,12 @@ class InlineExecutor(TrialExecutor):
             yield run_trial(task)
 
 
-WORKER_DIED = ("WorkerDied: the worker process running this trial died (killed, or out of memory); "
-               "it was retried once on a fresh worker")
+WORKER_DIED = ("WorkerDied: a worker process died (killed, or out of memory) while this trial was running, "
+               "twice: it was run again once on a fresh worker")
 
+
+# How often the loop looks for a worker that died without the pool noticing (it then waits forever)
+WORKER_CHECK_SECONDS = 1.0
 
 AHEAD_PER_JOB = 32  # trials started per worker before the store is open (LocalExecutor.submit_ahead)
 
@@ -54,9 +57,11 @@ class LocalExecutor(TrialExecutor):
     most ``2 x jobs`` tasks at a time, besides those started ahead of the store (:meth:`submit_ahead`).
     Tasks waiting in the pool are cancelled at once on Ctrl-C.
 
-    A worker that dies (killed, out of memory) breaks the whole pool: the pool is restarted and each
-    trial that was in flight is retried once; a trial in flight during a second death is recorded as
-    failed and the study goes on.
+    A worker that dies (killed, out of memory) breaks the whole pool: the pool is restarted and every
+    trial that was in flight is run again. Only a trial a worker had started uses up an attempt (the
+    workers mark the trial they start); one started at two deaths is recorded as failed and the study
+    goes on. A worker that dies while it sends a result stalls the pool instead of breaking it; the
+    executor notices (it looks every ``WORKER_CHECK_SECONDS`` while nothing completes) and does the same.
     """
 
     name = "local"
@@ -142,9 +147,11 @@ class LocalExecutor(TrialExecutor):
             for future, task in running.items():  # a task started ahead is announced once it runs
                 if future.running() or future.done():
                     announce(task)
-            broken = self._hand_out(pending, running, attempts, announce)
-            if not broken:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+            unsent = self._hand_out(pending, running, attempts, announce)
+            broken, stalled = [], False
+            if not unsent:
+                done, _ = wait(running, timeout=WORKER_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+                stalled = not done and self._workers.stalled_by_dead_worker()
                 for future in done:
                     task = running.pop(future)
                     try:
@@ -154,14 +161,19 @@ class LocalExecutor(TrialExecutor):
                         continue
                     announce(task)
                     yield result
-            if broken:
+            if unsent or broken or stalled:
                 for future in list(running):  # finished before the worker died: keep
                     if future.done() and not future.cancelled() and future.exception() is None:
                         announce(running.pop(future))
                         yield future.result()
-                lost = [*broken, *running.values()]
+                tried = [*broken, *running.values()]  # their attempt was counted when they were submitted
                 running.clear()
-                self._restart_pool()
+                started = self._workers.trials_in_workers()
+                for task in tried:  # the pool stops every trial in flight; those not yet started lose no attempt
+                    if task.trial_key not in started:
+                        attempts[task.trial_key] -= 1
+                lost = [*unsent, *tried]
+                self._workers.restart(stalled=stalled)
                 if on_worker_died:
                     on_worker_died(lost)
                 for task in reversed(lost):
@@ -179,7 +191,7 @@ class LocalExecutor(TrialExecutor):
             task = pending.popleft()
             announce(task)
             try:
-                future = self._pool.submit(run_trial, task)
+                future = self._pool.submit(run_marked_trial, task)
             except BrokenProcessPool:
                 return [task]
             attempts[task.trial_key] += 1
@@ -229,5 +241,12 @@ def run_trial_ahead(task: TrialTask) -> TrialResult:
     the check's clean error; the trial's own error, if it has one, is in its result anyway."""
     from gbreg.run.param_check import native_output_silenced
 
+    mark_trial(task.trial_key)
     with native_output_silenced():
         return run_trial(task)
+
+
+def run_marked_trial(task: TrialTask) -> TrialResult:
+    """A trial on a pool's worker, marked as started first (see :meth:`WorkerProcesses.trials_in_workers`)."""
+    mark_trial(task.trial_key)
+    return run_trial(task)

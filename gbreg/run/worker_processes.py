@@ -11,10 +11,14 @@ import contextlib
 import importlib
 import multiprocessing
 import os
+import shutil
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 CONTEXT_FILE_PREFIX = "gbreg-context-"  # + the main process's pid: a killed study's file is found and removed
+MARKERS_PREFIX = "gbreg-workers-"  # + the main process's pid: the folder of the workers' trial markers
+MARKER_WIDTH = 64  # a trial key (16 hex digits) padded, so each write replaces the last whole
 
 
 class WorkerProcesses:
@@ -38,16 +42,46 @@ class WorkerProcesses:
         handle, self.context_path = tempfile.mkstemp(prefix=f"{CONTEXT_FILE_PREFIX}{os.getpid()}-",
                                                      suffix=".pickle")
         os.close(handle)
+        self.markers = tempfile.mkdtemp(prefix=f"{MARKERS_PREFIX}{os.getpid()}-")  # a file per worker: its trial
+        self._dead_seen = 0
         self.pool = self._new_pool()
         for _ in range(jobs):  # a pool spawns a process only for a task: start them all now
             self.pool.submit(os.getpid)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return _InterruptFreePool(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_start_worker, initargs=(self.context_path,))
+                                  initializer=_start_worker, initargs=(self.context_path, self.markers))
 
-    def restart(self) -> None:
-        """Replace a pool a dead worker broke; its other workers are already being stopped by it."""
+    def trials_in_workers(self) -> set[str]:
+        """The trial keys the pool's workers were running (each writes its trial's key before starting it):
+        when a worker dies, CPython's pool stops every trial in flight, and only these had started."""
+        keys = set()
+        for pid in list(getattr(self.pool, "_processes", None) or {}):
+            with contextlib.suppress(OSError):
+                keys.add(Path(self.markers, str(pid)).read_text().strip())
+        return keys - {""}
+
+    def stalled_by_dead_worker(self) -> bool:
+        """Whether a worker is dead and the pool has not noticed, at two looks in a row. A worker killed
+        while it sent a result leaves the pool's reader waiting for the rest of the message and the other
+        workers waiting for the queue's lock: the pool never breaks and nothing completes."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        dead = not getattr(self.pool, "_broken", False) and any(p.exitcode is not None for p in processes)
+        self._dead_seen = self._dead_seen + 1 if dead else 0
+        return self._dead_seen >= 2
+
+    def restart(self, stalled: bool = False) -> None:
+        """Replace a pool a dead worker broke; its other workers are already being stopped by it. A
+        ``stalled`` pool (see :meth:`stalled_by_dead_worker`) is stopped here: its workers are killed and this
+        process's end of the result pipe is closed, so the pool's reader gets end-of-file instead of waiting
+        for ever (the interpreter would wait for that thread at exit)."""
+        if stalled:
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.kill()
+            writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
+            if writer is not None:
+                writer.close()
+        self._dead_seen = 0
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
 
@@ -59,6 +93,7 @@ class WorkerProcesses:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
         with contextlib.suppress(OSError):
             os.unlink(self.context_path)
+        shutil.rmtree(self.markers, ignore_errors=True)
 
 
 class _InterruptFreePool(ProcessPoolExecutor):
@@ -80,7 +115,16 @@ class _InterruptFreePool(ProcessPoolExecutor):
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def _start_worker(context_path: str) -> None:
+_marker: int | None = None  # this worker's marker file (a descriptor), when it is a pool's worker
+
+
+def mark_trial(trial_key: str) -> None:
+    """Written by a worker before it starts a trial: what :meth:`WorkerProcesses.trials_in_workers` reads."""
+    if _marker is not None:
+        os.pwrite(_marker, trial_key.encode().ljust(MARKER_WIDTH), 0)
+
+
+def _start_worker(context_path: str, markers: str) -> None:
     """Worker initializer: only the main process handles Ctrl-C (it stops the workers itself), and the
     libraries are imported now, while the main process loads the data and opens the tracking store."""
     import atexit
@@ -90,8 +134,11 @@ def _start_worker(context_path: str) -> None:
     from gbreg.models.trial import install_context_file
     from gbreg.run.control import own_process_output
 
+    global _marker
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _InterruptFreePool's spawn
+    _marker = os.open(os.path.join(markers, str(os.getpid())), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     own_process_output()
     _die_with_parent()
     # A spawned child ends with sys.exit, and tearing down an interpreter that holds XGBoost, LightGBM
@@ -122,17 +169,22 @@ def _die_with_parent() -> None:
 
 
 def _remove_dead_context_files() -> None:
-    """Delete context files left in the temp folder by gbreg processes that were killed (SIGKILL)."""
+    """Delete context files and marker folders left in the temp folder by gbreg processes that were killed
+    (SIGKILL)."""
     import tempfile
-    from pathlib import Path
 
     from gbreg.tracking.processes import gbreg_process_alive
 
-    for path in Path(tempfile.gettempdir()).glob(f"{CONTEXT_FILE_PREFIX}*.pickle"):
-        pid = path.name.removeprefix(CONTEXT_FILE_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not gbreg_process_alive(int(pid), left_at=_modified_at(path)):
-            with contextlib.suppress(OSError):
-                path.unlink()
+    folder = Path(tempfile.gettempdir())
+    for prefix, pattern in ((CONTEXT_FILE_PREFIX, "*.pickle"), (MARKERS_PREFIX, "*")):
+        for path in folder.glob(f"{prefix}{pattern}"):
+            pid = path.name.removeprefix(prefix).split("-", 1)[0]
+            if pid.isdigit() and not gbreg_process_alive(int(pid), left_at=_modified_at(path)):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
 
 def _modified_at(path) -> float | None:
