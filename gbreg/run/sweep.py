@@ -74,7 +74,7 @@ def run_sweep(sweep: Sweep, outcome: StudyOutcome, done: dict[str, str], control
 
     def on_worker_died(lost: list[TrialTask]) -> None:
         progress.message(f"a worker process died; its pool was restarted and the {len(lost)} trial(s) in "
-                         "flight are retried (once)")
+                         "flight run again (a trial whose worker dies twice while running it fails)")
 
     progress.start(len(sweep.to_run))
     control.sweep_starts()
