@@ -23,7 +23,7 @@ import yaml
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
 from gbreg.data_splits import load_and_split_job, split_job
-from gbreg.errors import DataError, SpecError
+from gbreg.errors import DataError, GbregError, SpecError, StudyFailed, UserInputError
 from gbreg.machine import available_cores, threads_per_job
 from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import Trial, make_plan
@@ -39,6 +39,7 @@ from gbreg.run.sweep import (
     mark_failed,
     raise_if_failed,
     run_sweep,
+    study_stopped,
     worker_answer,
 )
 from gbreg.spec.hypotheses import expectation_problems
@@ -46,6 +47,7 @@ from gbreg.spec.limits import check_work_limit, data_size_problems, leaf_size_wa
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
+from gbreg.tracking.processes import running_elsewhere
 from gbreg.tracking.store import (
     check_store,
     ensure_experiment,
@@ -55,9 +57,12 @@ from gbreg.tracking.store import (
     retrying,
 )
 from gbreg.tracking.tracker import (
+    SPEC_ARTIFACT,
     SPEC_INPUT_ARTIFACT,
     TAG_BASE_DIR,
     TAG_DATA_SHA,
+    TAG_HOST,
+    TAG_PID,
     TAG_REPRODUCES,
     TAG_SPEC_SOURCE,
     StudyTracker,
@@ -166,9 +171,9 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         outcome = _already_done(started, store)
         _tag_parent(store.client, outcome.parent_run_id, tags)
         return outcome
-    tracker = _start_parent(started, store, reproduces, tags)
     if resume_command is None:
         resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {shlex.quote(spec.source)}"
+    tracker = _start_parent(started, store, reproduces, resume_command, tags)
     tasks = [task for task in started.tasks if task.trial_key not in store.done]
     threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
     sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
@@ -315,9 +320,36 @@ def _open_store(started: _Started, fresh: bool, start_over: str) -> _OpenStore:
         progress.message(f"the data changed since run {previous.info.run_id} (data sha256 {previous_sha[:12]}… "
                          f"now {prepared.data_sha[:12]}…): starting a new parent run")
         previous = None
+    if previous is not None:
+        _refuse_if_running(previous, spec.name, config)
     if done or (previous is not None and previous.info.status != "FINISHED"):
         progress.message(f"{len(done)} done, {len(to_run)} to run ({start_over})")
     return _OpenStore(client, experiment_id, done, to_run, previous)
+
+
+def _refuse_if_running(previous, study: str, config: TrackingConfig) -> None:
+    """The unfinished parent run this would resume is another gbreg process's, still running: two
+    processes on one study would train and log the same trials twice. Runs left RUNNING by a process on
+    this host that is gone were marked FAILED just before; one on another host cannot be checked from
+    here and, as there, is not taken for dead. Raises before anything is trained or written."""
+    if previous.info.status != "RUNNING":
+        return
+    tags, run_id = previous.data.tags, previous.info.run_id
+    host, pid = tags.get(TAG_HOST), tags.get(TAG_PID)
+    who = running_elsewhere(host, pid)
+    if who == "alive":
+        raise UserInputError(
+            f"study {study!r} is being run right now by gbreg process {pid} on this machine ({host}; parent run "
+            f"{run_id}); wait for it to finish, or stop it (Ctrl-C, or kill {pid}: its finished trials are "
+            "kept) and run this again to resume")
+    if who == "unknown":
+        raise UserInputError(
+            f"study {study!r} may be running right now: its parent run {run_id} is RUNNING in gbreg process "
+            f"{pid} on host {host}, which cannot be checked from here; wait for it to finish there, or stop "
+            f"it (its finished trials are kept) and run this again. If that process is gone (its machine "
+            f"crashed), run this on {host} once (it marks the run FAILED and resumes), or mark it FAILED from "
+            f"here: python -c \"from mlflow import MlflowClient; MlflowClient('{config.tracking_uri}')"
+            f".set_terminated('{run_id}', 'FAILED')\"")
 
 
 def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
@@ -336,9 +368,13 @@ def _tag_parent(client, run_id: str | None, tags: dict[str, str] | None) -> None
         retrying(lambda key=key, value=value: client.set_tag(run_id, key, value))
 
 
-def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None,
+def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None, resume_command: str,
                   tags: dict[str, str] | None = None) -> StudyTracker:
-    """The parent run (or the unfinished one it resumes) with the study's params, spec and data set."""
+    """The parent run (or the unfinished one it resumes) with the study's params, spec and data set.
+
+    A write that fails here (an artifact folder that cannot be written, the store refusing) ends as one
+    that fails during the sweep does: the parent FAILED with the error, one line saying how to resume
+    (:func:`gbreg.run.sweep.study_stopped`), exit status 1."""
     prepared, engine = started.prepared, started.engine
     spec = prepared.spec
     tracker = StudyTracker(store.client, store.experiment_id, spec.name, spec.sha256(), prepared.data_sha)
@@ -351,18 +387,41 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None,
         params = _study_params(prepared, engine.jobs, engine.threads, started.executor_kind)
         tracker.start_parent(params, resolved, dataset_input(prepared.dataset), extra_tags,
                              resume_run_id=store.resume_id)
+        # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
+        spec_input = yaml.safe_dump(spec.input_dict(), sort_keys=False, allow_unicode=True)
         if store.resume_id:
             _tag_parent(store.client, store.resume_id, tags)
+            _complete_resumed_parent(tracker, {SPEC_ARTIFACT: resolved, SPEC_INPUT_ARTIFACT: spec_input},
+                                     lambda: dataset_input(prepared.dataset))
             started.progress.message(f"resuming parent run {store.resume_id}")
-        else:  # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
-            tracker.log_text(tracker.parent_run_id, yaml.safe_dump(spec.input_dict(), sort_keys=False,
-                                                                   allow_unicode=True), SPEC_INPUT_ARTIFACT)
+        else:
+            tracker.log_text(tracker.parent_run_id, spec_input, SPEC_INPUT_ARTIFACT)
     except BaseException as exc:
         engine.close(cancel=True)
-        if tracker.parent_run_id is not None and not isinstance(exc, KeyboardInterrupt):
-            mark_failed(tracker, [], started.progress, exc)
-        raise
+        if isinstance(exc, KeyboardInterrupt) or not isinstance(exc, Exception):
+            raise
+        if tracker.parent_run_id is None:  # nothing was written: the error, and the command to run again
+            if isinstance(exc, GbregError):
+                raise
+            cause = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            raise StudyFailed(f"the study could not start its parent run: {cause}; nothing was logged; after "
+                              f"fixing the cause, run again: {resume_command}") from exc
+        unmarked = mark_failed(tracker, [], started.progress, exc, warn=False)
+        raise study_stopped(exc, resume_command, unmarked) from exc
     return tracker
+
+
+def _complete_resumed_parent(tracker: StudyTracker, texts: dict[str, str], dataset) -> None:
+    """What a parent stopped while it started (an artifact folder that could not be written) lacks: its
+    spec files and data set, written now (the spec and data are the same: that is how it was found)."""
+    run_id, client = tracker.parent_run_id, tracker.client
+    logged = {artifact.path for artifact in retrying(lambda: client.list_artifacts(run_id))}
+    for name, text in texts.items():
+        if name not in logged:
+            tracker.log_text(run_id, text, name)
+    if not retrying(lambda: client.get_run(run_id)).inputs.dataset_inputs:
+        datasets = [dataset()]
+        retrying(lambda: client.log_inputs(run_id, datasets=datasets))
 
 
 def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:

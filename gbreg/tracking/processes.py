@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import psutil
 
@@ -27,3 +28,17 @@ def gbreg_process_alive(pid: int, left_at: float | None = None) -> bool:
     except (psutil.AccessDenied, psutil.ZombieProcess):
         return True  # someone else's, or exiting: not provably dead
     return "python" in command or "gbreg" in command
+
+
+def running_elsewhere(host: str | None, pid: str | None) -> str | None:
+    """Who may be running a run tagged RUNNING with ``gbreg.host``/``gbreg.pid``: ``"alive"`` (a live
+    gbreg process on this host other than this one), ``"unknown"`` (another host: it cannot be checked
+    from here, so, as :func:`gbreg.tracking.tracker.mark_dead_runs_failed` does, it is not taken for
+    dead), or None (nobody: this process, a process that is gone, or no tags to tell)."""
+    if not host or not (pid or "").isdigit():
+        return None
+    if host != socket.gethostname():
+        return "unknown"
+    if int(pid) == os.getpid() or not gbreg_process_alive(int(pid)):
+        return None
+    return "alive"
