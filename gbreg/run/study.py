@@ -23,7 +23,7 @@ import yaml
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
 from gbreg.data_splits import load_and_split_job, split_job
-from gbreg.errors import DataError, GbregError, SpecError, StudyFailed, UserInputError
+from gbreg.errors import DataError, GbregError, SpecError, StudyFailed
 from gbreg.machine import available_cores, threads_per_job
 from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import Trial, make_plan
@@ -31,6 +31,13 @@ from gbreg.run.control import RunControl
 from gbreg.run.executor import TrialExecutor
 from gbreg.run.local_processes import make_executor, start_local_pool, uses_local_pool
 from gbreg.run.param_check import check_library_params, library_param_problems, param_check_input
+from gbreg.run.parent_run import (
+    complete_resumed_parent,
+    refuse_if_running,
+    study_params,
+    tag_parent,
+    trial_params,
+)
 from gbreg.run.progress import StudyProgress
 from gbreg.run.records import SweepRecords
 from gbreg.run.sweep import (
@@ -47,22 +54,18 @@ from gbreg.spec.limits import check_work_limit, data_size_problems, leaf_size_wa
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
-from gbreg.tracking.processes import running_elsewhere
 from gbreg.tracking.store import (
     check_store,
     ensure_experiment,
     import_mlflow,
     import_mlflow_meanwhile,
     open_store,
-    retrying,
 )
 from gbreg.tracking.tracker import (
     SPEC_ARTIFACT,
     SPEC_INPUT_ARTIFACT,
     TAG_BASE_DIR,
     TAG_DATA_SHA,
-    TAG_HOST,
-    TAG_PID,
     TAG_REPRODUCES,
     TAG_SPEC_SOURCE,
     StudyTracker,
@@ -169,7 +172,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
         raise
     if store.all_done:
         outcome = _already_done(started, store)
-        _tag_parent(store.client, outcome.parent_run_id, tags)
+        tag_parent(store.client, outcome.parent_run_id, tags)
         return outcome
     if resume_command is None:
         resume_command = f"gbreg reproduce {reproduces}" if reproduces else f"gbreg run {shlex.quote(spec.source)}"
@@ -177,7 +180,7 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     tasks = [task for task in started.tasks if task.trial_key not in store.done]
     threads = started.engine.threads  # what the executor chose (Dask sizes trainings to its cluster)
     sweep = Sweep(started.prepared, store.to_run, tasks, started.engine, tracker, started.progress,
-                  threads, lambda trial: _trial_params(trial, started.prepared, threads), resume_command)
+                  threads, lambda trial: trial_params(trial, started.prepared, threads), resume_command)
     outcome = StudyOutcome(store.experiment_id, tracker.parent_run_id, len(started.prepared.plan),
                            len(store.done), 0)
     run_sweep(sweep, outcome, store.done, control)
@@ -321,35 +324,10 @@ def _open_store(started: _Started, fresh: bool, start_over: str) -> _OpenStore:
                          f"now {prepared.data_sha[:12]}…): starting a new parent run")
         previous = None
     if previous is not None:
-        _refuse_if_running(previous, spec.name, config)
+        refuse_if_running(previous, spec.name, config)
     if done or (previous is not None and previous.info.status != "FINISHED"):
         progress.message(f"{len(done)} done, {len(to_run)} to run ({start_over})")
     return _OpenStore(client, experiment_id, done, to_run, previous)
-
-
-def _refuse_if_running(previous, study: str, config: TrackingConfig) -> None:
-    """The unfinished parent run this would resume is another gbreg process's, still running: two
-    processes on one study would train and log the same trials twice. Runs left RUNNING by a process on
-    this host that is gone were marked FAILED just before; one on another host cannot be checked from
-    here and, as there, is not taken for dead. Raises before anything is trained or written."""
-    if previous.info.status != "RUNNING":
-        return
-    tags, run_id = previous.data.tags, previous.info.run_id
-    host, pid = tags.get(TAG_HOST), tags.get(TAG_PID)
-    who = running_elsewhere(host, pid)
-    if who == "alive":
-        raise UserInputError(
-            f"study {study!r} is being run right now by gbreg process {pid} on this machine ({host}; parent run "
-            f"{run_id}); wait for it to finish, or stop it (Ctrl-C, or kill {pid}: its finished trials are "
-            "kept) and run this again to resume")
-    if who == "unknown":
-        raise UserInputError(
-            f"study {study!r} may be running right now: its parent run {run_id} is RUNNING in gbreg process "
-            f"{pid} on host {host}, which cannot be checked from here; wait for it to finish there, or stop "
-            f"it (its finished trials are kept) and run this again. If that process is gone (its machine "
-            f"crashed), run this on {host} once (it marks the run FAILED and resumes), or mark it FAILED from "
-            f"here: python -c \"from mlflow import MlflowClient; MlflowClient('{config.tracking_uri}')"
-            f".set_terminated('{run_id}', 'FAILED')\"")
 
 
 def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
@@ -361,11 +339,6 @@ def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:
     done = "the trial is done" if len(plan) == 1 else f"all {len(plan):,} trials are done"
     started.progress.message(f"{done}; results are in run {store.previous.info.run_id}")
     return outcome
-
-
-def _tag_parent(client, run_id: str | None, tags: dict[str, str] | None) -> None:
-    for key, value in (tags or {}).items() if run_id else ():
-        retrying(lambda key=key, value=value: client.set_tag(run_id, key, value))
 
 
 def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None, resume_command: str,
@@ -384,14 +357,14 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None, 
             extra_tags[TAG_REPRODUCES] = reproduces
         extra_tags.update(tags or {})
         resolved = yaml.safe_dump(prepared.resolved_spec(), sort_keys=False, allow_unicode=True)
-        params = _study_params(prepared, engine.jobs, engine.threads, started.executor_kind)
+        params = study_params(prepared, engine.jobs, engine.threads, started.executor_kind)
         tracker.start_parent(params, resolved, dataset_input(prepared.dataset), extra_tags,
                              resume_run_id=store.resume_id)
         # the spec exactly as validated: what `gbreg reproduce` reruns (same trial keys)
         spec_input = yaml.safe_dump(spec.input_dict(), sort_keys=False, allow_unicode=True)
         if store.resume_id:
-            _tag_parent(store.client, store.resume_id, tags)
-            _complete_resumed_parent(tracker, {SPEC_ARTIFACT: resolved, SPEC_INPUT_ARTIFACT: spec_input},
+            tag_parent(store.client, store.resume_id, tags)
+            complete_resumed_parent(tracker, {SPEC_ARTIFACT: resolved, SPEC_INPUT_ARTIFACT: spec_input},
                                      lambda: dataset_input(prepared.dataset))
             started.progress.message(f"resuming parent run {store.resume_id}")
         else:
@@ -409,51 +382,6 @@ def _start_parent(started: _Started, store: _OpenStore, reproduces: str | None, 
         unmarked = mark_failed(tracker, [], started.progress, exc, warn=False)
         raise study_stopped(exc, resume_command, unmarked) from exc
     return tracker
-
-
-def _complete_resumed_parent(tracker: StudyTracker, texts: dict[str, str], dataset) -> None:
-    """What a parent stopped while it started (an artifact folder that could not be written) lacks: its
-    spec files and data set, written now (the spec and data are the same: that is how it was found)."""
-    run_id, client = tracker.parent_run_id, tracker.client
-    logged = {artifact.path for artifact in retrying(lambda: client.list_artifacts(run_id))}
-    for name, text in texts.items():
-        if name not in logged:
-            tracker.log_text(run_id, text, name)
-    if not retrying(lambda: client.get_run(run_id)).inputs.dataset_inputs:
-        datasets = [dataset()]
-        retrying(lambda: client.log_inputs(run_id, datasets=datasets))
-
-
-def _study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:
-    spec = prepared.spec
-    params = {"seed": spec.seed, "repeats": spec.repeats, "task": prepared.task, "metric": prepared.metric,
-              "n_trials": len(prepared.plan), "jobs": jobs, "n_threads": threads, "executor": executor,
-              "n_rows": len(prepared.dataset.y), "n_features": prepared.dataset.X.shape[1],
-              "libraries": ",".join(spec.libraries()), "counterparts": ",".join(spec.counterparts)}
-    params.update(_data_eval_params(prepared))
-    for axis, values in spec.sweep_values().items():
-        params[f"sweep.{axis}"] = values
-    return params
-
-
-def _data_eval_params(prepared: PreparedStudy) -> dict:
-    spec = prepared.spec
-    params = {f"data.{k}": v for k, v in spec.data.model_dump(mode="json", exclude_none=True).items()}
-    evaluation = spec.evaluation
-    params["evaluation.split"] = evaluation.split
-    if evaluation.split == "holdout":
-        params["evaluation.test_size"] = evaluation.test_size
-    else:
-        params["evaluation.folds"] = evaluation.folds
-    return params
-
-
-def _trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
-    params = {"library": trial.library, "model": trial.model, "kind": trial.kind, **trial.params,
-              "seed": prepared.spec.seed, "repeats": prepared.spec.repeats, "task": prepared.task,
-              "metric": prepared.metric, "n_threads": threads}
-    params.update(_data_eval_params(prepared))
-    return params
 
 
 __all__ = ["PreparedStudy", "StudyOutcome", "prepare_study", "run_study"]
