@@ -71,9 +71,11 @@ def node_depths(parents: np.ndarray, children: np.ndarray, n_nodes: int) -> np.n
 
 def reached_values(leaves) -> np.ndarray:
     """The values of the leaves some training row reaches (cover not 0; an unknown cover counts as reached).
-    ``leaves``: a leaf table, as numpy columns or a DataFrame."""
-    values, cover = np.asarray(leaves["value"], dtype=float), np.asarray(leaves["cover"], dtype=float)
-    return values[~(cover == 0)]
+    ``leaves``: a leaf table, as numpy columns or a DataFrame; without a ``cover`` column every leaf counts."""
+    values = np.asarray(leaves["value"], dtype=float)
+    if "cover" not in leaves:
+        return values.copy()
+    return values[~(np.asarray(leaves["cover"], dtype=float) == 0)]
 
 
 def tree_stats(leaves: dict[str, np.ndarray], n_trees: int, n_features_used: int) -> dict[str, float]:
