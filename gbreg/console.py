@@ -31,9 +31,12 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # a Dask client that loses its scheduler logs each failed reconnection with tracebacks; gbreg then
     # reports the lost scheduler in one line. A filter, since importing distributed resets logger levels.
-    client_log = logging.getLogger("distributed.client")
-    if not any(isinstance(f, _OnlyCritical) for f in client_log.filters):
-        client_log.addFilter(_OnlyCritical())
+    # MLflow's SQL store logs a failing SQLite write (a read-only or full store) with a 60-line traceback
+    # before it raises the error, which gbreg then reports in one line saying how to resume
+    for name in ("distributed.client", "mlflow.store.db.utils"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _OnlyCritical) for f in log.filters):
+            log.addFilter(_OnlyCritical())
 
 
 def quiet_resource_tracker() -> None:
