@@ -7,17 +7,12 @@ run by another gbreg process is not resumed (two processes would train and log t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gbreg.errors import UserInputError
+from gbreg.plan import Trial
 from gbreg.spec.tracking_config import TrackingConfig
 from gbreg.tracking.processes import running_elsewhere
 from gbreg.tracking.store import retrying
 from gbreg.tracking.tracker import TAG_HOST, TAG_PID, StudyTracker
-
-if TYPE_CHECKING:  # annotations only: the study module imports this one
-    from gbreg.plan import Trial
-    from gbreg.run.study import PreparedStudy
 
 
 def refuse_if_running(previous, study: str, config: TrackingConfig) -> None:
@@ -63,7 +58,9 @@ def complete_resumed_parent(tracker: StudyTracker, texts: dict[str, str], datase
         retrying(lambda: client.log_inputs(run_id, datasets=datasets))
 
 
-def study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str) -> dict:
+def study_params(prepared, jobs: int, threads: int, executor: str) -> dict:
+    """The parent run's params. ``prepared``: the study's :class:`gbreg.run.study.PreparedStudy` (not
+    imported: the study module imports this one)."""
     spec = prepared.spec
     params = {"seed": spec.seed, "repeats": spec.repeats, "task": prepared.task, "metric": prepared.metric,
               "n_trials": len(prepared.plan), "jobs": jobs, "n_threads": threads, "executor": executor,
@@ -75,7 +72,7 @@ def study_params(prepared: PreparedStudy, jobs: int, threads: int, executor: str
     return params
 
 
-def data_eval_params(prepared: PreparedStudy) -> dict:
+def data_eval_params(prepared) -> dict:
     spec = prepared.spec
     params = {f"data.{k}": v for k, v in spec.data.model_dump(mode="json", exclude_none=True).items()}
     evaluation = spec.evaluation
@@ -87,7 +84,7 @@ def data_eval_params(prepared: PreparedStudy) -> dict:
     return params
 
 
-def trial_params(trial: Trial, prepared: PreparedStudy, threads: int) -> dict:
+def trial_params(trial: Trial, prepared, threads: int) -> dict:
     params = {"library": trial.library, "model": trial.model, "kind": trial.kind, **trial.params,
               "seed": prepared.spec.seed, "repeats": prepared.spec.repeats, "task": prepared.task,
               "metric": prepared.metric, "n_threads": threads}
