@@ -173,7 +173,7 @@ class LocalExecutor(TrialExecutor):
                     if task.trial_key not in started:
                         attempts[task.trial_key] -= 1
                 lost = [*unsent, *tried]
-                self._workers.restart(stalled=stalled)
+                self._restart_pool(stalled)
                 if on_worker_died:
                     on_worker_died(lost)
                 for task in reversed(lost):
@@ -198,8 +198,8 @@ class LocalExecutor(TrialExecutor):
             running[future] = task
         return []
 
-    def _restart_pool(self) -> None:
-        self._workers.restart()
+    def _restart_pool(self, stalled: bool = False) -> None:
+        self._workers.restart(stalled)
 
     def close(self, cancel: bool = False) -> None:
         self._workers.close(cancel)

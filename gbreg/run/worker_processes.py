@@ -52,11 +52,15 @@ class WorkerProcesses:
         return _InterruptFreePool(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_start_worker, initargs=(self.context_path, self.markers))
 
+    def _processes(self) -> dict:
+        """pid -> process of the pool's workers, as the pool holds them (a copy: the pool changes it)."""
+        return dict(getattr(self.pool, "_processes", None) or {})
+
     def trials_in_workers(self) -> set[str]:
         """The trial keys the pool's workers were running (each writes its trial's key before starting it):
         when a worker dies, CPython's pool stops every trial in flight, and only these had started."""
         keys = set()
-        for pid in list(getattr(self.pool, "_processes", None) or {}):
+        for pid in self._processes():
             with contextlib.suppress(OSError):
                 keys.add(Path(self.markers, str(pid)).read_text().strip())
         return keys - {""}
@@ -65,7 +69,7 @@ class WorkerProcesses:
         """Whether a worker is dead and the pool has not noticed, at two looks in a row. A worker killed
         while it sent a result leaves the pool's reader waiting for the rest of the message and the other
         workers waiting for the queue's lock: the pool never breaks and nothing completes."""
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        processes = self._processes().values()
         dead = not getattr(self.pool, "_broken", False) and any(p.exitcode is not None for p in processes)
         self._dead_seen = self._dead_seen + 1 if dead else 0
         return self._dead_seen >= 2
@@ -76,7 +80,7 @@ class WorkerProcesses:
         process's end of the result pipe is closed, so the pool's reader gets end-of-file instead of waiting
         for ever (the interpreter would wait for that thread at exit)."""
         if stalled:
-            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            for process in self._processes().values():
                 process.kill()
             writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
             if writer is not None:
@@ -87,8 +91,7 @@ class WorkerProcesses:
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
-            processes = getattr(self.pool, "_processes", None) or {}
-            for process in list(processes.values()):
+            for process in self._processes().values():
                 process.terminate()
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
         with contextlib.suppress(OSError):
