@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from gbreg.analysis.inference import best_evidence, sign_evidence, spearman_rows, split_trend, trend_evidence
+from gbreg.analysis.best_point_inference import best_evidence
+from gbreg.analysis.inference import sign_evidence, spearman_rows, split_trend, trend_evidence
 
 MODELS, ALPHAS, LAMBDAS, FOLDS = 2, 4, 4, 3
 SCENARIOS = ("iid", "split", "config", "folds")

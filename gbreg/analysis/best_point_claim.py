@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gbreg.analysis.best_point_inference import best_evidence
 from gbreg.analysis.claim_wording import markdown_table, p_text, too_few, too_few_units, unit_word
-from gbreg.analysis.inference import best_evidence
 from gbreg.analysis.verdicts import config_columns, format_number, numeric_rows, stratum_labels
 from gbreg.spec.hypotheses import Hypothesis
 

@@ -135,6 +135,7 @@ def _start_worker(context_path: str, markers: str) -> None:
 
     from gbreg.models.boosters import declarations
     from gbreg.models.trial import install_context_file
+    from gbreg.process_tree import die_with_parent
     from gbreg.run.control import own_process_output
 
     global _marker
@@ -143,7 +144,7 @@ def _start_worker(context_path: str, markers: str) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _InterruptFreePool's spawn
     _marker = os.open(os.path.join(markers, str(os.getpid())), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     own_process_output()
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # nothing of a worker is worth keeping once the study's process is gone
     # A spawned child ends with sys.exit, and tearing down an interpreter that holds XGBoost, LightGBM
     # and matplotlib takes about 0.3 s, which the main process waits for at close. Nothing is left to
     # flush by then (results went through the pipe, multiprocessing's own exit hook has run), so the
@@ -158,17 +159,6 @@ def _start_worker(context_path: str, markers: str) -> None:
 
     gc.freeze()
     gc.enable()
-
-
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the main process dies (even by SIGKILL), instead of lingering."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux/glibc: workers exit when their pipes close
-        pass
 
 
 def _remove_dead_context_files() -> None:

@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gbreg.catalogue import METRICS_BY_TASK, PENALTY_AXES, names
+from gbreg.catalogue import METRICS_BY_TASK, names
 from gbreg.models.boosters import LIBRARIES
 from gbreg.models.metrics import HIGHER_IS_BETTER
-from gbreg.spec.hypothesis_cells import kept_groups, measured_on, shown_values
+from gbreg.spec.hypothesis_cells import FILTER_COLUMNS, kept_values_problems
 from gbreg.spec.messages import format_path, unknown_key_message
 from gbreg.spec.params import accepted_names, accepts
 
@@ -39,7 +39,6 @@ LINEAR_METRICS = names("linear")
 BOOSTER_METRICS = names("tree", "support", "mechanism", "post-sweep", on="booster")
 SPLIT_METRICS = names("tree", "mechanism", "linear", "support", "timing", "distribution")
 POST_SWEEP_METRICS = names("post-sweep")  # one value per trial, computed after the sweep
-FILTER_COLUMNS = ("library", "model", "kind")
 FINDINGS_ARTIFACT = "findings.md"
 VERDICT_CODES = {"supported": 1, "inconclusive": 0, "contradicted": -1}
 
@@ -204,7 +203,7 @@ def _hypothesis_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]
         problems.append((f"{path}.tolerance", "applies to trend: none only (the largest |ρ| still called no trend)"))
     problems += _where_problems(h, spec, path)
     if not problems and stated[0] in ("trend", "best"):
-        problems += _kept_values_problems(h, spec, path)
+        problems += kept_values_problems(h, spec, path)
     return problems
 
 
@@ -312,83 +311,6 @@ def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
                 problems.append((here, f"keeps {len(kept)} value(s) of {key!r}, the axis the hypothesis varies; "
                                        f"it needs at least {needed}"))
     return problems
-
-
-def _kept_values_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
-    """A trend needs 2 values of its axis, a best point 3 along each interior axis, in one configuration of
-    the rows it keeps (filtered by where:, and measuring its metric); without them its verdict could only be
-    inconclusive, whatever the data. The rows are the plan's: a linear counterpart runs at its kind of
-    penalty point alone (lasso: reg_lambda = 0), a library without an axis has no value of it."""
-    trend = h.kind == "trend"
-    tested = [h.along] if trend else list(h.interior or [])
-    needed = 2 if trend else 3
-    conditions = h.conditions()
-    groups = kept_groups(spec, conditions, tested, h.measured)
-    if groups is None or any(group.usable(needed) for group in groups):
-        return []
-    here = f"{path}.where" if h.where else f"{path}.along" if trend else f"{path}.interior"
-    on = {"linear": "the linear counterparts", "booster": "the boosters"}.get(measured_on(h.measured))
-    measured = f" ({h.measured} is measured on {on} only)" if on else ""
-    if trend:
-        wanted = f"2 or more values of {h.along}, the axis the trend is along"
-    else:
-        wanted = f"3 or more values along {' and along '.join(tested)} (a best point needs an interior)"
-    if not groups:
-        return [(here, f"keeps no trial{measured}, so the verdict could only be inconclusive; check the filter's "
-                       "values against the study's models and sweep")]
-    kept = f"keeps no configuration with {wanted}" if h.where else f"no configuration has {wanted}"
-    return [(here, f"{kept}{measured}, so the verdict could only be inconclusive: "
-                   f"{_what_is_left(groups, tested, needed)}; {_what_to_change(h, spec, conditions, tested, needed)}")]
-
-
-def _what_is_left(groups: list, tested: list[str], needed: int) -> str:
-    """Per model kept, the values of the tested axes it has (one configuration's, when they differ)."""
-    from gbreg.models.linear import COVERS, describe_covers
-
-    parts = []
-    models = list(dict.fromkeys(group.model for group in groups))
-    for model in models[:4]:
-        mine = [group for group in groups if group.model == model]
-        said = []
-        for axis in tested:
-            sets = [group.values.get(axis, set()) for group in mine]
-            if not any(sets):
-                said.append(f"no {axis}")
-            elif all(values == sets[0] for values in sets):
-                count = len(sets[0])
-                said.append(f"{axis} {shown_values(sets[0])} only" if count == 1
-                            else f"{count} values of {axis} ({shown_values(sets[0])})")
-            elif max(map(len, sets)) < needed:
-                said.append(f"at most {max(map(len, sets))} value(s) of {axis} at each {mine[0].grouped_by}")
-        text = f"{model} has {' and '.join(said) or 'no configuration with all of them'}"
-        if model in COVERS and any(axis in PENALTY_AXES for axis in tested):
-            text += f" ({model} is the counterpart of {describe_covers(model)} points)"
-        parts.append(text)
-    return "; ".join(parts) + (f"; and {len(models) - 4} more" if len(models) > 4 else "")
-
-
-def _what_to_change(h: Hypothesis, spec, conditions: dict, tested: list[str], needed: int) -> str:
-    """Models the filter would keep with that variation, other axes a trend could be along, else what to widen."""
-    advice = []
-    naming = {key: condition for key, condition in conditions.items() if key not in FILTER_COLUMNS}
-    if len(naming) < len(conditions):
-        other = kept_groups(spec, naming, tested, h.measured) or []
-        models = list(dict.fromkeys(group.model for group in other if group.usable(needed)))
-        if models:
-            advice.append(f"filter on a model that varies {' and '.join(tested)} ({', '.join(models)})")
-    if h.kind == "trend":
-        numeric = [axis for axis, values in spec.sweep_values(skip_invalid=True).items()
-                   if axis != h.along and len(values) >= 2
-                   and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)]
-        along = [axis for axis in numeric
-                 if any(group.usable(2) for group in kept_groups(spec, conditions, [axis], h.measured) or [])]
-        if along:
-            advice.append(f"test along {' or '.join(along)}")
-    if not advice:
-        more = f"add values to {' and '.join(f'sweep.{axis}' for axis in tested)}"
-        advice.append(f"keep more of the grid in the filter or {more}" if h.where else
-                      f"add a counterpart whose grid points vary {' and '.join(tested)} or {more}")
-    return " or ".join(advice)
 
 
 def _condition_problems(key: str, condition: Condition, spec, here: str) -> list[tuple[str, str]]:

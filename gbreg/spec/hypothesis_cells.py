@@ -12,6 +12,9 @@ nothing for the boosters' other axes.
 The rule is one-sided: a filter is refused only when no kept configuration can have the values the test
 needs, whatever the data; a column whose value in the rows is not known here (a native parameter left at
 the library's default, a linear model's own settings) is taken to pass the filter.
+
+:func:`kept_values_problems` words the spec error for a hypothesis that keeps too little: what each kept
+model has of the tested axes, and what to change (another model, another axis, more values).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from gbreg.catalogue import PENALTY_AXES, find
 from gbreg.spec.params import SHARED_TO_NATIVE, accepts, penalty_values, resolve_params, shared_name
 
+FILTER_COLUMNS = ("library", "model", "kind")  # the columns a where: names besides parameters
 UNKNOWN = object()  # a column whose value in the rows is not known at validation time: it passes any filter
 
 
@@ -234,3 +238,83 @@ def shown_values(values: Iterable) -> str:
     ordered = sorted(values)
     text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in ordered[:6])
     return text + (", ..." if len(ordered) > 6 else "")
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def kept_values_problems(h, spec, path: str) -> list[tuple[str, str]]:
+    """A trend needs 2 values of its axis, a best point 3 along each interior axis, in one configuration of
+    the rows it keeps (filtered by where:, and measuring its metric); without them its verdict could only be
+    inconclusive, whatever the data. The rows are the plan's: a linear counterpart runs at its kind of
+    penalty point alone (lasso: reg_lambda = 0), a library without an axis has no value of it."""
+    trend = h.kind == "trend"
+    tested = [h.along] if trend else list(h.interior or [])
+    needed = 2 if trend else 3
+    conditions = h.conditions()
+    groups = kept_groups(spec, conditions, tested, h.measured)
+    if groups is None or any(group.usable(needed) for group in groups):
+        return []
+    here = f"{path}.where" if h.where else f"{path}.along" if trend else f"{path}.interior"
+    on = {"linear": "the linear counterparts", "booster": "the boosters"}.get(measured_on(h.measured))
+    measured = f" ({h.measured} is measured on {on} only)" if on else ""
+    if trend:
+        wanted = f"2 or more values of {h.along}, the axis the trend is along"
+    else:
+        wanted = f"3 or more values along {' and along '.join(tested)} (a best point needs an interior)"
+    if not groups:
+        return [(here, f"keeps no trial{measured}, so the verdict could only be inconclusive; check the filter's "
+                       "values against the study's models and sweep")]
+    kept = f"keeps no configuration with {wanted}" if h.where else f"no configuration has {wanted}"
+    return [(here, f"{kept}{measured}, so the verdict could only be inconclusive: "
+                   f"{_what_is_left(groups, tested, needed)}; {_what_to_change(h, spec, conditions, tested, needed)}")]
+
+
+def _what_is_left(groups: list, tested: list[str], needed: int) -> str:
+    """Per model kept, the values of the tested axes it has (one configuration's, when they differ)."""
+    from gbreg.models.linear import COVERS, describe_covers
+
+    parts = []
+    models = list(dict.fromkeys(group.model for group in groups))
+    for model in models[:4]:
+        mine = [group for group in groups if group.model == model]
+        said = []
+        for axis in tested:
+            sets = [group.values.get(axis, set()) for group in mine]
+            if not any(sets):
+                said.append(f"no {axis}")
+            elif all(values == sets[0] for values in sets):
+                count = len(sets[0])
+                said.append(f"{axis} {shown_values(sets[0])} only" if count == 1
+                            else f"{count} values of {axis} ({shown_values(sets[0])})")
+            elif max(map(len, sets)) < needed:
+                said.append(f"at most {max(map(len, sets))} value(s) of {axis} at each {mine[0].grouped_by}")
+        text = f"{model} has {' and '.join(said) or 'no configuration with all of them'}"
+        if model in COVERS and any(axis in PENALTY_AXES for axis in tested):
+            text += f" ({model} is the counterpart of {describe_covers(model)} points)"
+        parts.append(text)
+    return "; ".join(parts) + (f"; and {len(models) - 4} more" if len(models) > 4 else "")
+
+
+def _what_to_change(h, spec, conditions: dict, tested: list[str], needed: int) -> str:
+    """Models the filter would keep with that variation, other axes a trend could be along, else what to widen."""
+    advice = []
+    naming = {key: condition for key, condition in conditions.items() if key not in FILTER_COLUMNS}
+    if len(naming) < len(conditions):
+        other = kept_groups(spec, naming, tested, h.measured) or []
+        models = list(dict.fromkeys(group.model for group in other if group.usable(needed)))
+        if models:
+            advice.append(f"filter on a model that varies {' and '.join(tested)} ({', '.join(models)})")
+    if h.kind == "trend":
+        numeric = [axis for axis, values in spec.sweep_values(skip_invalid=True).items()
+                   if axis != h.along and len(values) >= 2
+                   and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)]
+        along = [axis for axis in numeric
+                 if any(group.usable(2) for group in kept_groups(spec, conditions, [axis], h.measured) or [])]
+        if along:
+            advice.append(f"test along {' or '.join(along)}")
+    if not advice:
+        more = f"add values to {' and '.join(f'sweep.{axis}' for axis in tested)}"
+        advice.append(f"keep more of the grid in the filter or {more}" if h.where else
+                      f"add a counterpart whose grid points vary {' and '.join(tested)} or {more}")
+    return " or ".join(advice)

@@ -20,8 +20,6 @@ MLflow is not imported here: the server is a subprocess, and ``gbreg --help`` mu
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import secrets
 import signal
@@ -29,7 +27,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +37,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from gbreg.errors import TrackingError
+from gbreg.process_tree import die_with_parent_preexec, group_members
 
 if TYPE_CHECKING:
     from gbreg.spec.tracking_config import TrackingConfig
@@ -137,58 +135,6 @@ def artifact_arguments(artifact_location: str | None, proxy_artifacts: bool = Fa
     if proxy_artifacts:
         return ["--artifacts-destination", uri]
     return ["--default-artifact-root", uri, "--artifacts-destination", uri]
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _die_with_parent_preexec() -> object | None:
-    """The ``preexec_fn`` that makes the server get SIGTERM when the process starting it dies, even by
-    SIGKILL; None where that cannot be arranged (not Linux) or must not be (off the main thread).
-
-    The kernel sends the signal when the *thread* that forked the child exits, not the process: a
-    server started from a short-lived thread would be stopped with it, so only the main thread, which
-    lives as long as the process, asks for it. ``mlflow server`` forwards SIGTERM to its uvicorn child
-    and waits for it, so the whole tree goes.
-    """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
-    parent = os.getpid()
-
-    def die_with_parent() -> None:  # runs in the child between fork and exec: no allocation-heavy work
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request was in place
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return die_with_parent
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group; via /proc, else a signal-0 probe."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        members = []
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # "pid (comm) state ppid pgrp ..."; comm may contain spaces and parentheses.
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                members.append(int(entry.name))
-        return members
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return []
-    return [pgid]
 
 
 class MlflowServer:
@@ -315,7 +261,7 @@ class MlflowServer:
         with os.fdopen(fd, "wb") as log:
             self.process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.environment(), start_new_session=True, preexec_fn=_die_with_parent_preexec())
+                env=self.environment(), start_new_session=True, preexec_fn=die_with_parent_preexec(signal.SIGTERM))
         try:
             self._wait_until_healthy()
         except BaseException:
@@ -382,7 +328,7 @@ class MlflowServer:
         self._signal_group(pgid, signal.SIGKILL)
         if not self._wait_group_gone(pgid, 5.0):
             raise MlflowServerError(
-                f"MLflow server processes {_group_members(pgid)} survived SIGKILL (process group {pgid})")
+                f"MLflow server processes {group_members(pgid)} survived SIGKILL (process group {pgid})")
 
     @staticmethod
     def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -397,7 +343,7 @@ class MlflowServer:
         deadline = time.monotonic() + timeout
         while True:
             self.process.poll()  # reap the leader so it does not linger as a zombie member
-            if not _group_members(pgid):
+            if not group_members(pgid):
                 return True
             if time.monotonic() > deadline:
                 return False
