@@ -140,8 +140,8 @@ def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
 
             _check_column_names(pyarrow.parquet.read_schema(path).names, path)  # pyarrow refuses them vaguely
             frame = pd.read_parquet(path)
-            if na_values:
-                frame = frame.replace({v: np.nan for v in na_values})
+            if na_values:  # as read_csv does: numbers compared as numbers, a column left with numbers is numeric
+                frame = _blank_na_values(frame, na_values)
         elif suffix.endswith((".csv", ".txt", ".tsv")):
             sep = "\t" if suffix.endswith(".tsv") else ","
             # the header as written: read_csv renames a repeated name (a, a -> a, a.1) without a word

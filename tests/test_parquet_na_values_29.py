@@ -1,0 +1,41 @@
+"""``na_values`` means the same in a Parquet file as in the CSV holding the same table: numbers compared as
+numbers, and a text column left with numbers only is a column of numbers (as read_csv reads it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandas.testing
+
+from gbreg.data import load_dataset
+from gbreg.spec.schema import DataSpec
+
+
+def _table() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame({"x": rng.normal(size=n).round(3), "sentinel": rng.integers(0, 50, n).astype("float64"),
+                          "code": rng.choice(["a", "b", "c"], n), "y": rng.normal(size=n).round(3)})
+    frame.loc[::10, "sentinel"] = -99.0
+    text = frame["x"].astype(str)
+    text[::15] = "?"
+    frame["as_text"] = text  # numbers written as text, '?' where unknown
+    return frame
+
+
+def _both(tmp_path, na_values):
+    frame = _table()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    return [load_dataset(DataSpec(source="file", path=name, target="y", na_values=na_values), None, 0, tmp_path)
+            for name in ("t.csv", "t.parquet")]
+
+
+def test_parquet_blanks_na_values_as_the_csv_does(tmp_path):
+    csv, parquet = _both(tmp_path, ["?", "-99"])
+    # the numeric sentinel is blanked in the Parquet file too (it used to stay -99 in 12 rows)
+    assert parquet.X["sentinel"].isna().sum() == 12 and not (parquet.X["sentinel"] == -99).any()
+    # the text column left with numbers is numeric (it used to become a categorical of 112 levels)
+    assert pd.api.types.is_float_dtype(parquet.X["as_text"]) and parquet.X["as_text"].isna().sum() == 8
+    pandas.testing.assert_frame_equal(csv.X, parquet.X)
+    assert csv.fingerprint() == parquet.fingerprint()
