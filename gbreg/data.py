@@ -156,6 +156,11 @@ def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: 
             X[column] = X[column].astype("float64")
     is_numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     is_text = not is_numeric and not pd.api.types.is_bool_dtype(target)
+    if (is_text and len(target) >= IDENTIFIER_MIN_ROWS and target.astype("string").nunique() == len(target)
+            and not _numbers_with_text(*_cells_not_numbers(target))):  # numbers with typos: said below
+        raise DataError(f"{where}: target column {data.target!r} {_identifier(target.astype('string'), len(target))}, "
+                        "like an identifier or a date, so it has no classes to learn and no numbers to fit; check "
+                        "data.target")
     if is_text and task in (None, "regression"):  # a classification task says the text is labels
         share, unparsed = _cells_not_numbers(target)
         if len(unparsed) and share > NUMERIC_TARGET_SHARE:

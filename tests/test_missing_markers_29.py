@@ -55,3 +55,17 @@ def test_a_target_label_read_as_missing_is_named(tmp_path):
         load_dataset(DataSpec(source="file", path="r.csv", target="region"), None, 0, tmp_path)
     assert (f"target column 'region' has {n_na} missing values ({n_na} are the text 'NA', which a CSV reader "
             "takes for a missing value; if they are labels, rename them in the file") in str(error.value)
+
+
+def test_a_date_column_as_the_target_is_named_as_such(tmp_path):
+    import pytest
+
+    from gbreg.errors import DataError
+
+    dates = pd.date_range("1967-07-01", periods=60, freq="MS").strftime("%Y-%m-%d")
+    pd.DataFrame({"date": dates, "x": np.arange(60.0)}).to_csv(tmp_path / "e.csv", index=False)
+    with pytest.raises(DataError) as error:
+        load_dataset(DataSpec(source="file", path="e.csv", target="date"), None, 0, tmp_path)
+    assert ("target column 'date' has a different value in each of its 60 rows ('1967-07-01', '1967-08-01', "
+            in str(error.value))
+    assert "like an identifier or a date" in str(error.value) and "check data.target" in str(error.value)
