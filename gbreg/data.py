@@ -70,7 +70,7 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
     else:
         path = _file_path(data, base_dir)
         frame = read_table(path, data.na_values)
-        X, y, known_task, classes = _split_target(frame, data, task, path, RowNames())
+        X, y, known_task, classes = _split_target(frame, data, task, path, RowNames(header=_has_header(path)))
         name, source, informative = path.stem, str(path.resolve()), None
     where = _where(data, base_dir)
     final_task = _check_task(task, known_task, y, classes, data, where)
@@ -78,7 +78,8 @@ def load_dataset(data: DataSpec, task: str | None, seed: int, base_dir: Path) ->
         final_task = "binary" if len(classes) == 2 else final_task
     _check_features(X, where)
     target = f"target column {data.target!r}" if data.source in TABLE_SOURCES else "the target"
-    _check_values(X, y, final_task, where, target, header_note=data.source == "file")
+    _check_values(X, y, final_task, where, target,
+                  header_note=data.source == "file" and _has_header(_file_path(data, base_dir)))
     return Dataset(X=X, y=y, task=final_task, name=name, classes=classes, informative=informative, source=source)
 
 
@@ -96,6 +97,7 @@ class RowNames:
     numbers)."""
 
     r_row_names: pd.Series | None = None
+    header: bool = True  # a text file's first line; a Parquet file has none
 
     def label(self, position: int) -> str:
         if self.r_row_names is None:
@@ -105,7 +107,12 @@ class RowNames:
 
     @property
     def note(self) -> str:
-        return " (row 1 is the first after the header)" if self.r_row_names is None else ""
+        return " (row 1 is the first after the header)" if self.r_row_names is None and self.header else ""
+
+
+def _has_header(path: Path) -> bool:
+    """A text table's rows are counted after its header line; a Parquet file's from its first row."""
+    return not path.name.lower().endswith((".parquet", ".pq"))
 
 
 def _split_target(frame: pd.DataFrame, data: DataSpec, task: str | None, where: Path | str, rows: RowNames):

@@ -69,3 +69,21 @@ def test_a_date_column_as_the_target_is_named_as_such(tmp_path):
     assert ("target column 'date' has a different value in each of its 60 rows ('1967-07-01', '1967-08-01', "
             in str(error.value))
     assert "like an identifier or a date" in str(error.value) and "check data.target" in str(error.value)
+
+
+def test_a_parquet_file_has_no_header_line_to_count_rows_after(tmp_path):
+    import pytest
+
+    from gbreg.errors import DataError
+
+    frame = _table()
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    messages = []
+    for name in ("t.parquet", "t.csv"):
+        with pytest.raises(DataError) as error:  # '?' in a column of numbers, with no na_values
+            load_dataset(DataSpec(source="file", path=name, target="y"), None, 0, tmp_path)
+        messages.append(str(error.value))
+    assert "column 'as_text' holds numbers except in 8 rows: row 1 '?'" in messages[0]
+    assert "after the header" not in messages[0]
+    assert "(row 1 is the first after the header)" in messages[1]
