@@ -1,8 +1,9 @@
 """A spec file's YAML: loaded safely, every duplicate key found (with both lines), ``--set`` overrides.
 
 Plain data only: ``yaml.SafeLoader`` never constructs Python objects. A key given twice is an error, not
-"the last one wins" as YAML would silently have it. Numbers in exponent notation are read as YAML 1.2
-reads them (``1e3``, ``1e-3``, ``5E+2`` are floats), not as YAML 1.1's text.
+"the last one wins" as YAML would silently have it. Numbers are read as YAML 1.2's core schema reads them,
+not as YAML 1.1 (PyYAML's default) does: ``1e3`` is a float (1.1: text), ``010`` is 10 (1.1: octal 8),
+``1:5`` is text (1.1: base 60, 65), ``0b101`` and ``1_000`` are text, ``0o10`` is 8 and ``0x10`` is 16.
 """
 
 from __future__ import annotations
@@ -39,14 +40,51 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# YAML 1.1, which PyYAML implements, reads a float only with a dot and a signed exponent (1.0e+3), so
-# `reg_alpha: [0, 1e3]` or `learning_rate: 1e-3` would reach validation as the text '1e3' and be rejected
-# as "not a number". YAML 1.2's core schema (and JSON) read them as floats; so does a spec. The resolver
-# is added to this loader alone (add_implicit_resolver copies the inherited table), not to yaml.SafeLoader
-# for every other user of PyYAML in the process. Text that merely resembles a number ('e3', '1e',
-# '1.2.3') does not match and stays text.
-YAML_12_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
-UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", YAML_12_EXPONENT_FLOAT, list("-+.0123456789"))
+# Numbers as YAML 1.2's core schema (and JSON) reads them, not as YAML 1.1, which PyYAML implements:
+# - 1.1 reads a float only with a dot and a signed exponent (1.0e+3), so `reg_alpha: [0, 1e3]` or
+#   `learning_rate: 1e-3` would reach validation as the text '1e3' and be rejected as "not a number";
+# - 1.1 reads `010` as octal 8, `1:5` (a typo for 1.5) as base 60, 65, `0b101` as binary and `1_000` as
+#   1000: a number the user never wrote, trained and logged silently. In 1.2 `010` is 10, `0o10` is 8,
+#   `0x10` is 16, and `1:5`, `0b101`, `1_000` are text, which validation then refuses where a number is due.
+# The resolvers and the int constructor are this loader's alone (add_implicit_resolver / add_constructor
+# copy the inherited tables), not yaml.SafeLoader's for every other user of PyYAML in the process. Text
+# that merely resembles a number ('e3', '1e', '1.2.3') does not match and stays text.
+YAML_12_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+YAML_12_FLOAT = re.compile(r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?
+                               |[-+]?[0-9]+[eE][-+]?[0-9]+
+                               |[-+]?\.(?:inf|Inf|INF)
+                               |\.(?:nan|NaN|NAN))$""", re.X)
+
+
+def _yaml_12_resolvers(inherited: dict) -> dict:
+    """PyYAML's implicit resolvers with its YAML 1.1 int and float forms replaced by YAML 1.2's (the int
+    first: a resolver list is tried in order, and '10' must not become a float)."""
+    numbers = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+    resolvers = {first: [(tag, regexp) for tag, regexp in pairs if tag not in numbers]
+                 for first, pairs in inherited.items()}
+    for tag, regexp, firsts in (("tag:yaml.org,2002:int", YAML_12_INT, "-+0123456789"),
+                                ("tag:yaml.org,2002:float", YAML_12_FLOAT, "-+.0123456789")):
+        for first in firsts:
+            resolvers.setdefault(first, []).append((tag, regexp))
+    return {first: pairs for first, pairs in resolvers.items() if pairs}
+
+
+def _construct_yaml_12_int(loader: yaml.SafeLoader, node) -> int:
+    """An int as YAML 1.2 reads it: decimal (a leading zero too), 0o octal, 0x hexadecimal (also for an
+    explicit ``!!int``, which 1.1 would read in base 8, 2 or 60)."""
+    text = loader.construct_scalar(node)
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text, 10)
+    if re.fullmatch(r"0o[0-7]+", text):
+        return int(text[2:], 8)
+    if re.fullmatch(r"0x[0-9a-fA-F]+", text):
+        return int(text[2:], 16)
+    raise yaml.constructor.ConstructorError(None, None, f"expected an integer (YAML 1.2: 10, 0o12 or 0xA), "
+                                            f"got {text!r}", node.start_mark)
+
+
+UniqueKeyLoader.yaml_implicit_resolvers = _yaml_12_resolvers(yaml.SafeLoader.yaml_implicit_resolvers)
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_yaml_12_int)
 
 
 def load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
