@@ -100,6 +100,13 @@ def generate(generator: str, params: dict, seed: int):
     params.setdefault("random_state", seed)
     try:
         if generator == "regression":
+            # sklearn quietly uses min(n_informative, n_features): a value the spec writes would be logged, not
+            # used (its default of 10 with fewer features is sklearn's own choice, and not logged)
+            n_features, n_informative = params.get("n_features", 100), params.get("n_informative", 0)
+            if n_informative > n_features:
+                raise DataError(f"data.params: n_informative ({n_informative}) is more than n_features "
+                                f"({n_features}); make_regression would use {n_features}: lower n_informative "
+                                "or raise n_features")
             X, y, coef = datasets.make_regression(coef=True, **params)
             informative = [f"x{i}" for i in np.flatnonzero(np.ravel(coef) if np.ndim(coef) == 1 else coef[:, 0])]
             task = "regression"
@@ -120,6 +127,8 @@ def generate(generator: str, params: dict, seed: int):
             X = X[:, order]
             informative = [f"x{i}" for i in range(X.shape[1]) if order[i] < n_informative]
             task = "binary" if len(np.unique(y)) == 2 else "multiclass"
+    except DataError:
+        raise
     except (TypeError, ValueError) as exc:
         raise DataError(f"data.params: make_{generator} rejected the parameters: {exc}") from exc
     X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])

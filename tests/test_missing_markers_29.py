@@ -3,6 +3,8 @@ table, and a target label a CSV reader takes for missing (NA for North America) 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pandas.testing
@@ -87,3 +89,16 @@ def test_a_parquet_file_has_no_header_line_to_count_rows_after(tmp_path):
     assert "column 'as_text' holds numbers except in 8 rows: row 1 '?'" in messages[0]
     assert "after the header" not in messages[0]
     assert "(row 1 is the first after the header)" in messages[1]
+
+
+def test_generated_regression_refuses_more_informative_features_than_features():
+    import pytest
+
+    from gbreg.errors import DataError
+
+    spec = DataSpec(source="synthetic", generator="regression", params={"n_samples": 50, "n_features": 5,
+                                                                         "n_informative": 10})
+    with pytest.raises(DataError) as error:
+        load_dataset(spec, None, 0, Path("."))
+    assert str(error.value) == ("data.params: n_informative (10) is more than n_features (5); make_regression would "
+                                "use 5: lower n_informative or raise n_features")
