@@ -151,6 +151,16 @@ class DaskExecutor(TrialExecutor):
         self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
         self.context_shipments += 1
 
+    def provide(self, context: TrialContext) -> None:
+        """Train the trials handed out from now on on ``context`` (the same data set; a resumed study's
+        thread count is its parent's): shipped to every worker again, the previous one released."""
+        self.threads = context.threads
+        self._context_value = context
+        previous = self._context
+        self._scatter_context()
+        if previous is not None:
+            previous.release()
+
     def _lost_scheduler(self) -> SchedulerError:
         return SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
                               "finished trials are logged, `gbreg run` again resumes the rest")

@@ -105,6 +105,9 @@ def reproduce(run_id: str, rtol: float = 0.0, allow_data_change: bool = False, j
     after = trial_records(client, client.get_run(outcome.parent_run_id))
     comparison = compare_trials(before, after, rtol)
     print_comparison(comparison, rtol, version_changes, run_id, outcome.parent_run_id, make_console())
+    other_threads = threads_explanation(comparison, before, after)
+    if other_threads:
+        make_console().print(other_threads, markup=False, highlight=False)
     return 0 if comparison.matches else 1
 
 
@@ -249,6 +252,29 @@ def print_comparison(comparison: Comparison, rtol: float, version_changes: dict,
     if not comparison.matches and version_changes:
         verdict += f" (versions differ: {', '.join(version_changes)})"
     console.print(f"{verdict}. Original run {original_id}, rerun {reproduced_id}.", markup=False, highlight=False)
+
+
+def threads_explanation(comparison: Comparison, before: dict[str, TrialRecord],
+                        after: dict[str, TrialRecord]) -> str | None:
+    """Why trials differ, when the original trained them with another thread count than the rerun: a study
+    resumed with other parallelism by a gbreg that did not yet keep its parent's thread count holds trials
+    trained with several (each child run's ``n_threads``). The libraries' results depend on it in their
+    last bits, so those trials cannot match exactly; None if no differing trial is such a one."""
+    differing = {d.trial_key for d in comparison.differences}
+    other = {}
+    for key in differing:
+        old, new = before.get(key), after.get(key)
+        if old is not None and new is not None and old.n_threads and new.n_threads and old.n_threads != new.n_threads:
+            other.setdefault((old.n_threads, new.n_threads), []).append(key)
+    if not other:
+        return None
+    counts = "; ".join(f"{len(keys)} trained with {old} thread(s), rerun with {new}"
+                       for (old, new), keys in sorted(other.items()))
+    n = sum(len(keys) for keys in other.values())
+    return (f"{n} of the {len(differing)} differing trials were trained by the original with another thread count "
+            f"than the rerun ({counts}; each child run's n_threads param): the original was resumed with other "
+            "parallelism, and the libraries' results depend on the thread count in their last bits, so these "
+            "differences are expected")
 
 
 def _number(value: float | None) -> str:

@@ -12,6 +12,7 @@ before the first run is created, so a mistake leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shlex
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
 from gbreg.data_splits import load_and_split_job, split_job
 from gbreg.errors import DataError, GbregError, SpecError, StudyFailed
 from gbreg.machine import available_cores, threads_per_job
-from gbreg.models.trial import TrialContext, TrialTask
+from gbreg.models.trial import TrialContext, TrialTask, install_context
 from gbreg.plan import Trial, make_plan
 from gbreg.run.control import RunControl
 from gbreg.run.executor import TrialExecutor
@@ -167,6 +168,8 @@ def run_study(spec: Spec, *, jobs: int | None = None, executor: str = "local", s
     start_over = "use --fresh to start over" if resume_command is not None else "run_study(..., fresh=True) starts over"
     try:
         store = _open_store(started, fresh, start_over)
+        if store.resume_id:
+            _keep_parent_threads(started, store.previous)
     except BaseException:
         started.engine.close(cancel=True)
         raise
@@ -198,6 +201,7 @@ class _Started:
     progress: StudyProgress
     engine: TrialExecutor
     executor_kind: str
+    context: TrialContext  # what the trials run on, as given to the executor
     tasks: list[TrialTask]
     library_check: object  # the library check's future, or None when it was done already
     mlflow_imported: Callable[[], None]  # waits for MLflow's import, if it runs on a thread
@@ -256,7 +260,7 @@ def _start(spec: Spec, *, jobs, executor, scheduler, verbosity, config, prepared
     checking = engine.call(library_param_problems, param_check_input(prepared)) if check_libraries else None
     if fresh or config.new_sqlite_store():
         engine.submit_ahead(tasks)  # nothing can be done yet: train while the store is opened and set up
-    return _Started(prepared, config, progress, engine, executor, tasks, checking, mlflow_imported)
+    return _Started(prepared, config, progress, engine, executor, context, tasks, checking, mlflow_imported)
 
 
 def _nothing_to_wait_for() -> None:
@@ -328,6 +332,33 @@ def _open_store(started: _Started, fresh: bool, start_over: str) -> _OpenStore:
     if done or (previous is not None and previous.info.status != "FINISHED"):
         progress.message(f"{len(done)} done, {len(to_run)} to run ({start_over})")
     return _OpenStore(client, experiment_id, done, to_run, previous)
+
+
+def _keep_parent_threads(started: _Started, parent) -> None:
+    """A resumed study trains its remaining trials with the thread count its parent run recorded (its
+    ``n_threads`` param, which cannot change): a library's results depend on it in their last bits, so
+    every trial of the study is then trained alike and ``gbreg reproduce`` (which reruns with that count)
+    matches them all. When this run's parallelism would give another count, one line says so. Nothing has
+    been trained yet: the workers read the context at their first trial (Dask's is shipped again)."""
+    recorded = str(parent.data.params.get("n_threads", ""))
+    engine = started.engine
+    if not recorded.isdigit() or int(recorded) < 1 or int(recorded) == engine.threads:
+        return
+    would_give, threads = engine.threads, int(recorded)
+    context = dataclasses.replace(started.context, threads=threads)
+    provide = getattr(engine, "provide", None)
+    if provide is not None:  # local worker processes, a Dask cluster
+        provide(context)
+    else:  # trials run in this process
+        install_context(context)
+        engine.threads = threads
+    started.context = context
+    parallelism = (f"this Dask cluster's {engine.jobs} worker thread(s)" if started.executor_kind == "dask"
+                   else f"this run's {engine.jobs} job(s)")
+    started.progress.message(
+        f"resuming with {threads} thread(s) per trial, as parent run {parent.info.run_id} recorded ({parallelism} "
+        f"would give {would_give}): a study's trials all train with one thread count, so that their results "
+        "are alike and `gbreg reproduce` matches them")
 
 
 def _already_done(started: _Started, store: _OpenStore) -> StudyOutcome:

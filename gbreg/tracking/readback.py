@@ -300,6 +300,7 @@ class TrialRecord:
     run_name: str
     status: str
     metrics: dict[str, float]
+    n_threads: str | None = None  # its n_threads param: the threads it was trained with
 
 
 def trial_records(client, parent) -> dict[str, TrialRecord]:
@@ -323,7 +324,8 @@ def trial_records(client, parent) -> dict[str, TrialRecord]:
         key = run.data.tags.get(TAG_TRIAL_KEY)
         if key is None or (key in records and records[key].status == "FINISHED" and run.info.status != "FINISHED"):
             continue
-        records[key] = TrialRecord(run.info.run_id, run.info.run_name, run.info.status, dict(run.data.metrics))
+        records[key] = TrialRecord(run.info.run_id, run.info.run_name, run.info.status, dict(run.data.metrics),
+                                   run.data.params.get("n_threads"))
     return records
 
 

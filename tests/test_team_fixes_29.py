@@ -1,0 +1,101 @@
+"""What a tester of the team set-up found (report ex29c), each on real processes and stores.
+
+1. A study resumed with other parallelism trains its remaining trials with the thread count its parent
+   recorded (the parent's ``n_threads`` cannot change), says so in one line, and reproduces exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import small_spec, write_spec
+from typer.testing import CliRunner
+
+from gbreg.cli import app
+from gbreg.machine import available_cores, threads_per_job
+
+
+def _load(folder, spec: dict, name: str = "spec.yaml"):
+    from gbreg.spec.validation import load_spec
+
+    return load_spec(write_spec(folder, spec, name))
+
+
+def _client(tracking):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking.tracking_uri)
+
+
+def _children(client, parent_id: str) -> list:
+    run = client.get_run(parent_id)
+    return client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                              max_results=1000)
+
+
+def _interrupt_after_the_fact(client, parent_id: str, n: int) -> None:
+    """The parent as a study stopped after all but ``n`` trials leaves it: FAILED, those trials not done."""
+    for run in _children(client, parent_id)[:n]:
+        client.delete_run(run.info.run_id)
+    client.set_terminated(parent_id, "FAILED")
+
+
+# ---------------------------------------------------------------------- 1. threads of a resumed study
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor, jobs", [("local", 1), ("local", 2), ("dask", 1)],
+                         ids=["inline", "local-pool", "dask-local-cluster"])
+def test_resumed_study_trains_with_its_parents_thread_count(tracking, tmp_path, capsys, monkeypatch,
+                                                            executor, jobs) -> None:
+    from gbreg.run.study import run_study
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    spec = small_spec(sweep={"reg_alpha": [0, 1], "reg_lambda": [0, 10]})  # 8 trials
+    if available_cores() < 2:
+        pytest.skip("one core: every parallelism gives one thread per trial")
+    # what this run's parallelism would not give (and no more than the cores: LightGBM's results with more
+    # threads than cores vary from run to run in their last bits)
+    would_give = threads_per_job(jobs) if executor == "local" else available_cores()
+    first_threads = 2 if would_give == 1 else 1
+    first = run_study(_load(tmp_path, spec), jobs=1, threads=first_threads, verbosity=-1)
+    client = _client(tracking)
+    assert client.get_run(first.parent_run_id).data.params["n_threads"] == str(first_threads)
+    _interrupt_after_the_fact(client, first.parent_run_id, 3)
+    capsys.readouterr()
+
+    resumed = run_study(_load(tmp_path, spec), jobs=jobs, executor=executor, verbosity=0)
+
+    assert resumed.parent_run_id == first.parent_run_id and resumed.n_ran == 3 and not resumed.failures
+    said = capsys.readouterr()
+    out = said.out + said.err
+    assert f"resuming with {first_threads} thread(s) per trial, as parent run {first.parent_run_id} recorded" in out
+    assert out.count("thread(s) per trial") == 1
+    finished = [r for r in _children(client, first.parent_run_id) if r.info.status == "FINISHED"]
+    assert len(finished) == 8
+    # every trial's recorded thread count is the parent's: the one they were trained with
+    assert {r.data.params["n_threads"] for r in finished} == {str(first_threads)}
+
+    if executor == "local" and jobs == 1:  # the rerun with the parent's count matches every trial
+        result = CliRunner().invoke(app, ["reproduce", first.parent_run_id, "-q"])
+        assert result.exit_code == 0, result.output
+        assert "all 8 trials match exactly" in result.output
+
+
+def test_reproduce_says_why_trials_trained_with_another_thread_count_differ() -> None:
+    """Records of a study resumed with other parallelism by an earlier gbreg (mixed child n_threads): the
+    differences are explained, and only the trials whose count differs are named as such."""
+    from gbreg.run.reproduce import compare_trials, threads_explanation
+    from gbreg.tracking.readback import TrialRecord
+
+    before = {"k1": TrialRecord("a", "lightgbm α=0", "FINISHED", {"test_rmse": 50.0}, "1"),
+              "k2": TrialRecord("b", "lightgbm α=1", "FINISHED", {"test_rmse": 40.0}, "2"),
+              "k3": TrialRecord("c", "lightgbm α=2", "FINISHED", {"test_rmse": 30.0}, "2")}
+    after = {"k1": TrialRecord("d", "lightgbm α=0", "FINISHED", {"test_rmse": 50.000001}, "2"),
+             "k2": TrialRecord("e", "lightgbm α=1", "FINISHED", {"test_rmse": 40.0}, "2"),
+             "k3": TrialRecord("f", "lightgbm α=2", "FINISHED", {"test_rmse": 30.1}, "2")}
+    comparison = compare_trials(before, after, rtol=0)
+    text = threads_explanation(comparison, before, after)
+    assert text.startswith("1 of the 2 differing trials were trained by the original with another thread count")
+    assert "1 trained with 1 thread(s), rerun with 2" in text
+    same = {key: TrialRecord(r.run_id, r.run_name, r.status, r.metrics, "2") for key, r in before.items()}
+    assert threads_explanation(compare_trials(same, after, rtol=0), same, after) is None
