@@ -202,21 +202,31 @@ def test_where_restricts_the_cells():
 def test_a_constant_metric_supports_no_trend_and_no_direction():
     table = grid(lambda model, a, b, rng: 8.0)
     none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
-    assert none.verdict == "supported"
+    # 4 repeats that agree exactly (mean ρ 0 in each): no spread for a t-test, the exact test's 2/2^4
+    assert none.verdict == "inconclusive" and none.p_value == 0.125
     assert none.effect == 0.0 and none.ci_low == 0.0 and none.ci_high == 0.0
     assert none.numbers["n_constant"] == 2 * 4 * 12
+    assert "the 4 repeats agree exactly" in none.reason
+    six = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"},
+                     grid(lambda model, a, b, rng: 8.0, repeats=6))
+    assert six.verdict == "supported" and six.p_value == 2 / 2**6
     increasing = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
     assert increasing.verdict == "inconclusive" and increasing.p_value == 1.0
 
 
-def test_constant_configurations_are_reported_not_averaged_in_as_zero():
-    """Two configurations with a clear trend and six constant ones: the trend is the two's, not diluted
-    toward 0 (which used to make 'none' supported)."""
+def test_constant_configurations_count_as_no_trend_and_are_left_out_of_a_direction():
+    """Two configurations with a clear trend and six constant ones. A constant configuration has no trend:
+    `trend: none` counts it as ρ = 0 (review 29: it used to be left out, so two movers among 16 decided
+    'no trend' alone); a directional trend averages over the two that vary."""
     table = grid(lambda model, a, b, rng: (np.log1p(b) + rng.normal(0, 0.1)) if (model, a) in
                  (("xgboost", 0), ("lightgbm", 0)) else 1.0)
     none = verdict_of({"metric": "m", "trend": "none", "along": "reg_lambda"}, table)
-    assert none.verdict == "contradicted" and none.effect > 0.8
-    assert none.numbers["n_constant"] == 6 * 12 and "constant" in none.reason
+    assert none.verdict != "contradicted" and none.effect == pytest.approx(2 / 8)
+    assert none.numbers["n_constant"] == 6 * 12 and "each counted as ρ = 0" in none.reason
+    assert none.numbers["n_configurations"] == 8
+    rising = verdict_of({"metric": "m", "trend": "increasing", "along": "reg_lambda"}, table)
+    assert rising.effect == pytest.approx(1.0) and rising.numbers["n_configurations"] == 2
+    assert "over 2 configuration(s)" in rising.reason and "left out of the averages" in rising.reason
 
 
 def test_too_few_splits_is_inconclusive_with_the_reason():
@@ -240,11 +250,16 @@ def test_too_few_splits_is_inconclusive_with_the_reason():
 
 
 def test_sign_test_counts_configurations_and_reports_zeros():
-    positive = grid(lambda model, a, b, rng: 0.2 + rng.normal(0, 0.1))
+    # every cell positive on every repeat: no spread, so the exact test over the repeats decides (2/2^n):
+    # 6 repeats reach 0.05, 4 cannot
+    positive = grid(lambda model, a, b, rng: 0.2 + rng.normal(0, 0.1), repeats=6)
     verdict = verdict_of({"metric": "m", "sign": "positive", "where": {"reg_alpha": {"ge": 10}}}, positive)
     assert verdict.verdict == "supported" and verdict.numbers["n_configurations"] == 2 * 2 * 3
-    assert verdict.numbers["n_positive"] == 12 and verdict.n_units == 4 and verdict.unit == "repeat"
+    assert verdict.numbers["n_positive"] == 12 and verdict.n_units == 6 and verdict.unit == "repeat"
+    assert verdict.p_value == 2 / 2**6
     assert verdict_of({"metric": "m", "sign": "negative"}, positive).verdict == "contradicted"
+    four = verdict_of({"metric": "m", "sign": "positive"}, grid(lambda model, a, b, rng: 0.2 + rng.normal(0, 0.1)))
+    assert four.verdict == "inconclusive" and four.p_value == 0.125 and "the 4 repeats agree exactly" in four.reason
     # a 0/1 metric that is 1 in a few cells: zeros are neither sign and count against "positive"
     rare = grid(lambda model, a, b, rng: float(rng.random() < 0.03))
     zeros = verdict_of({"metric": "m", "sign": "positive"}, rare)

@@ -42,11 +42,14 @@ def test_a_mean_rho_interval_is_shown_inside_minus_one_to_one():
     assert effect_with_interval("best", 0.5, -0.25, 1.5) == "0.5 (-0.25 to 1.5)"
 
 
-def test_p_of_exactly_zero_says_the_units_agree():
+def test_units_that_agree_exactly_get_the_exact_p_and_say_why():
     verdict = judge(rising(3, 0.0), [TREND], AXES)[0]
-    assert verdict.verdict == "supported" and verdict.p_value == 0  # every split: ρ = +1 exactly
-    assert verdict.reason.endswith("t-test over splits p = 0 (the units agree exactly: no spread) "
-                                   "(Holm-adjusted p = 0)")
+    # every split: ρ = +1 exactly. No spread, so no t-test: the exact sign-flip's 2/2^3, not p = 0
+    assert verdict.verdict == "inconclusive" and verdict.p_value == 0.25
+    assert verdict.reason.endswith("the 3 splits agree exactly (mean ρ +1.00 in every one), so there is no spread "
+                                   "for a t-test (its normal model does not fit); the exact sign-flip test over 3 "
+                                   "splits cannot go below 2/2^3 = 0.25: p = 0.25; more splits decide "
+                                   "(Holm-adjusted p = 0.25)")
 
 
 def test_a_trend_along_an_axis_the_filtered_library_lacks_is_inconclusive_not_a_crash():

@@ -25,6 +25,13 @@ def too_few(smallest_p: float, h: Hypothesis, what: str) -> str:
             f"{h.significance:g}, whatever the data")
 
 
+def no_spread(n: int, unit: str, summary: str, p: float) -> str:
+    """Why units that all gave the same ``summary`` get the exact sign-flip p-value, not the t-test's 0."""
+    return (f"the {n} {unit}s agree exactly ({summary} in every one), so there is no spread for a t-test (its "
+            f"normal model does not fit); the exact sign-flip test over {n} {unit}s cannot go below "
+            f"2/2^{n} = {2 * 0.5**n:.3g}: p = {p:.3g}; more {'repeats' if unit == 'repeat' else 'splits'} decide")
+
+
 def unit_word(unit: str, n: int) -> str:
     return f"{n} {unit}{'s' if n != 1 else ''}"
 

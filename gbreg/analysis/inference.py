@@ -76,33 +76,54 @@ class SignFlip:
 class TTest:
     """One-sample t-test of the mean of ``d`` (shape ``(batch, n)``) around any mu0, and its t interval;
     the interface of :class:`SignFlip`. Exact when the unit summaries are normal (averages over
-    configurations and folds nearly are); p-values are continuous, so 3 units can reach any level."""
-
-    smallest_p = 0.0
+    configurations and folds nearly are); p-values are continuous, so 3 units can reach any level when the
+    units vary. When they do not (``no_spread``: every unit gave the same value, e.g. a mean ρ of +1 in
+    every split, which 3-5 units do by chance), the t statistic would be infinite and p 0, but the normal
+    model the t-test rests on is contradicted by the data: those rows get the exact sign-flip test's
+    p-values instead (n units on one side: 1/2^n one-sided, 2/2^n two-sided), and ``smallest_p`` is that
+    test's floor for them."""
 
     def __init__(self, d):
         d = np.atleast_2d(np.asarray(d, dtype="float64"))
         self.n = d.shape[1]
         self.effect = d.mean(axis=1)
         # one unit has no spread to measure (the verdict says so): NaN, without numpy's warning on stderr
-        self.se = d.std(axis=1, ddof=1) / math.sqrt(self.n) if self.n > 1 else np.full(len(d), np.nan)
+        spread = d.std(axis=1, ddof=1) if self.n > 1 else np.full(len(d), np.nan)
+        self.se = spread / math.sqrt(self.n)
+        # exactly equal units (up to rounding of the averages that made them)
+        self.no_spread = (self.n > 1) & (spread <= 1e-12 * np.maximum(np.abs(d).max(axis=1), 1e-300))
+        self._exact = SignFlip(d[self.no_spread]) if self.no_spread.any() else None
+
+    @property
+    def smallest_p(self) -> np.ndarray:
+        """Per row, the smallest one-sided p-value: 0 for a t-test over units that vary, the exact test's
+        1/2^n where they do not."""
+        return np.where(self.no_spread, 0.5**self.n, 0.0)
 
     def _t(self, mu0) -> np.ndarray:
-        """t statistic; +-inf when the units agree exactly (se 0) and differ from mu0, 0 when equal."""
+        """t statistic (rows without spread are replaced by the exact test's p-values)."""
         diff = self.effect - np.asarray(mu0, dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.se > 0, diff / np.where(self.se > 0, self.se, 1.0),
                             np.where(diff != 0, np.sign(diff) * np.inf, 0.0))  # sign(0) * inf would be NaN
 
+    def _with_exact(self, p, mu0, side: str) -> np.ndarray:
+        if self._exact is None:
+            return p
+        p = np.array(p, dtype="float64")
+        mu0 = np.broadcast_to(np.asarray(mu0, dtype="float64"), self.effect.shape)[self.no_spread]
+        p[self.no_spread] = getattr(self._exact, side)(mu0)
+        return p
+
     def p_greater(self, mu0) -> np.ndarray:
         from scipy.stats import t
 
-        return t.sf(self._t(mu0), self.n - 1)
+        return self._with_exact(t.sf(self._t(mu0), self.n - 1), mu0, "p_greater")
 
     def p_less(self, mu0) -> np.ndarray:
         from scipy.stats import t
 
-        return t.cdf(self._t(mu0), self.n - 1)
+        return self._with_exact(t.cdf(self._t(mu0), self.n - 1), mu0, "p_less")
 
     def p_two_sided(self, mu0=0.0) -> np.ndarray:
         return np.minimum(1.0, 2.0 * np.minimum(self.p_greater(mu0), self.p_less(mu0)))
@@ -215,7 +236,8 @@ def trend_evidence(d, trend: str, alpha: float, tolerance: float, test: str = "t
         p = flips.p_two_sided(0.0)
         candidate = np.sign(flips.effect).astype(int) * expected
     return {"candidate": candidate, "p": p, "effect": flips.effect, "ci_low": low, "ci_high": high,
-            "smallest_p": np.full(p.shape, 2 * flips.smallest_p)}
+            "smallest_p": np.full(p.shape, 2 * flips.smallest_p),
+            "no_spread": np.broadcast_to(getattr(flips, "no_spread", False), p.shape)}
 
 
 def sign_evidence(values, sign: str, alpha: float, test: str = "t") -> dict[str, np.ndarray]:
@@ -241,6 +263,13 @@ def sign_evidence(values, sign: str, alpha: float, test: str = "t") -> dict[str,
 
     # one-sided in the observed direction, doubled: a negative t (zeros outnumber that sign) gives p = 1
     p = np.where(direction != 0, np.minimum(1.0, 2 * t.sf(t_stat, df)), 1.0)
+    # every cell the same code (every configuration of the majority sign on every unit): no spread, an
+    # infinite t. The t-test does not apply; the exact sign-flip test over the unit means does (2/2^n)
+    unit_means = cells.mean(axis=1)
+    no_spread = (se <= 1e-12) & (direction != 0)
+    smallest_p = np.where(no_spread, min(1.0, 2 * 0.5 ** cells.shape[2]), 0.0)
+    if no_spread.any():
+        p[no_spread] = np.minimum(1.0, 2 * SignFlip(unit_means[no_spread]).p_greater(0.0))
     effect = net.mean(axis=(1, 2))
     half = t.ppf(1 - alpha / 2, df) * se
     config_means = values.mean(axis=2)
@@ -249,7 +278,7 @@ def sign_evidence(values, sign: str, alpha: float, test: str = "t") -> dict[str,
             "ci_low": effect - half, "ci_high": effect + half, "df": df,
             "n_positive": (config_means > 0).sum(axis=1), "n_negative": (config_means < 0).sum(axis=1),
             "n_zero": (config_means == 0).sum(axis=1), "median": np.median(config_means, axis=1),
-            "smallest_p": np.zeros(p.shape)}
+            "smallest_p": smallest_p, "no_spread": no_spread}
 
 
 def _crossed_t(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

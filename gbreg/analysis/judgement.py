@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from gbreg.analysis.best_point_claim import best_point_claim
-from gbreg.analysis.claim_wording import bounded_ci, markdown_table, p_text, too_few, too_few_units, unit_word
+from gbreg.analysis.claim_wording import (
+    bounded_ci,
+    markdown_table,
+    no_spread,
+    p_text,
+    too_few,
+    too_few_units,
+    unit_word,
+)
 from gbreg.analysis.inference import TESTS, holm, sign_evidence
 from gbreg.analysis.trend_claim import trend_claim
 from gbreg.analysis.verdicts import (
@@ -168,6 +176,10 @@ def _sign(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> dict:
               "effect": evidence["effect"], "ci": (evidence["ci_low"], evidence["ci_high"])}
     if few := too_few_units(n_units, unit):
         return result | {"reason": few + "; " + text}
+    if evidence.get("no_spread", False):
+        summary = f"every configuration {'positive' if evidence['effect'] > 0 else 'negative'}"
+        return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                         "reason": text + "; " + no_spread(n_units, unit, summary, float(evidence["p"]))}
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": too_few(evidence["smallest_p"], h, f"{n_configs} configuration(s) and "
                                             f"{unit_word(unit, n_units)}") + "; " + text}

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbreg.analysis.claim_wording import bounded_ci, markdown_table, p_text, too_few, too_few_units, unit_word
+from gbreg.analysis.claim_wording import (
+    bounded_ci,
+    markdown_table,
+    no_spread,
+    p_text,
+    too_few,
+    too_few_units,
+    unit_word,
+)
 from gbreg.analysis.inference import spearman_rows, trend_evidence
 from gbreg.analysis.verdicts import config_columns, format_number, numeric_rows, stratum_labels
 from gbreg.spec.hypotheses import Hypothesis
@@ -22,6 +30,10 @@ def trend_claim(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> d
     wide = data.groupby(["_config", "_split", axis], sort=False)[metric].mean().unstack(axis).sort_index(axis=1)
     rho = {key: _spearman(values[~np.isnan(values)], spearman_rows) for key, values in zip(wide.index, wide.to_numpy())}
     usable = {key: value for key, value in rho.items() if value is not None}
+    n_constant = int(sum(np.isnan(v) for v in usable.values()))
+    observed = usable  # the table shows constant configurations as such
+    if h.trend == "none":  # a configuration constant along the axis has no trend: it counts as ρ = 0
+        usable = {key: 0.0 if np.isnan(value) else value for key, value in usable.items()}
     if not usable:
         return {"reason": f"no configuration has two or more values of {axis} with a value of {metric}",
                 "table": _trend_table(data, config, axis, metric, {})}
@@ -33,12 +45,12 @@ def trend_claim(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> d
     for split, values in per_split.items():
         per_unit.setdefault(unit_of[split], []).append(np.nanmean(values) if not np.all(np.isnan(values)) else 0.0)
     d = np.array([np.mean(v) for v in per_unit.values()])
-    n_constant = int(sum(np.isnan(v) for v in usable.values()))
     evidence = {k: v[0] for k, v in trend_evidence(d[None], h.trend, h.significance, _tolerance(h), test).items()}
     agree = (int(np.sum(np.abs(d) < _tolerance(h))) if h.trend == "none"
              else int(np.sum(np.sign(d) == (1 if h.trend == "increasing" else -1))))
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
-               "n_units": len(d), "n_configurations": len({c for c, _ in usable}), "n_constant": n_constant,
+               "n_units": len(d), "n_configurations": len({c for (c, _), v in usable.items() if not np.isnan(v)}),
+               "n_constant": n_constant,
                "units_agreeing": agree}
     level = 1 - h.significance
     evidence_text = (f"mean Spearman ρ along {axis} = {evidence['effect']:+.2f} "
@@ -46,16 +58,23 @@ def trend_claim(h: Hypothesis, rows, axes: list[str], unit: str, test: str) -> d
                      f"{numbers['n_configurations']} configuration(s) (held fixed: {', '.join(config) or 'nothing'}) "
                      f"then over {unit_word(unit, len(d))}; {agree} of {len(d)} {unit}s "
                      + (f"have |ρ| < {_tolerance(h):g}" if h.trend == "none" else "have ρ of the stated sign"))
-    if n_constant:
+    if n_constant and h.trend == "none":
+        evidence_text += (f"; {n_constant} configuration × split cell(s) constant along {axis}, each counted "
+                          "as ρ = 0 (no trend)")
+    elif n_constant:
         evidence_text += (f"; {n_constant} configuration × split cell(s) constant along {axis} (left out of "
                           "the averages; a split where all are constant counts as ρ = 0)")
     if h.trend == "none":
         evidence_text += _opposite_trends(usable, _tolerance(h), h.significance)
-    table = _trend_table(data, config, axis, metric, usable)
+    table = _trend_table(data, config, axis, metric, observed)
     result = {"numbers": numbers, "table": table, "n_units": len(d), "effect": evidence["effect"],
               "ci": (evidence["ci_low"], evidence["ci_high"])}
     if few := too_few_units(len(d), unit):
         return result | {"reason": few + "; " + evidence_text}
+    if evidence["no_spread"]:
+        summary = f"mean ρ {evidence['effect']:+.2f}"
+        return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                         "reason": evidence_text + "; " + no_spread(len(d), unit, summary, float(evidence["p"]))}
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": too_few(evidence["smallest_p"], h, f"{unit_word(unit, len(d))} "
                                             f"(an exact sign-flip over n {unit}s reaches 2/2^n)") + "; " + evidence_text}

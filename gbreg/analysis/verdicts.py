@@ -16,8 +16,9 @@ _NAN = float("nan")
 class Verdict:
     """One hypothesis's verdict ('supported', 'contradicted' or 'inconclusive'), the reason in words, its
     p-value before and after Holm's adjustment across the study's hypotheses, the effect and its interval
-    (mean ρ for a trend, median over configurations for a sign, best interior minus best edge cell for a
-    best point), and the unit of replication the test resampled (``split`` or ``repeat``)."""
+    (mean ρ for a trend; for a sign the share of configuration × unit cells positive minus the share
+    negative under the default t-test, the median over configurations under ``test='sign_flip'``; best
+    interior minus best edge cell for a best point), and the unit of replication the test resampled (``split`` or ``repeat``)."""
 
     index: int
     hypothesis: Hypothesis
@@ -48,8 +49,9 @@ def filter_rows(table, conditions: dict[str, Condition]):
             if bound is None:
                 continue
             values = column.astype(str) if isinstance(bound, str) else numeric
+            # a parameter a library does not have has no value: every comparison drops it, `ne` included
             keep &= {"eq": values == bound, "ne": values != bound, "gt": values > bound, "ge": values >= bound,
-                     "lt": values < bound, "le": values <= bound}[op].fillna(op == "ne")
+                     "lt": values < bound, "le": values <= bound}[op].fillna(False) & column.notna()
         if condition.in_ is not None:
             keep &= column.isin(condition.in_) | numeric.isin([v for v in condition.in_ if not isinstance(v, str)])
     return table[keep]
