@@ -2,9 +2,15 @@
 
 1. A study resumed with other parallelism trains its remaining trials with the thread count its parent
    recorded (the parent's ``n_threads`` cannot change), says so in one line, and reproduces exactly.
+2. Runs a study could not mark FAILED when it stopped (the tracking server away) are marked by the next run
+   with the error the study stopped on, not as left by a process that died.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import small_spec, write_spec
@@ -99,3 +105,63 @@ def test_reproduce_says_why_trials_trained_with_another_thread_count_differ() ->
     assert "1 trained with 1 thread(s), rerun with 2" in text
     same = {key: TrialRecord(r.run_id, r.run_name, r.status, r.metrics, "2") for key, r in before.items()}
     assert threads_explanation(compare_trials(same, after, rtol=0), same, after) is None
+
+
+# ---------------------------------------------------------------------- 2. the cause of runs marked later
+
+
+# ``gbreg run`` whose tracking store goes away while it logs the third trial, and stays away: the study
+# stops, and marking its runs FAILED fails too (what the tracking server gone for good does; the store
+# itself is a real SQLite one)
+STORE_GOES_AWAY = """
+import sys
+from gbreg.tracking.server_client import TrackingServerAway
+from gbreg.tracking.tracker import StudyTracker
+from gbreg.cli import main
+
+def away(*args, **kwargs):
+    raise TrackingServerAway("tracking server http://127.0.0.1:9 did not answer for 20 s (ConnectionRefusedError)")
+
+finish_trial, finished = StudyTracker.finish_trial, []
+def finish_until_away(self, run_id, result):
+    if len(finished) == 2:
+        self.settle()
+        StudyTracker.kill_trial = StudyTracker.kill_running_trials = StudyTracker.finish_parent = away
+        away()
+    finish_trial(self, run_id, result)
+    finished.append(run_id)
+StudyTracker.finish_trial = finish_until_away
+sys.argv = ["gbreg", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_runs_left_by_a_study_stopped_with_the_store_away_are_marked_with_its_error(tracking, tmp_path) -> None:
+    spec_path = write_spec(tmp_path, small_spec(sweep={"reg_alpha": [0, 1], "reg_lambda": [0, 10]}))
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GBREG_MLFLOW_CONFIG")}
+    env["TMPDIR"] = str(tmp_path)  # where the stopped process leaves its note
+
+    stopped = subprocess.run([sys.executable, "-c", STORE_GOES_AWAY, "run", str(spec_path), "-j", "1"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "could not be marked FAILED" in stopped.stderr
+    client = _client(tracking)
+    experiment = client.get_experiment_by_name("small")
+    left = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+    assert len(left) == 2  # the parent and the trial being logged
+
+    rerun = subprocess.run([sys.executable, "-m", "gbreg", "run", str(spec_path), "-j", "1"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ("marked 1 trial run(s) and 1 study run(s) left RUNNING by a gbreg process that stopped on an error it "
+            "could not record then (TrackingServerAway: tracking server http://127.0.0.1:9 did not answer")\
+        in rerun.stderr
+    assert "died" not in rerun.stderr
+    trial = next(r for r in left if r.data.tags.get("gbreg.kind") != "study")
+    marked = client.get_run(trial.info.run_id)
+    assert marked.info.status == "FAILED"
+    error = marked.data.tags["gbreg.error"]
+    assert error.startswith("TrackingServerAway: tracking server http://127.0.0.1:9 did not answer for 20 s")
+    assert "stopped on this error and could not mark the run FAILED then" in error and "died" not in error
+    assert not list(tmp_path.glob("gbreg-stopped-runs-*/*"))  # the note is used once, then removed

@@ -312,10 +312,13 @@ def _open_store(started: _Started, fresh: bool, start_over: str) -> _OpenStore:
     client = open_store(config)
     lock = config.sqlite_path.with_suffix(".db.lock") if config.sqlite_path else None
     experiment_id = ensure_experiment(client, spec.experiment_name, config.artifact_location, lock)
-    stale = mark_dead_runs_failed(client, experiment_id)
+    stopped: list[str] = []  # the errors processes stopped on without marking their runs
+    stale = mark_dead_runs_failed(client, experiment_id, stopped)
     if stale:
         runs = " and ".join(f"{n} {kind} run(s)" for kind, n in sorted(stale.items(), key=lambda item: item[0] != "trial"))
-        progress.message(f"marked {runs} left RUNNING by a process that died as FAILED"
+        how = ("by a process that died" if not stopped else
+               f"by a gbreg process that stopped on an error it could not record then ({'; '.join(stopped)})")
+        progress.message(f"marked {runs} left RUNNING {how} as FAILED"
                          + ("; a study's run is resumed if its study runs again" if "study" in stale else ""))
     done = {} if fresh else finished_trial_runs(client, experiment_id, spec.name, prepared.data_sha)
     plan_keys = {t.trial_key for t in prepared.plan}

@@ -21,7 +21,7 @@ from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
 from gbreg.tracking.server_client import TrackingServerAway
-from gbreg.tracking.tracker import TAG_ERROR
+from gbreg.tracking.tracker import TAG_ERROR, note_unmarked_runs
 
 
 @dataclass
@@ -182,6 +182,7 @@ def mark_failed(tracker, in_flight: list[str], progress, error: BaseException,
         tracker.kill_running_trials("FAILED", message)
         tracker.finish_parent("FAILED", tags={TAG_ERROR: message[:5000]})
     except Exception as exc:  # noqa: BLE001 - the first error is what the user must hear about
+        note_unmarked_runs(tracker.parent_run_id, message)  # the next run records this error, not a death
         if warn:
             progress.warning(f"could not mark the study's runs FAILED: {_one_line(exc)}")
         return exc
