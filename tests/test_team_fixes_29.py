@@ -4,13 +4,18 @@
    recorded (the parent's ``n_threads`` cannot change), says so in one line, and reproduces exactly.
 2. Runs a study could not mark FAILED when it stopped (the tracking server away) are marked by the next run
    with the error the study stopped on, not as left by a process that died.
+3. A Dask cluster that loses its last worker (and the data set with it) is waited for, then the study stops
+   with gbreg's one line saying what to do and how to resume, not Dask's bare TimeoutError.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from conftest import small_spec, write_spec
@@ -165,3 +170,57 @@ def test_runs_left_by_a_study_stopped_with_the_store_away_are_marked_with_its_er
     assert error.startswith("TrackingServerAway: tracking server http://127.0.0.1:9 did not answer for 20 s")
     assert "stopped on this error and could not mark the run FAILED then" in error and "died" not in error
     assert not list(tmp_path.glob("gbreg-stopped-runs-*/*"))  # the note is used once, then removed
+
+
+# ---------------------------------------------------------------------- 3. a Dask cluster with no worker left
+
+
+@pytest.mark.slow
+def test_study_whose_cluster_loses_its_last_worker_stops_with_what_to_do(tracking, tmp_path, monkeypatch) -> None:
+    from distributed import Client, LocalCluster
+
+    import gbreg.run.dask_cluster
+    from gbreg.errors import StudyFailed
+    from gbreg.run.study import run_study
+    from gbreg.tracking.tracker import StudyTracker
+
+    monkeypatch.setattr(gbreg.run.dask_cluster, "NO_WORKERS_WAIT_S", 4.0)
+    spec = small_spec(data={"source": "synthetic", "generator": "friedman1",
+                            "params": {"n_samples": 4000, "n_features": 10}},
+                      models={"xgboost": {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.1}},
+                      sweep={"reg_alpha": [0, 1, 10], "reg_lambda": [0, 10]})
+    cluster = LocalCluster(n_workers=0, dashboard_address=None)  # a scheduler; its one worker is a process
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                               "--no-nanny", "--nthreads", "1", "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start_trial, killed_at = StudyTracker.start_trial, []
+
+    def start_and_kill_the_worker(self, *args, **kwargs):  # the worker dies outright once trials are out
+        if not killed_at:
+            killed_at.append(None)
+            threading.Timer(1.0, lambda: (worker.send_signal(signal.SIGKILL), killed_at.append(time.monotonic()))
+                            ).start()
+        return start_trial(self, *args, **kwargs)
+
+    monkeypatch.setattr(StudyTracker, "start_trial", start_and_kill_the_worker)
+    try:
+        with Client(cluster.scheduler_address, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=120)
+        with pytest.raises(StudyFailed) as caught:
+            run_study(_load(tmp_path, spec), executor="dask", scheduler=cluster.scheduler_address, verbosity=-1,
+                      resume_command="gbreg run spec.yaml")
+    finally:
+        worker.kill()
+        worker.wait()
+        cluster.close()
+
+    message = str(caught.value)
+    assert message.startswith(f"the study stopped: the Dask scheduler {cluster.scheduler_address} has had no "
+                              "worker for 4 s (its last one went away, taking the data set with it); start "
+                              f"workers with `dask worker {cluster.scheduler_address}`; its runs in progress "
+                              "were marked FAILED"), message
+    assert message.endswith("resume with: gbreg run spec.yaml") and "TimeoutError" not in message
+    assert "\n" not in message and message.count("resume") == 1
+    client = _client(tracking)
+    experiment = client.get_experiment_by_name("small")
+    assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")

@@ -39,6 +39,9 @@ from gbreg.run.main_guard import check_main_guard
 
 CONNECT_TIMEOUT_S = 10.0  # reaching the scheduler; a refused port fails after this
 WAIT_FOR_WORKERS_S = 60.0  # a fresh cluster's workers may still be starting
+# the cluster lost its last worker (and the data set with it): how long the study waits for one to join
+# (a worker's machine rebooting, its nanny restarting it) before it stops
+NO_WORKERS_WAIT_S = 120.0
 WORKER_DEATHS_ALLOWED = 3  # LocalCluster: a trial is retried until this many more workers died running it
 CONTEXT_RESUBMITS = 3  # a trial is resubmitted this often when every worker holding the data set died
 IN_FLIGHT_PER_THREAD = 2  # tasks handed to the cluster per worker thread (keeps Ctrl-C and resume cheap)
@@ -147,9 +150,39 @@ class DaskExecutor(TrialExecutor):
         return lost and self._resubmit_lost(task, completed)
 
     def _scatter_context(self) -> None:
-        """Ship the context to every worker now, not once per trial (counted: the tests check)."""
-        self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
+        """Ship the context to every worker now, not once per trial (counted: the tests check). With no
+        worker left on the cluster (the data set went with the last one), wait up to ``NO_WORKERS_WAIT_S``
+        for one to join, then stop with a :class:`SchedulerError` that says what to do (not Dask's bare
+        "No valid workers found", after its 10 s)."""
+        deadline, warned = time.monotonic() + NO_WORKERS_WAIT_S, False
+        while True:
+            if self.context_shipments and not self._client.nthreads():
+                if not warned:
+                    warned = True
+                    logging.getLogger("gbreg").warning(
+                        f"the Dask scheduler {self.address} has no worker left; waiting up to "
+                        f"{NO_WORKERS_WAIT_S:.0f} s for one to join (start one with `dask worker {self.address}`)")
+                self._wait_for_a_worker(deadline)
+            try:
+                self._context = self._client.scatter(self._context_value, broadcast=True, hash=False)
+                break
+            except TimeoutError as exc:  # no worker to ship it to: its last one went away meanwhile
+                if not self.context_shipments or time.monotonic() >= deadline:
+                    raise self._no_workers() from exc
         self.context_shipments += 1
+
+    def _wait_for_a_worker(self, deadline: float) -> None:
+        try:
+            self._client.wait_for_workers(1, timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError as exc:
+            raise self._no_workers() from exc
+        except OSError as exc:  # the scheduler went away too
+            raise self._lost_scheduler() from exc
+
+    def _no_workers(self) -> SchedulerError:
+        return SchedulerError(f"the Dask scheduler {self.address} has had no worker for {NO_WORKERS_WAIT_S:.0f} s "
+                              f"(its last one went away, taking the data set with it); start workers with "
+                              f"`dask worker {self.address}`")
 
     def provide(self, context: TrialContext) -> None:
         """Train the trials handed out from now on on ``context`` (the same data set; a resumed study's
