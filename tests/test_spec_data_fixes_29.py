@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import small_spec, write_spec
 
 from gbreg.errors import SpecError, TrackingError
 from gbreg.spec.validation import load_spec, validate_spec
@@ -79,3 +80,79 @@ def test_mlflow_yaml_and_suite_files_read_numbers_the_same_way(tmp_path, monkeyp
     (study,) = (entry.spec for entry in load_suite(suite).studies)
     assert study.seed == 10 and study.models["xgboost"]["n_estimators"] == 10
     assert study.sweep_values() == {"reg_alpha": [0, 10]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. a where: names a column the results table will have, or validation refuses it (it used to pass, train
+#    the whole sweep, and lose every verdict when the findings step met the unknown column)
+
+
+def where_spec(where: dict, **overrides) -> dict:
+    return small_spec(expect=[{"metric": "zero_leaf_fraction", "trend": "increasing", "along": "reg_alpha",
+                               "where": where}], **overrides)
+
+
+def test_a_where_on_a_parameter_no_model_sets_is_refused_naming_the_columns():
+    (problem,) = problems_of(where_spec({"drop_rate": 0.5}))  # the tester's hyp.yaml: LightGBM's, not set
+    assert problem.startswith("expect[0].where.drop_rate: no trial has a value of 'drop_rate': no model in the "
+                              "spec sets it and the sweep does not vary it, so the results have no such column; "
+                              "set it under models or sweep it, or filter on library, model, kind or a parameter "
+                              "the trials have (colsample_bytree, gamma, learning_rate, ")
+    assert "num_leaves" in problem and "reg_alpha" in problem and "drop_rate, " not in problem
+    # a library's own name is logged under the shared one: filtering on it would meet no column either
+    assert problems_of(where_spec({"eta": 0.3})) == [
+        "expect[0].where.eta: 'eta' is xgboost's name for 'learning_rate', the results' column: filter on "
+        "'learning_rate' (where: {learning_rate: ...})"]
+    assert problems_of(where_spec({"learning_rate": 0.3})) == []
+    # set by one library's models entry, or swept: a column (the other library's rows have no value)
+    models = {"xgboost": {"n_estimators": 5}, "lightgbm": {"n_estimators": 5, "path_smooth": 1.0}}
+    assert problems_of(where_spec({"path_smooth": 1.0}, models=models)) == []
+    assert problems_of(where_spec({"drop_rate": 0.5}, sweep={"reg_alpha": [0, 1], "drop_rate": [0.5]})) == []
+    # a misspelt name is still an unknown column with a did-you-mean
+    assert problems_of(where_spec({"reg_lambdaa": 1})) == [
+        "expect[0].where.reg_lambdaa: unknown column to filter on 'reg_lambdaa'; did you mean 'reg_lambda'?"]
+
+
+def test_a_penalty_is_a_column_only_when_a_model_logs_it():
+    """CatBoost has no reg_alpha: alone, with no counterpart, its rows have no such column; a linear
+    counterpart's rows have both penalties."""
+    models = {"catboost": {"n_estimators": 5}}
+    spec = small_spec(models=models, sweep={"reg_lambda": [0, 1, 10]},
+                      expect=[{"metric": "n_leaves", "trend": "increasing", "along": "reg_lambda",
+                               "where": {"reg_alpha": 0}}])
+    (problem,) = problems_of(spec)
+    assert problem.startswith("expect[0].where.reg_alpha: no trial has a value of 'reg_alpha'")
+
+
+def test_every_column_a_where_may_name_is_in_the_results_and_the_findings_are_written(tracking, tmp_path):
+    """Run for real: the columns validation allows are the results table's, and a where on a parameter one
+    library sets keeps that library's rows (the findings step does not fail)."""
+    from gbreg import run_study
+    from gbreg.spec.hypothesis_cells import where_columns
+
+    models = {"xgboost": {"n_estimators": 4, "max_depth": 2, "max_delta_step": 1.0},
+              "lightgbm": {"n_estimators": 4, "num_leaves": 4, "path_smooth": 1.0}}
+    sweep = {"reg_alpha": [0, 1, 10], "eta": [0.1, 0.3]}
+    expect = [{"metric": "n_leaves", "trend": "decreasing", "along": "reg_alpha"}]
+    # swept by XGBoost's own name, logged as learning_rate: the tests group by the sweep's axes, so the
+    # findings step would meet no column 'eta' and lose every verdict
+    assert problems_of(small_spec(models=models, sweep=sweep, expect=expect)) == [
+        "sweep.eta: 'eta' is xgboost's name for 'learning_rate', which is the results' column the hypotheses "
+        "(expect:) are tested on: sweep 'learning_rate' instead"]
+    assert problems_of(small_spec(models=models, sweep=sweep)) == []  # no hypotheses: no such test
+    raw = small_spec(models=models, sweep={"reg_alpha": [0, 1, 10], "learning_rate": [0.1, 0.3]},
+                     counterparts=["lasso"],
+                     expect=[{"metric": "n_leaves", "trend": "decreasing", "along": "reg_alpha",
+                              "where": {"path_smooth": 1.0}},
+                             {"metric": "n_leaves", "trend": "decreasing", "along": "reg_alpha",
+                              "where": {"learning_rate": 0.3, "max_delta_step": 1.0}}])
+    spec = load_spec(write_spec(tmp_path, raw))
+    columns = where_columns(spec)
+    assert {"path_smooth", "max_delta_step", "learning_rate", "reg_alpha", "reg_lambda"} <= columns
+    assert "drop_rate" not in columns
+    outcome = run_study(spec, jobs=1, verbosity=-1)
+    assert columns <= set(outcome.results.columns)
+    from mlflow.tracking import MlflowClient
+
+    artifacts = {a.path for a in MlflowClient(tracking.tracking_uri).list_artifacts(outcome.parent_run_id)}
+    assert "findings.md" in artifacts

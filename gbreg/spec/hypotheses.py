@@ -5,14 +5,21 @@ Three kinds of statement, written as YAML mappings (docs/hypotheses.md has the f
     {metric: M, sign: positive | negative, where: {...}}
     {best: M, interior: [AXIS, ...], goal: min | max, where: {...}}
 
-How each is tested on the sweep's results (:func:`gbreg.analysis.judgement.judge`, :mod:`gbreg.analysis.inference`; the
-statistics, their unit of replication and their calibration are stated in docs/hypotheses.md):
+How each is tested on the sweep's results (:func:`gbreg.analysis.judgement.judge`, :mod:`gbreg.analysis.inference`,
+:mod:`gbreg.analysis.best_point_inference`; the statistics, their unit of replication and their calibration
+are stated in docs/hypotheses.md). The unit is the repeat when a repeat has several folds, else the split
+(fewer than 3 units: inconclusive, no test). By default (``test="t"``) each test is a t-test over the units:
 
-* trend: Spearman's ρ along the axis per configuration and split, averaged per split; an exact sign-flip
-  test over the splits (``none``: two one-sided tests against ±tolerance).
-* sign: an exact sign test over configurations and a sign-flip test over splits; both must agree.
-* best: best interior minus best edge cell, against the same statistic on sign-flipped split surfaces.
+* trend: Spearman's ρ along the axis per configuration and split, the mean over the configurations that
+  vary, averaged per unit; a one-sample t-test of mean ρ = 0 (``none``: two one-sided t-tests against
+  ±tolerance, supported when the t interval lies inside).
+* sign: the metric's mean per configuration × unit coded ±1 by its sign (0 counts against both); the share positive minus the share negative,
+  t-tested with configurations and units as crossed random effects (Satterthwaite degrees of freedom).
+* best: best interior minus best edge cell, against the same statistic on flat surfaces carrying the data's
+  noise (unit residuals times Gaussian multipliers plus independent cells, each scaled by a t multiplier
+  √(df/χ²_df)); the interval is the chosen cells' paired t interval.
 
+``test="sign_flip"`` keeps the exact sign-flip (randomization) tests over the units instead.
 The p-values are Holm-adjusted across a study's hypotheses; the verdict uses the adjusted one.
 
 Verdicts are ``supported``, ``contradicted`` or ``inconclusive`` (with the reason); :mod:`gbreg.analysis.findings`
@@ -29,9 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gbreg.catalogue import METRICS_BY_TASK, names
 from gbreg.models.boosters import LIBRARIES
 from gbreg.models.metrics import HIGHER_IS_BETTER
-from gbreg.spec.hypothesis_cells import FILTER_COLUMNS, kept_values_problems
+from gbreg.spec.hypothesis_cells import FILTER_COLUMNS, kept_values_problems, where_columns
 from gbreg.spec.messages import format_path, unknown_key_message
-from gbreg.spec.params import accepted_names, accepts
+from gbreg.spec.params import accepted_names, accepts, shared_name
 
 SCORE_PREFIXES = ("train_", "test_", "gap_")
 TASK_METRICS = METRICS_BY_TASK
@@ -154,7 +161,23 @@ def expectation_problems(spec) -> list[tuple[str, str]]:
                          for where, message in _model_problems(exc, Hypothesis)]
             continue
         problems += _hypothesis_problems(hypothesis, spec, path)
-    return problems + _number_problems(spec.expect)
+    return _native_axis_problems(spec) + problems + _number_problems(spec.expect)
+
+
+def _native_axis_problems(spec) -> list[tuple[str, str]]:
+    """A sweep axis written by a library's own name (``eta``) is logged under the shared name
+    (``learning_rate``), so the results have no column by the axis's name for the hypotheses' tests to
+    group by: every verdict would be lost after the sweep."""
+    problems = []
+    for axis in spec.sweep:
+        for library in spec.libraries():
+            if accepts(library, axis) and shared_name(library, axis) != axis:
+                shared = shared_name(library, axis)
+                problems.append((f"sweep.{axis}", f"{axis!r} is {library}'s name for {shared!r}, which is the "
+                                                  f"results' column the hypotheses (expect:) are tested on: sweep "
+                                                  f"{shared!r} instead"))
+                break
+    return problems
 
 
 def hypothesis_numbers(expect: list) -> list[int]:
@@ -279,14 +302,12 @@ def _axis_problems(axis: str, spec, path: str, minimum: int) -> list[tuple[str, 
 def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
     libraries = list(spec.libraries())
     axes = spec.sweep_values(skip_invalid=True)
-    columns = set(FILTER_COLUMNS) | set(spec.sweep) | {"reg_alpha", "reg_lambda"}
-    for library in libraries:
-        columns |= accepted_names(library)
+    columns = where_columns(spec)  # what the results table will have: the findings step filters it
     problems = []
     for key, raw in h.where.items():
         here = f"{path}.where.{key}"
         if key not in columns:
-            problems.append((here, unknown_key_message(key, sorted(columns), "column to filter on")))
+            problems.append((here, _missing_column_message(key, spec, columns)))
             continue
         try:
             condition = _condition(raw)
@@ -311,6 +332,22 @@ def _where_problems(h: Hypothesis, spec, path: str) -> list[tuple[str, str]]:
                 problems.append((here, f"keeps {len(kept)} value(s) of {key!r}, the axis the hypothesis varies; "
                                        f"it needs at least {needed}"))
     return problems
+
+
+def _missing_column_message(key: str, spec, columns: set[str]) -> str:
+    """A where: key the results will have no column for: a library's own name for a shared parameter (logged
+    under the shared name), a parameter no model of the study sets or sweeps, or an unknown name."""
+    for library in spec.libraries():
+        shared = shared_name(library, key) if accepts(library, key) else key
+        if shared != key and shared in columns:
+            return (f"{key!r} is {library}'s name for {shared!r}, the results' column: filter on {shared!r} "
+                    f"(where: {{{shared}: ...}})")
+    if any(key in accepted_names(library) for library in LIBRARIES):
+        parameters = sorted(columns - set(FILTER_COLUMNS))
+        return (f"no trial has a value of {key!r}: no model in the spec sets it and the sweep does not vary it, "
+                f"so the results have no such column; set it under models or sweep it, or filter on "
+                f"{', '.join(FILTER_COLUMNS)} or a parameter the trials have ({', '.join(parameters)})")
+    return unknown_key_message(key, sorted(columns), "column to filter on")
 
 
 def _condition_problems(key: str, condition: Condition, spec, here: str) -> list[tuple[str, str]]:

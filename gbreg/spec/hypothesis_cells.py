@@ -10,8 +10,11 @@ for it), a linear counterpart's row holds the penalty point it runs at, among th
 nothing for the boosters' other axes.
 
 The rule is one-sided: a filter is refused only when no kept configuration can have the values the test
-needs, whatever the data; a column whose value in the rows is not known here (a native parameter left at
-the library's default, a linear model's own settings) is taken to pass the filter.
+needs, whatever the data; a column whose value in the rows is not known here (a linear model's own
+settings) is taken to pass the filter. A parameter a library's rows do not hold (one it does not have, or
+a native one the spec leaves at the library's default, which gbreg does not log) has no value there.
+
+:func:`where_columns` names the parameter columns the results table will have, which a ``where:`` may name.
 
 :func:`kept_values_problems` words the spec error for a hypothesis that keeps too little: what each kept
 model has of the tested axes, and what to change (another model, another axis, more values).
@@ -72,6 +75,25 @@ def measured_on(metric: str | None) -> str:
     return measure.on if measure is not None else "any"
 
 
+def where_columns(spec) -> set[str]:
+    """The columns of the results table a ``where:`` can filter on, as the plan's trials log them
+    (:func:`gbreg.run.parent_run.trial_params`): library, model and kind; a booster's resolved parameters
+    (:func:`gbreg.plan.iter_booster_trials`: the library's recorded defaults, the parameters its models
+    entry sets and its sweep axes, each under its shared name: ``eta`` is logged as ``learning_rate``);
+    reg_alpha and reg_lambda of a linear counterpart. A parameter no model sets, sweeps or records a
+    default of (LightGBM's ``drop_rate`` left out) is a column of no row."""
+    columns = set(FILTER_COLUMNS)
+    libraries = spec.libraries()
+    for library, model_params in libraries.items():
+        columns |= set(resolve_params(library, model_params if isinstance(model_params, dict) else {}))
+        columns |= {shared_name(library, axis) for axis in spec.sweep if accepts(library, axis)}
+    # an axis no library of the study has is refused at its sweep key: not again here
+    columns |= {axis for axis in spec.sweep if not any(accepts(library, axis) for library in libraries)}
+    if spec.counterparts:
+        columns |= set(PENALTY_AXES)
+    return columns
+
+
 # ----------------------------------------------------------------------------------------------------
 # boosters: each library's rows are the product of its own axes' values
 
@@ -106,9 +128,8 @@ def _booster_constant(library: str, key: str, resolved: dict) -> Any:
         return library
     if key == "kind":
         return "booster"
-    if key in resolved:
-        return resolved[key]
-    return UNKNOWN if accepts(library, key) else None  # None: no value (NaN) in this library's rows
+    # a parameter the library's resolved params lack is not logged for its trials: no value (NaN) in its rows
+    return resolved.get(key)
 
 
 # ----------------------------------------------------------------------------------------------------
