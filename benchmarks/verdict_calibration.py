@@ -58,12 +58,12 @@ def draw(rng, sets: int, repeats: int, scenario: str, config_axes: tuple[int, ..
     return noise
 
 
-def trend_units(cells: np.ndarray, unit: str, repeats: int) -> np.ndarray:
+def trend_units(cells: np.ndarray, unit: str, repeats: int, constant_as_zero: bool = False) -> np.ndarray:
     """Per-split mean rho along reg_lambda (configurations: model x reg_alpha), averaged over the folds of
-    each repeat when ``unit`` is 'repeat', as gbreg.judge does."""
+    each repeat when ``unit`` is 'repeat', as gbreg.judge does (``constant_as_zero`` for ``trend: none``)."""
     sets = cells.shape[0]
     by_config = np.moveaxis(cells, 3, -1).reshape(sets, MODELS * ALPHAS, -1, LAMBDAS)
-    d, _ = split_trend(spearman_rows(by_config))
+    d, _ = split_trend(spearman_rows(by_config), constant_as_zero)
     return d.reshape(sets, repeats, FOLDS).mean(axis=2) if unit == "repeat" else d
 
 
@@ -82,7 +82,8 @@ def verdict_codes(test: str, cells: np.ndarray, repeats: int, unit: str = "repea
 def evidence_of(test: str, cells: np.ndarray, repeats: int, unit: str = "repeat", method: str = "t") -> dict:
     """The gbreg.analysis.inference evidence (candidate, p, effect, interval) for every data set."""
     if test in ("trend", "none"):
-        evidence = trend_evidence(trend_units(cells, unit, repeats), "increasing" if test == "trend" else "none",
+        evidence = trend_evidence(trend_units(cells, unit, repeats, test == "none"),
+                                  "increasing" if test == "trend" else "none",
                                   ALPHA, TOLERANCE, method)
     elif test == "sign":
         values = unit_means(cells, unit, repeats)

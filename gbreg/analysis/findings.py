@@ -134,13 +134,16 @@ def findings_markdown(prepared, results, splits, verdicts: list[Verdict], plots:
              f"{prepared.metric}; {counted(len(results), 'trial')}, {n_splits} split(s) each "
              f"({spec.repeats} repeat(s), {spec.evaluation.split}).", "",
              "Verdicts: " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".", "",
-             "| # | hypothesis | verdict | effect (interval) | unit | p | p (Holm) |", "|---" * 7 + "|"]
+             "| # | hypothesis | verdict | effect (interval, not adjusted) | unit | p | p (Holm) |", "|---" * 7 + "|"]
     for v in verdicts:
         effect = (effect_with_interval(v.hypothesis.kind, v.effect, v.ci_low, v.ci_high) if math.isfinite(v.effect)
                   else "–")
         units = f"{v.n_units} {v.unit}{'s' if v.n_units != 1 else ''}" if v.n_units else "–"
         lines.append(f"| H{v.index} | {v.hypothesis.describe()} | **{v.verdict}** | {effect} | {units} | "
                      f"{format_number(v.p_value)} | {format_number(v.p_adjusted)} |")
+    lines += ["", "The interval is each hypothesis's own (1 − significance) interval, not adjusted for multiplicity; "
+              "the verdict uses the Holm-adjusted p, so an interval that excludes 0 (or lies inside ±tolerance) can "
+              "go with an inconclusive verdict."]
     for v in verdicts:
         lines += ["", f"## H{v.index} · {v.hypothesis.describe()}", "", f"**{v.verdict.capitalize()}.** {v.reason}.", ""]
         links = _links_for(v.hypothesis, plots)
@@ -158,8 +161,9 @@ METHOD_NOTE = (
     "share its rows), the split for holdout; fewer than 3 units: no test. The verdict uses the Holm-adjusted p "
     "across this study's tested hypotheses. Trend: Spearman's ρ along the axis for each configuration on each "
     "split, averaged per split over the configurations that vary (constant ones are counted, not averaged in "
-    "as 0); two-sided one-sample t-test over the units, with its t interval. `trend: none`: two one-sided "
-    "tests against ±tolerance — supported when the interval lies inside, contradicted when it lies beyond. "
+    "as 0); two-sided one-sample t-test over the units, with its t interval. `trend: none`: a constant "
+    "configuration counts as ρ = 0 (no trend); two one-sided tests against ±tolerance — supported when the interval lies inside, contradicted when it lies beyond. "
+    "Units that agree exactly (no spread) get the exact sign-flip p over the units instead (at least 2/2^n). "
     "Sign: share of configuration × unit cells of the majority sign (zeros count against both signs), t-test "
     "with configurations and units as crossed random effects. Best: best interior minus best edge cell of the "
     "unit-averaged surface, against the same statistic on flat surfaces carrying the units' residuals "

@@ -9,9 +9,11 @@ through the very code :func:`gbreg.judge` uses. docs/hypotheses.md states the me
   subset-mean interval. Flipping the signs of n independent, symmetric replicates gives 2^n equally likely
   arrangements; ``sum(eps * (d - mu0)) >= sum(d - mu0)`` holds exactly when the flipped subset's mean is
   at most mu0, so p-values and interval bounds are counts and order statistics of the 2^n - 1 subset means.
-* :func:`spearman_rows`: Spearman's rho along the last axis, NaN for a constant row (reported, never
-  averaged in as 0).
-* :func:`split_trend`: per split, the mean rho over the configurations that vary.
+* :class:`TTest`: the one-sample t-test with the same interface; units that agree exactly (no spread) get
+  the exact sign-flip p-values instead of an infinite t.
+* :func:`spearman_rows`: Spearman's rho along the last axis, NaN for a constant row.
+* :func:`split_trend`: per split, the mean rho over the configurations that vary (``trend: none``: over
+  all, a constant configuration counting as rho = 0).
 * :func:`binomial_sign_p`: exact two-sided sign test with zeros counted against both directions.
 * :func:`holm`: Holm's step-down adjustment.
 
@@ -171,10 +173,14 @@ def spearman_rows(values) -> np.ndarray:
     return np.where(constant, np.nan, rho)
 
 
-def split_trend(rho) -> tuple[np.ndarray, np.ndarray]:
+def split_trend(rho, constant_as_zero: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``rho``: (batch, configurations, splits) with NaN for constant configurations. Returns the
     per-split mean rho over the configurations that vary (0 where every configuration of a split is
-    constant: the metric does not move at all there) and the count of constant cells per data set."""
+    constant: the metric does not move at all there) and the count of constant cells per data set.
+    ``constant_as_zero`` (``trend: none``): a constant configuration has no trend and counts as rho = 0."""
+    if constant_as_zero:
+        rho = np.asarray(rho, dtype="float64")
+        return np.nan_to_num(rho, nan=0.0).mean(axis=1), np.isnan(rho).sum(axis=(1, 2))
     varying = ~np.isnan(rho)
     count = varying.sum(axis=1)
     with np.errstate(invalid="ignore"):
