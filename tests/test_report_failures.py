@@ -21,7 +21,8 @@ def test_a_failed_findings_step_is_a_warning_and_exit_status_1(tracking, tmp_pat
     spec = write_spec(tmp_path, small_spec(sweep={"reg_alpha": [0, 1], "reg_lambda": [0]}))
     result = CliRunner().invoke(app, ["run", str(spec), "-q", "-j", "1"])
     assert result.exit_code == 1, result.output
-    assert result.stderr.strip() == "warning: log_findings failed: ValueError: cannot reshape array of size 0 " \
+    assert result.stderr.strip() == "warning: could not test the hypotheses and make the findings (findings.md): " \
+                                    "ValueError: cannot reshape array of size 0 " \
                                     "into shape (0,newaxis)", result.output
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         statuses = sorted(status for (status,) in db.execute("select status from runs"))

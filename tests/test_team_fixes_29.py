@@ -6,6 +6,8 @@
    with the error the study stopped on, not as left by a process that died.
 3. A Dask cluster that loses its last worker (and the data set with it) is waited for, then the study stops
    with gbreg's one line saying what to do and how to resume, not Dask's bare TimeoutError.
+4. The lost scheduler's line says what happened once (not the client's "connecting"), and the resume command
+   once; a step after the sweep that fails is named as the user knows it, not by gbreg's function name.
 """
 
 from __future__ import annotations
@@ -224,3 +226,69 @@ def test_study_whose_cluster_loses_its_last_worker_stops_with_what_to_do(trackin
     client = _client(tracking)
     experiment = client.get_experiment_by_name("small")
     assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+
+
+# ---------------------------------------------------------------------- 4. the messages
+
+
+def _slow_dask_spec() -> dict:
+    return small_spec(data={"source": "synthetic", "generator": "friedman1",
+                            "params": {"n_samples": 4000, "n_features": 10}},
+                      models={"xgboost": {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.1}},
+                      sweep={"reg_alpha": [0, 1, 10], "reg_lambda": [0, 10]})
+
+
+@pytest.mark.slow
+def test_lost_scheduler_says_what_happened_and_how_to_resume_once(tracking, tmp_path, monkeypatch) -> None:
+    from team_services import DaskCluster
+
+    from gbreg.errors import StudyFailed
+    from gbreg.run.study import run_study
+    from gbreg.tracking.tracker import StudyTracker
+
+    cluster = DaskCluster(tmp_path / "dask", n_workers=1)
+    start_trial, started = StudyTracker.start_trial, []
+
+    def start_and_kill_the_scheduler(self, *args, **kwargs):  # once trials are out on the cluster
+        if not started:
+            started.append(threading.Timer(1.0, cluster.kill_scheduler))
+            started[0].start()
+        return start_trial(self, *args, **kwargs)
+
+    monkeypatch.setattr(StudyTracker, "start_trial", start_and_kill_the_scheduler)
+    try:
+        cluster.start()
+        address = cluster.address
+        with pytest.raises(StudyFailed) as caught:
+            run_study(_load(tmp_path, _slow_dask_spec()), executor="dask", scheduler=address, verbosity=-1,
+                      resume_command="gbreg run spec.yaml")
+    finally:
+        if started:
+            started[0].join()
+        cluster.stop()
+
+    message = str(caught.value)
+    assert message == (f"the study stopped: lost the Dask scheduler {address}: it stopped answering; start a "
+                       f"scheduler there and its workers (`dask scheduler`, `dask worker {address}`); its runs in "
+                       "progress were marked FAILED; after fixing the cause, resume with: gbreg run spec.yaml")
+
+
+@pytest.mark.parametrize("step, expected", [
+    ("log_shrinkage_metrics", "could not log the leaf-shrinkage metrics (leaf_shrinkage*) on the trial runs"),
+    ("log_study_plots", "could not make the study's plots (plots/ on the parent run)"),
+])
+def test_a_failed_step_after_the_sweep_is_named_as_the_user_knows_it(tracking, tmp_path, monkeypatch, step,
+                                                                     expected) -> None:
+    import gbreg.run.after_sweep as after_sweep
+    from gbreg.tracking.server_client import TrackingServerAway
+
+    def step_that_fails(*args, **kwargs):  # the tracking server gone while the step wrote
+        raise TrackingServerAway("tracking server http://127.0.0.1:9 does not answer")
+
+    step_that_fails.__name__ = step
+    monkeypatch.setattr(after_sweep, step, step_that_fails)
+    spec = write_spec(tmp_path, small_spec(sweep={"reg_alpha": [0, 1], "reg_lambda": [0]}))
+    result = CliRunner().invoke(app, ["run", str(spec), "-q", "-j", "1"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (f"warning: {expected}: TrackingServerAway: tracking server "
+                                     "http://127.0.0.1:9 does not answer"), result.output

@@ -365,9 +365,9 @@ def test_scheduler_killed_mid_study_stops_it_cleanly_and_rerunning_resumes_it(ru
     spec_path = driver.log_path.parent / "spec.yaml"
     lines = output.strip().splitlines()
     assert len(lines) == 1 and re.fullmatch(  # the Dask client's tracebacks are silenced by the CLI
-        f"error: the study stopped: lost the Dask scheduler {address} \\(client [a-z]+\\); finished "
-        r"trials are logged, `gbreg run` again resumes the rest; its runs in progress were marked FAILED; after "
-        f"fixing the cause, resume with: gbreg run {re.escape(str(spec_path))}", lines[0]), output
+        f"error: the study stopped: lost the Dask scheduler {address}: it stopped answering; start a scheduler "
+        f"there and its workers \\(`dask scheduler`, `dask worker {address}`\\); its runs in progress were marked "
+        f"FAILED; after fixing the cause, resume with: gbreg run {re.escape(str(spec_path))}", lines[0]), output
     parents, children = study_runs(client, "scheduler-kill")
     assert [p.info.status for p in parents] == ["FAILED"]
     assert "RUNNING" not in {r.info.status for r in children} and len(children) < N_SLOW

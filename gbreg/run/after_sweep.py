@@ -12,6 +12,20 @@ from gbreg.analysis.findings import add_shrinkage_columns, log_findings, log_shr
 from gbreg.report.plots import log_study_plots
 from gbreg.tracking.tracker import RESULTS_ARTIFACT
 
+# each step as the user knows it (what it makes), for the warning when it fails: keyed by the step's name
+STEP_DESCRIPTIONS = {
+    "log_comparison": "make the comparison of the libraries (comparison.csv)",
+    "add_shrinkage_columns": "add the leaf-shrinkage columns to results.csv",
+    "log_study_plots": "make the study's plots (plots/ on the parent run)",
+    "log_shrinkage_metrics": "log the leaf-shrinkage metrics (leaf_shrinkage*) on the trial runs",
+    "log_findings": "test the hypotheses and make the findings (findings.md)",
+}
+
+
+def step_description(step) -> str:
+    name = getattr(step, "__name__", str(step))
+    return STEP_DESCRIPTIONS.get(name, f"complete the step {name}")
+
 
 def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
     """``submit(function, argument) -> Future`` draws figures elsewhere (the runner passes its worker
@@ -22,8 +36,9 @@ def after_study(tracker, prepared, outcome, progress, submit=None) -> None:
         try:
             step(tracker, prepared, outcome)
         except Exception as exc:  # noqa: BLE001 - the trials are logged; a report step must not undo that
-            outcome.report_failures.append(f"{step.__name__}: {type(exc).__name__}: {exc}")
-            progress.warning(f"{step.__name__} failed: {type(exc).__name__}: {exc}")
+            what = step_description(step)
+            outcome.report_failures.append(f"{what}: {type(exc).__name__}: {exc}")
+            progress.warning(f"could not {what}: {type(exc).__name__}: {exc}")
 
     shrinkage_logged = False
 

@@ -195,8 +195,11 @@ class DaskExecutor(TrialExecutor):
             previous.release()
 
     def _lost_scheduler(self) -> SchedulerError:
-        return SchedulerError(f"lost the Dask scheduler {self.address} (client {self._client.status}); "
-                              "finished trials are logged, `gbreg run` again resumes the rest")
+        """The scheduler stopped answering mid-sweep. Not the client's status (while it tries to reconnect it
+        says "connecting", though it had been connected): what happened and what to do. The resume command
+        is the caller's to add (:func:`gbreg.run.sweep.study_stopped`)."""
+        return SchedulerError(f"lost the Dask scheduler {self.address}: it stopped answering; start a scheduler "
+                              f"there and its workers (`dask scheduler`, `dask worker {self.address}`)")
 
     def _resubmit_lost(self, task: TrialTask, completed) -> bool:
         """Run a trial again whose finished result was lost with its worker (bounded, as for a lost
