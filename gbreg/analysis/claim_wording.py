@@ -37,8 +37,8 @@ def unit_word(unit: str, n: int) -> str:
 
 
 def p_text(p: float) -> str:
-    if p == 0:  # a t statistic of infinite size: the units' values did not vary at all
-        return "0 (the units agree exactly: no spread)"
+    if p == 0:  # units that agree exactly get the exact test's p (no_spread); only underflow is left
+        return "0 (below the floating-point range)"
     return f"{p:.2g}"
 
 

@@ -101,7 +101,8 @@ def _opposite_trends(rho: dict, tolerance: float, significance: float) -> str:
     for config, values in by_config.items():
         mean, n = float(np.mean(values)), len(values)
         spread = float(np.std(values, ddof=1)) / np.sqrt(n) if n > 1 else np.nan
-        p = 0.0 if spread == 0 else float(2 * t.sf(abs(mean) / spread, n - 1)) if n > 1 else 1.0
+        # splits that agree exactly: the exact sign-flip's 2/2^n, not an infinite t (as for the verdicts)
+        p = (min(1.0, 2 * 0.5**n) if spread == 0 else float(2 * t.sf(abs(mean) / spread, n - 1))) if n > 1 else 1.0
         if abs(mean) > tolerance and p < level:
             sloped[config] = mean
     if not sloped or max(sloped.values()) < 0 or min(sloped.values()) > 0:
