@@ -126,3 +126,18 @@ def test_where_ne_drops_the_libraries_without_the_parameter():
                         ({"library": {"ne": "xgboost"}}, ["lightgbm", "catboost"])]:
         h = Hypothesis.model_validate({"metric": "m", "sign": "positive", "where": where})
         assert filter_rows(table, h.conditions())["library"].tolist() == kept, where
+
+
+def test_the_findings_table_says_its_intervals_are_not_adjusted_for_multiplicity():
+    from types import SimpleNamespace as NS
+
+    from gbreg.analysis.findings import findings_markdown
+
+    cells = holdout(3, lambda r, a, lam: a + r)
+    verdicts = list(judge(cells, [{"metric": "m", "trend": "increasing", "along": "reg_alpha"}], axes=AXES))
+    prepared = NS(spec=NS(name="s", repeats=3, evaluation=NS(split="holdout")), dataset=NS(name="d", y=[0] * 10),
+                  task="regression", metric="rmse")
+    text = findings_markdown(prepared, pd.DataFrame({"library": ["xgboost"]}), cells, verdicts, [], [])
+    assert "| effect (interval, not adjusted) |" in text
+    assert "not adjusted for multiplicity; the verdict uses the Holm-adjusted p" in text
+    assert "| 3 splits | 0.25 | 0.25 |" in text
