@@ -220,3 +220,52 @@ def test_an_r_data_set_with_a_rare_class_validates(tmp_path):
     result = validate_cli(write_spec(tmp_path, spec))
     assert result.exit_code == 0, result.output
     assert "ok — task multiclass" in result.output
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. LightGBM's subsample with bagging_freq 0: bagging is off, so the subsample logged was not used
+
+
+BAGGING_WHY = ("it takes effect only with bagging_freq 1 or more (0 turns bagging off): leave bagging_freq out "
+               "(gbreg then bags every round when subsample < 1) or set it to 1 or more, or keep subsample at 1")
+
+
+def test_subsample_below_1_with_bagging_freq_0_is_refused_naming_both_keys():
+    lightgbm = {"lightgbm": {"n_estimators": 5, "num_leaves": 7, "bagging_freq": 0}}
+    assert problems_of(small_spec(models=lightgbm, sweep={"reg_alpha": [0], "subsample": [0.3, 1.0]})) == [
+        "sweep.subsample[0]: subsample 0.3 has no effect in lightgbm with bagging_freq 0 "
+        f"(models.lightgbm.bagging_freq): {BAGGING_WHY}"]
+    models = {"lightgbm": {"n_estimators": 5, "bagging_freq": 0, "bagging_fraction": 0.5}}
+    assert problems_of(small_spec(models=models, sweep={"reg_alpha": [0, 1]})) == [
+        "models.lightgbm.bagging_fraction: bagging_fraction 0.5 has no effect in lightgbm with bagging_freq 0 "
+        f"(models.lightgbm.bagging_freq): {BAGGING_WHY}"]
+    # allowed: bagging_freq left out (gbreg sets 1), set to 1 or more, swept with a value that bags, or
+    # subsample at 1 (no bagging asked for); XGBoost's subsample needs no frequency
+    for models, sweep in (({"lightgbm": {"n_estimators": 5}}, {"subsample": [0.3, 1.0]}),
+                          ({"lightgbm": {"n_estimators": 5, "bagging_freq": 2}}, {"subsample": [0.3, 1.0]}),
+                          ({"lightgbm": {"n_estimators": 5, "subsample": 0.5}}, {"bagging_freq": [0, 1]}),
+                          ({"lightgbm": {"n_estimators": 5, "bagging_freq": 0}}, {"subsample": [1.0]}),
+                          ({"xgboost": {"n_estimators": 5}}, {"subsample": [0.3, 1.0]})):
+        assert problems_of(small_spec(models=models, sweep=sweep)) == [], (models, sweep)
+
+
+def test_the_refused_combination_really_trains_identical_trials_and_the_default_one_bags(tmp_path):
+    """Why it is refused, on the real library: with bagging_freq 0 subsample 0.3 trains the same model as
+    1.0; left out, gbreg's bagging_freq 1 makes it take effect."""
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+
+    from gbreg.models.boosters import ADAPTERS, FoldData
+    from gbreg.spec.params import resolve_params
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    fold = FoldData(X, y.to_numpy(), X, y.to_numpy(), "regression", 0)
+    adapter = ADAPTERS["lightgbm"]
+
+    def train_rmse(**params) -> float:
+        resolved = resolve_params("lightgbm", {"n_estimators": 10, "num_leaves": 7, **params})
+        result = adapter.train(adapter.prepare(fold, resolved), fold, resolved, "rmse", seed=0, threads=1)
+        return result.scores["train_rmse"]
+
+    assert train_rmse(subsample=0.3, bagging_freq=0) == train_rmse(subsample=1.0, bagging_freq=0)
+    assert not np.isclose(train_rmse(subsample=0.3), train_rmse(subsample=1.0))

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.errors import SpecError
+from gbreg.spec.effect import effect_problems
 from gbreg.spec.hypotheses import expectation_problems
 from gbreg.spec.messages import pydantic_problems, unknown_key_message
 from gbreg.spec.params import (
@@ -156,6 +157,7 @@ def semantic_problems(spec: Spec) -> list[tuple[str, str]]:
                 problems.append((path, problem))
     problems += _sweep_problems(spec, libraries)
     problems += _set_twice_problems(spec, libraries)
+    problems += effect_problems(spec)  # a parameter the library would ignore in every trial
     if spec.task and spec.evaluation.metric and spec.evaluation.metric not in METRICS_BY_TASK[spec.task]:
         problems.append(("evaluation.metric", f"{spec.evaluation.metric!r} does not fit task {spec.task!r}; "
                          f"expected one of {', '.join(METRICS_BY_TASK[spec.task])}"))

@@ -17,7 +17,15 @@ import numpy as np
 
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.models.boosters.adapter import DeclaredAdapter, FoldData, SplitResult
-from gbreg.models.boosters.library import CURVE_METRIC, DART, DETERMINISM, NUM_CLASS, OBJECTIVE, Library
+from gbreg.models.boosters.library import (
+    CURVE_METRIC,
+    DART,
+    DETERMINISM,
+    NUM_CLASS,
+    OBJECTIVE,
+    Library,
+    Needs,
+)
 from gbreg.models.leaf_mechanism import (
     leaf_mechanism,
     lightgbm_fitted_leaves,
@@ -80,6 +88,13 @@ LIBRARY = Library(
         "linear_tree": ((False,), "linear trees add a linear model to each leaf, which the leaf analysis does not see"),
     },
     message_cleaning=((r"\s+at \S+\.(cpp|cc|h), line \d+\s*\.?", ""),),  # the C++ source location
+    needs={
+        # bagging_fraction means something only with a frequency: left out, gbreg sets bagging_freq 1 when
+        # subsample < 1 (LightGBMAdapter.native_params), so only an explicit 0 turns it off
+        "subsample": (Needs("bagging_freq", (0,), but=True, absent=1, idle=(1, 1.0), why=(
+            "with bagging_freq 1 or more (0 turns bagging off): leave bagging_freq out (gbreg then bags "
+            "every round when subsample < 1) or set it to 1 or more, or keep subsample at 1")),),
+    },
 )
 
 

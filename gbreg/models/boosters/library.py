@@ -53,6 +53,24 @@ class Range:
 
 
 @dataclass(frozen=True)
+class Needs:
+    """A parameter that takes effect only under some values of another setting of the same library (a
+    native parameter, or ``task``): ``values`` of it (``but``: any value except those). ``absent``: the
+    setting's value when the spec sets none, as gbreg trains it. A value of the parameter in ``idle`` asks
+    for nothing (subsample 1: no bagging) and is never refused. ``why``: how to make it take effect."""
+
+    setting: str
+    values: tuple
+    but: bool = False
+    absent: object = None
+    idle: tuple = ()
+    why: str = ""
+
+    def allows(self, value) -> bool:
+        return (value in self.values) != self.but
+
+
+@dataclass(frozen=True)
 class Library:
     """One booster library as gbreg uses it; every name is the library's own unless it says shared."""
 
@@ -68,6 +86,9 @@ class Library:
     choices: Mapping[str, tuple[tuple, str]] = field(default_factory=dict)  # native name -> (allowed, why)
     ranges: Mapping[str, Range] = field(default_factory=dict)  # shared name -> range, where it differs
     aliases: Mapping[str, str] = field(default_factory=dict)  # other native name -> shared name
+    # parameter (shared name, else native) -> what must hold for it to have any effect: a spec setting it
+    # where it cannot is an error, as the run would log a value that was not used (gbreg.spec.effect)
+    needs: Mapping[str, tuple[Needs, ...]] = field(default_factory=dict)
     message_cleaning: tuple[tuple[str, str], ...] = ()  # (regex, replacement): its errors as one line
 
     @property
