@@ -107,7 +107,7 @@ def test_a_where_on_a_parameter_no_model_sets_is_refused_naming_the_columns():
     # set by one library's models entry, or swept: a column (the other library's rows have no value)
     models = {"xgboost": {"n_estimators": 5}, "lightgbm": {"n_estimators": 5, "path_smooth": 1.0}}
     assert problems_of(where_spec({"path_smooth": 1.0}, models=models)) == []
-    assert problems_of(where_spec({"drop_rate": 0.5}, sweep={"reg_alpha": [0, 1], "drop_rate": [0.5]})) == []
+    assert problems_of(where_spec({"path_smooth": 0.5}, sweep={"reg_alpha": [0, 1], "path_smooth": [0.5]})) == []
     # a misspelt name is still an unknown column with a did-you-mean
     assert problems_of(where_spec({"reg_lambdaa": 1})) == [
         "expect[0].where.reg_lambdaa: unknown column to filter on 'reg_lambdaa'; did you mean 'reg_lambda'?"]
@@ -269,3 +269,68 @@ def test_the_refused_combination_really_trains_identical_trials_and_the_default_
 
     assert train_rmse(subsample=0.3, bagging_freq=0) == train_rmse(subsample=1.0, bagging_freq=0)
     assert not np.isclose(train_rmse(subsample=0.3), train_rmse(subsample=1.0))
+
+
+# ----------------------------------------------------------------------------------------------------
+# 5. parameters that cannot take effect given the spec's other settings (declared per adapter: Library.needs)
+
+
+def test_the_testers_no_op_axes_are_refused_with_what_they_need():
+    lightgbm = {"lightgbm": {"n_estimators": 5, "num_leaves": 7}}
+    sweep = {"drop_rate": [0.1, 0.9], "linear_lambda": [0, 100], "top_rate": [0.1, 0.5]}
+    problems = problems_of(small_spec(models=lightgbm, sweep=sweep))  # y/noop.yaml: 8 identical trials
+    assert [problem.split(":")[0] for problem in problems] == [
+        "sweep.drop_rate[0]", "sweep.linear_lambda[1]", "sweep.top_rate[0]"]  # linear_lambda 0 asks nothing
+    assert problems[0].startswith("sweep.drop_rate[0]: drop_rate 0.1 has no effect in lightgbm with boosting left "
+                                  "at 'gbdt': it takes effect only with boosting: dart, which gbreg refuses")
+    assert problems[1].startswith("sweep.linear_lambda[1]: linear_lambda 100 has no effect in lightgbm with "
+                                  "linear_tree left at false: it takes effect only with linear_tree: true")
+    assert problems[2] == ("sweep.top_rate[0]: top_rate 0.1 has no effect in lightgbm with boosting left at "
+                           "'gbdt': it takes effect only with boosting: goss (gradient-based one-side sampling): "
+                           "set boosting: goss or remove it")
+    xgboost = {"xgboost": {"n_estimators": 5, "max_depth": 3}}
+    assert problems_of(small_spec(models=xgboost, sweep={"scale_pos_weight": [1, 50], "refresh_leaf": [0, 1]})) == [
+        "sweep.scale_pos_weight[1]: scale_pos_weight 50 has no effect in xgboost on a regression task: it takes "
+        "effect only on a binary task: remove it",
+        "sweep.refresh_leaf[0]: refresh_leaf 0 has no effect in xgboost with process_type left at 'default': it "
+        "takes effect only with process_type: update (the refresh updater), which gbreg refuses: it trains new "
+        "models; remove it"]
+    # as model parameters too
+    models = {"lightgbm": {"n_estimators": 5, "is_unbalance": True, "other_rate": 0.2}}
+    assert [p.split(":")[0] for p in problems_of(small_spec(models=models, sweep={"reg_alpha": [0, 1]}))] == [
+        "models.lightgbm.is_unbalance", "models.lightgbm.other_rate"]
+
+
+def test_settings_that_let_them_take_effect_pass():
+    goss = {"lightgbm": {"n_estimators": 5, "boosting": "goss"}}
+    assert problems_of(small_spec(models=goss, sweep={"top_rate": [0.1, 0.3]})) == []
+    swept = {"lightgbm": {"n_estimators": 5, "top_rate": 0.3}}  # goss in some trials: the axis does something
+    assert problems_of(small_spec(models=swept, sweep={"boosting": ["gbdt", "goss"]})) == []
+    binary = small_spec(data={"source": "sklearn", "name": "breast_cancer"},
+                        evaluation={"split": "holdout", "test_size": 0.25, "metric": "logloss"},
+                        sweep={"reg_alpha": [0, 1], "scale_pos_weight": [1, 5]})
+    assert problems_of(binary) == []
+    idle = {"lightgbm": {"n_estimators": 5, "is_unbalance": False, "scale_pos_weight": 1.0}}  # the defaults
+    assert problems_of(small_spec(models=idle, sweep={"reg_alpha": [0, 1]})) == []
+
+
+def test_a_categorical_only_parameter_is_refused_once_the_data_shows_no_categorical_column(tmp_path):
+    """Whether the data has a categorical column is known when it is loaded: the one-round check applies
+    the same table (tester's y/noop_xgb.yaml: max_cat_threshold on diabetes)."""
+    spec = small_spec(models={"xgboost": {"n_estimators": 3}}, sweep={"max_cat_threshold": [2, 64]})
+    assert problems_of(spec) == []  # not known before the data is loaded
+    result = validate_cli(write_spec(tmp_path, spec))
+    assert result.exit_code == 2
+    assert ("sweep.max_cat_threshold[0]: max_cat_threshold 2 has no effect in xgboost on data without a "
+            "categorical column: it takes effect only on data with a categorical column (this one has none): "
+            "remove it, or mark a column as categorical") in " ".join(result.output.split())
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=300), "c": rng.choice(["x", "y", "z"], size=300),
+                  "y": rng.normal(size=300)}).to_csv(tmp_path / "cat.csv", index=False)
+    spec["data"] = {"source": "file", "path": "cat.csv", "target": "y"}
+    spec["models"] = {"xgboost": {"n_estimators": 3}, "lightgbm": {"n_estimators": 3, "cat_smooth": 5.0}}
+    result = validate_cli(write_spec(tmp_path, spec))
+    assert result.exit_code == 0, result.output

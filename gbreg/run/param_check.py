@@ -18,7 +18,9 @@ import pandas as pd
 
 from gbreg.errors import SpecError
 from gbreg.models.boosters import ADAPTERS, FoldData
+from gbreg.models.boosters.library import CATEGORICAL, TASK
 from gbreg.run.control import owns_process_output
+from gbreg.spec.effect import ignored_parameters
 from gbreg.spec.params import accepts, resolve_params
 
 SAMPLE_ROWS = 200
@@ -53,9 +55,13 @@ def check_library_params(prepared, problems: list[tuple[str, str]] | None = None
 
 
 def library_param_problems(check: ParamCheck) -> list[tuple[str, str]]:
-    """(key path, message) for each model parameter or sweep value a library rejects."""
+    """(key path, message) for each model parameter or sweep value a library rejects, or, first, that it
+    would ignore on this data (:mod:`gbreg.spec.effect`, with the task and the categorical columns known)."""
+    categorical = any(isinstance(dtype, pd.CategoricalDtype) for dtype in check.X.dtypes)
+    problems = ignored_parameters(check.libraries, check.sweep, {TASK: check.task, CATEGORICAL: categorical})
+    if problems:
+        return problems
     fold = FoldData(check.X, check.y, check.X, check.y, check.task, check.n_classes)
-    problems = []
     for library, model_params in check.libraries.items():
         adapter = ADAPTERS[library]
         base = {**model_params, "n_estimators": 1}

@@ -18,11 +18,15 @@ import numpy as np
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.models.boosters.adapter import DeclaredAdapter, FoldData, SplitResult
 from gbreg.models.boosters.library import (
+    BINARY_ONLY,
+    CATEGORICAL,
+    CATEGORICAL_ONLY,
     CURVE_METRIC,
     DART,
     DETERMINISM,
     NUM_CLASS,
     OBJECTIVE,
+    TASK,
     Library,
     Needs,
 )
@@ -94,6 +98,19 @@ LIBRARY = Library(
         "subsample": (Needs("bagging_freq", (0,), but=True, absent=1, idle=(1, 1.0), why=(
             "with bagging_freq 1 or more (0 turns bagging off): leave bagging_freq out (gbreg then bags "
             "every round when subsample < 1) or set it to 1 or more, or keep subsample at 1")),),
+        **dict.fromkeys(("drop_rate", "max_drop", "skip_drop"), (Needs("boosting", ("dart",), absent="gbdt", why=(
+            f"with boosting: dart, which gbreg refuses ({DART}): remove it")),)),
+        **dict.fromkeys(("top_rate", "other_rate"), (Needs("boosting", ("goss",), absent="gbdt", why=(
+            "with boosting: goss (gradient-based one-side sampling): set boosting: goss or remove it")),)),
+        "linear_lambda": (Needs("linear_tree", (True,), absent=False, idle=(0, 0.0), why=(
+            "with linear_tree: true, which gbreg refuses (linear trees add a linear model to each leaf, which "
+            "the leaf analysis does not see): remove it")),),
+        "scale_pos_weight": (Needs(TASK, ("binary",), idle=(1, 1.0), why=BINARY_ONLY),),
+        "is_unbalance": (Needs(TASK, ("binary",), idle=(False,), why=BINARY_ONLY),),
+        "pos_bagging_fraction": (Needs(TASK, ("binary",), idle=(1, 1.0), why=BINARY_ONLY),),
+        "neg_bagging_fraction": (Needs(TASK, ("binary",), idle=(1, 1.0), why=BINARY_ONLY),),
+        **dict.fromkeys(("max_cat_threshold", "cat_l2", "cat_smooth", "max_cat_to_onehot", "min_data_per_group"),
+                        (Needs(CATEGORICAL, (True,), why=CATEGORICAL_ONLY),)),
     },
 )
 

@@ -52,10 +52,18 @@ class Range:
         return None
 
 
+# What Needs.setting may also name besides a native parameter: facts about the study.
+TASK = "task"  # the task (binary, multiclass, regression), when the spec or the data set makes it known
+CATEGORICAL = "categorical"  # whether the data has a categorical column (true/false): known once it is loaded
+CATEGORICAL_ONLY = ("on data with a categorical column (this one has none): remove it, or mark a column as "
+                    "categorical")
+BINARY_ONLY = "on a binary task: remove it"
+
+
 @dataclass(frozen=True)
 class Needs:
     """A parameter that takes effect only under some values of another setting of the same library (a
-    native parameter, or ``task``): ``values`` of it (``but``: any value except those). ``absent``: the
+    native parameter, :data:`TASK` or :data:`CATEGORICAL`): ``values`` of it (``but``: any value except those). ``absent``: the
     setting's value when the spec sets none, as gbreg trains it. A value of the parameter in ``idle`` asks
     for nothing (subsample 1: no bagging) and is never refused. ``why``: how to make it take effect."""
 

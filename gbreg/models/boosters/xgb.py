@@ -13,12 +13,17 @@ import pandas as pd
 from gbreg.catalogue import METRICS_BY_TASK
 from gbreg.models.boosters.adapter import DeclaredAdapter, FoldData, SplitResult
 from gbreg.models.boosters.library import (
+    BINARY_ONLY,
+    CATEGORICAL,
+    CATEGORICAL_ONLY,
     CURVE_METRIC,
     DART,
     DETERMINISM,
     NUM_CLASS,
     OBJECTIVE,
+    TASK,
     Library,
+    Needs,
     Range,
 )
 from gbreg.models.leaf_mechanism import (
@@ -74,6 +79,15 @@ LIBRARY = Library(
         "process_type": (("default",), "'update' refreshes an existing model; gbreg trains new ones"),
     },
     ranges={"max_depth": Range(True, 0)},  # 0: no limit (XGBoost rejects negative depths)
+    # parameters that take effect only in some settings (gbreg.spec.effect refuses them elsewhere)
+    needs={
+        "scale_pos_weight": (Needs(TASK, ("binary",), idle=(1, 1.0), why=BINARY_ONLY),),
+        "refresh_leaf": (Needs("process_type", ("update",), absent="default", why=(
+            "with process_type: update (the refresh updater), which gbreg refuses: it trains new models; "
+            "remove it")),),
+        **dict.fromkeys(("max_cat_threshold", "max_cat_to_onehot"), (Needs(CATEGORICAL, (True,),
+                                                                           why=CATEGORICAL_ONLY),)),
+    },
     aliases={"min_split_loss": "gamma"},
     message_cleaning=(
         (r"\s*Stack trace:.*", ""),  # the C++ backtrace: [bt] (0) /.../libxgboost.so ...
