@@ -342,6 +342,7 @@ def mark_dead_runs_failed(client, experiment_id: str, stopped: list[str] | None 
 
 
 STOP_NOTES_FOLDER = "gbreg-stopped-runs"  # + the user id, in the temp folder
+STOP_NOTE_DAYS = 30  # a note older than this is removed when another is written
 
 
 def _stop_notes() -> Path:
@@ -370,6 +371,10 @@ def note_unmarked_runs(parent_run_id: str | None, cause: str) -> None:
         folder = _stop_notes()
         folder.mkdir(mode=0o700, exist_ok=True)
         _stop_note_path(os.getpid(), parent_run_id).write_text(cause, encoding="utf-8")
+        old = time.time() - STOP_NOTE_DAYS * 86400  # notes whose runs no study ever marked (deleted, elsewhere)
+        for note in folder.glob("*.txt"):
+            if note.stat().st_mtime < old:
+                note.unlink(missing_ok=True)
     except OSError:
         pass
 
