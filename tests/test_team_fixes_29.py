@@ -228,6 +228,52 @@ def test_study_whose_cluster_loses_its_last_worker_stops_with_what_to_do(trackin
     assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
 
 
+
+@pytest.mark.slow
+def test_study_whose_cluster_gets_a_worker_back_within_the_wait_completes(tracking, tmp_path, monkeypatch,
+                                                                         caplog) -> None:
+    from distributed import Client, LocalCluster
+
+    from gbreg.run.study import run_study
+    from gbreg.tracking.tracker import StudyTracker
+
+    cluster = LocalCluster(n_workers=0, dashboard_address=None)
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--no-nanny",
+               "--nthreads", "1", "--no-dashboard"]
+    workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    start_trial, timers = StudyTracker.start_trial, []
+
+    def replace_the_worker():  # the last worker dies outright; another joins a few seconds later
+        workers[0].send_signal(signal.SIGKILL)
+        time.sleep(2.0)
+        workers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def start_and_replace(self, *args, **kwargs):
+        if not timers:
+            timers.append(threading.Timer(1.0, replace_the_worker))
+            timers[0].start()
+        return start_trial(self, *args, **kwargs)
+
+    monkeypatch.setattr(StudyTracker, "start_trial", start_and_replace)
+    try:
+        with Client(cluster.scheduler_address, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=120)
+        with caplog.at_level("WARNING", logger="gbreg"):
+            outcome = run_study(_load(tmp_path, _slow_dask_spec()), executor="dask",
+                                scheduler=cluster.scheduler_address, verbosity=-1)
+    finally:
+        if timers:
+            timers[0].join()
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        cluster.close()
+
+    assert not outcome.failures and outcome.n_ran == 6
+    assert set(outcome.results["status"]) == {"FINISHED"}
+    assert f"the Dask scheduler {cluster.scheduler_address} has no worker left; waiting up to 120 s" in caplog.text
+
+
 # ---------------------------------------------------------------------- 4. the messages
 
 
