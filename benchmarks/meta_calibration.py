@@ -6,6 +6,7 @@ random-effects meta-analysis (meta.random_effects). numpy/scipy only, no trainin
     python benchmarks/meta_calibration.py                       # 20,000 suites per cell
     python benchmarks/meta_calibration.py --suites 4000 --k 4 8 --methods reml_cr2 reml_hksj
     python benchmarks/meta_calibration.py --units 4 4 --spread 1.0    # 4 repeats each, unequal noise
+    python benchmarks/meta_calibration.py --best --suites 2000         # best-point claims on flat surfaces
 
 Each data set: true effect ~ N(mean, tau²); its effect is the mean over n units, n uniform in 3..6 (a
 study's repeats; --units), the units N(true effect, sigma²) with sigma = 0.3 exp(N(0, 0.5²)) per data set
@@ -15,6 +16,14 @@ variance), large 0.1 (three times it). Printed per k and tau²: the false-positi
 combined interval excludes 0 when the true combined effect is 0) with its 95% Monte Carlo interval;
 coverage of the combined interval at a true mean of 0.15; coverage of the 95% prediction interval for a
 new data set's true effect; power at 0.15.
+
+``--best``: the same question for best-point claims, whose per-data-set effect (best interior minus best
+edge cell) is below 0 on a flat surface by the choice of the maxima alone. Each data set: a flat 5 x 4 grid
+(the shipped suite's), n units as above, a level per unit and cell noise sigma; its statistic and the
+sign-flip null's mean and SD (gbreg.analysis.best_point_inference), then the suite's scale
+(gbreg.suite.aggregate.standardized) and the meta-analysis. Printed: the combined false positives, each
+direction, for the centred scale the suite uses and for the raw effect over its standard error (before
+2026-12-03).
 """
 
 from __future__ import annotations
@@ -88,6 +97,51 @@ def table(suites: int, ks: list[int], methods: list[str], seed: int = 0, **desig
     return pd.DataFrame(out)
 
 
+def best_table(suites: int, ks: list[int], seed: int = 0, units_range=(3, 6), spread: float = 0.5) -> pd.DataFrame:
+    """Flat best-point suites (see the module): false positives of the combined verdict per k and scale."""
+    from gbreg.analysis.best_point_inference import best_evidence
+    from gbreg.spec.hypotheses import Hypothesis
+    from gbreg.suite.aggregate import standardized
+
+    rng = np.random.default_rng(seed)
+    ga, gl = np.meshgrid(np.arange(5), np.arange(4), indexing="ij")
+    edge = ((ga == 0) | (ga == 4) | (gl == 0) | (gl == 3)).ravel()
+    h = Hypothesis.model_validate({"best": "test_rmse", "interior": ["reg_alpha", "reg_lambda"]})
+    out = []
+    for k in ks:
+        rows = []
+        for n in range(units_range[0], units_range[1] + 1):  # one batch per number of units
+            count = suites * k
+            sigma = 0.3 * np.exp(spread * rng.standard_normal((count, 1, 1, 1)))
+            values = rng.standard_normal((count, 1, 1, n)) + sigma * rng.standard_normal((count, 1, edge.size, n))
+            evidence = best_evidence(values, edge, False, ALPHA)  # the suite's default test, t
+            rows.append(pd.DataFrame({name: evidence[name] for name in ("effect", "ci_low", "ci_high", "null_mean",
+                                                                       "null_sd")}).assign(n_units=n))
+        pick = rng.integers(0, len(rows), (suites, k))  # each data set's number of units, uniform
+        table = pd.concat(rows, ignore_index=True)
+        index = pick * (suites * k) + np.arange(suites * k).reshape(suites, k)
+        chosen = table.iloc[index.ravel()].reset_index(drop=True)
+        raw = chosen.assign(alpha=ALPHA, df=np.nan)
+        for scale, frame in (("centred", standardized(chosen, h)[0]), ("raw / SE (before)", _raw_z(raw))):
+            se = standard_errors(frame)
+            result = random_effects(se["effect"].to_numpy().reshape(suites, k), se["se"].to_numpy().reshape(suites, k) ** 2,
+                                    ALPHA)
+            low, high = result["ci_low"], result["ci_high"]
+            out.append({"k": k, "scale": scale, "contradicted": float(np.mean(high < 0)),
+                        "supported": float(np.mean(low > 0)), "mean_estimate": float(np.mean(result["estimate"]))})
+    return pd.DataFrame(out)
+
+
+def _raw_z(rows: pd.DataFrame) -> pd.DataFrame:
+    """The scale a suite combined best points on before 2026-12-03: the raw effect over its standard error."""
+    from scipy.stats import norm
+
+    se = standard_errors(rows)["se"].to_numpy(float)
+    z = rows["effect"].to_numpy(float) / se
+    half = norm.ppf(1 - ALPHA / 2)
+    return rows.assign(effect=z, ci_low=z - half, ci_high=z + half)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suites", type=int, default=20000)
@@ -97,7 +151,17 @@ def main() -> None:
                         help="units (repeats) per data set, uniform in MIN..MAX")
     parser.add_argument("--spread", type=float, default=0.5, help="sd of log sigma across data sets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--best", action="store_true", help="best-point claims on flat surfaces (see the module)")
     args = parser.parse_args()
+    if args.best:
+        result = best_table(args.suites, args.k, args.seed, tuple(args.units), args.spread)
+        print(f"{args.suites} flat best-point suites per k, alpha {ALPHA}: combined verdicts (expected 0.025 each)")
+        print("| k | scale | contradicted | supported | mean combined estimate |")
+        print("|---|---|---|---|---|")
+        for _, r in result.iterrows():
+            print(f"| {r['k']} | {r['scale']} | {r['contradicted']:.3f} | {r['supported']:.3f} | "
+                  f"{r['mean_estimate']:+.3f} |")
+        return
     result = table(args.suites, args.k, args.methods, args.seed, units_range=tuple(args.units), spread=args.spread)
     print(f"{args.suites} suites per cell, alpha {ALPHA}; coverage / power at a true combined effect of {SHIFT}")
     print("| method | k | tau² | false positive (95% MC interval) | CI coverage | PI coverage | power |")

@@ -37,7 +37,10 @@ def best_point_claim(h: Hypothesis, rows, axes: list[str], unit: str, test: str)
     numbers = {"statistic": evidence["effect"], "ci_low": evidence["ci_low"], "ci_high": evidence["ci_high"],
                "n_configurations": len(grids), "n_units": len(splits), "n_cells": len(cells),
                "n_edge_cells": int(edge.sum()),
-               "n_configurations_left_out": len(incomplete) + sum(map(len, without.values()))}
+               "n_configurations_left_out": len(incomplete) + sum(map(len, without.values())),
+               # where a flat surface's statistic lies (not at 0: the choice of the best cells): what a suite
+               # combines, (statistic - null_mean) / null_sd (gbreg.suite.aggregate.standardized)
+               "null_mean": float(evidence["null_mean"]), "null_sd": float(evidence["null_sd"])}
     text = (f"best interior minus best edge {metric} (oriented: positive = interior better, goal {h.goal_for()}) "
             f"of the {unit}-averaged surface: {evidence['effect']:+.4g} (paired {1 - h.significance:.0%} interval "
             f"{evidence['ci_low']:+.4g} to {evidence['ci_high']:+.4g}, not adjusted for the choice) over "

@@ -298,7 +298,9 @@ def combined_verdict(combined, hypothesis=None, *, kind: str | None = None, dire
         p = min(1.0, 2 * min(p_above(0.0), p_below(0.0)))
         side = 1 if estimate > 0 else -1
         verdict = ("inconclusive" if p >= significance else "supported" if side == expected else "contradicted")
-        reason = text + ("; positive = interior better than the edge" if kind == "best" else "")
+        reason = text + ("; each data set's interior-minus-edge difference less its mean on flat surfaces, in "
+                         "their SDs: positive = interior better than the choice of the best cells alone gives"
+                         if kind == "best" else "")
     return {"verdict": verdict, "reason": reason + f"; p = {p:.2g}" + left_out, "p_value": p, "ci_low": low,
             "ci_high": high}
 

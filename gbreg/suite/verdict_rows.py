@@ -17,7 +17,7 @@ from gbreg.analysis.verdicts import filter_rows
 from gbreg.spec.hypotheses import Hypothesis
 
 ROW_COLUMNS = ("hypothesis", "claim", "kind", "dataset", "library", "verdict", "effect", "ci_low", "ci_high",
-               "p_value", "n_units", "df", "significance", "reason")
+               "p_value", "n_units", "df", "significance", "null_mean", "null_sd", "reason")
 
 
 def dataset_verdicts(dataset: str, hypotheses: list[dict], numbers: list[int], results: pd.DataFrame | None,
@@ -40,7 +40,7 @@ def dataset_verdicts(dataset: str, hypotheses: list[dict], numbers: list[int], r
                          "library": library, "verdict": verdict.verdict, "effect": verdict.effect,
                          "ci_low": verdict.ci_low, "ci_high": verdict.ci_high, "p_value": verdict.p_value,
                          "n_units": verdict.n_units, "df": _degrees_of_freedom(h, verdict),
-                         "significance": h.significance, "reason": verdict.reason})
+                         "significance": h.significance, **_null_numbers(verdict), "reason": verdict.reason})
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 
@@ -80,6 +80,13 @@ def _degrees_of_freedom(h: Hypothesis, verdict) -> float:
     if h.kind == "sign":
         return float(verdict.numbers.get("df", verdict.n_units - 1 if verdict.n_units > 1 else np.nan))
     return float("nan")
+
+
+def _null_numbers(verdict) -> dict[str, float]:
+    """A best point's statistic on flat surfaces (the sign flips of its splits' residuals): its mean and SD,
+    by which the suite centres and scales the effect before combining it (:func:`gbreg.suite.aggregate.
+    standardized`); NaN for the other claims."""
+    return {name: float(verdict.numbers.get(name, np.nan)) for name in ("null_mean", "null_sd")}
 
 
 def dataset_descriptors(dataset: str, prepared) -> dict:
