@@ -141,3 +141,16 @@ def test_the_findings_table_says_its_intervals_are_not_adjusted_for_multiplicity
     assert "| effect (interval, not adjusted) |" in text
     assert "not adjusted for multiplicity; the verdict uses the Holm-adjusted p" in text
     assert "| 3 splits | 0.25 | 0.25 |" in text
+
+
+def test_a_best_point_whose_units_agree_exactly_gets_the_exact_floor():
+    """Every split the same surface (up to its level), interior best: the flat null had no noise and
+    gave p = 2/2001; the exact sign-flip over 3 splits cannot go below 0.25, 6 splits reach 2/64."""
+    def surface(r, a, lam):
+        return r + (1.0 if (a in (1, 10) and lam in (1, 10)) else 2.0 + 0.001 * a)
+
+    best = {"best": "m", "interior": AXES, "goal": "min"}
+    three = judge(holdout(3, surface, lambdas=(0, 1, 10, 100)), [best], axes=AXES)[0]
+    assert three.verdict == "inconclusive" and three.p_value == pytest.approx(0.25)
+    six = judge(holdout(6, surface, lambdas=(0, 1, 10, 100)), [best], axes=AXES)[0]
+    assert six.verdict == "supported" and six.p_value == pytest.approx(2 / 2**6)

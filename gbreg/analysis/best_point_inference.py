@@ -51,8 +51,12 @@ def best_evidence(values, edge, maximize: bool, alpha: float, test: str = "t", s
     p_greater = (1 + (statistic >= observed[:, None] - 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
     p_less = (1 + (statistic <= observed[:, None] + 1e-12).sum(axis=1)) / (MULTIPLIER_DRAWS + 1)
     low, high = TTest(observed[:, None] + _chosen_gap_residuals(residuals, surface, interior)).interval(alpha / 2)
+    # units whose surfaces agree exactly (up to a level) leave a null without noise (p would be 2/2001): the
+    # exact sign-flip test over the units' identical gaps cannot go below 2/2^n (as in inference.TTest)
+    agree = np.abs(residuals).max(axis=(1, 2, 3)) <= 1e-12 * np.maximum(np.abs(oriented).max(axis=(1, 2, 3)), 1e-300)
+    p_greater, p_less = (np.where(agree, np.maximum(q, 0.5 ** values.shape[3]), q) for q in (p_greater, p_less))
     return {"candidate": np.where(p_greater <= p_less, 1, -1), "p": np.minimum(1.0, 2 * np.minimum(p_greater, p_less)),
-            "effect": observed, "ci_low": low, "ci_high": high,
+            "effect": observed, "ci_low": low, "ci_high": high, "no_spread": agree,
             "smallest_p": np.full(observed.shape, 2.0 / (MULTIPLIER_DRAWS + 1)),
             **null_summary(_flipped_statistics(oriented, surface, interior)[0])}
 
