@@ -55,6 +55,7 @@ from gbreg.spec.limits import check_work_limit, data_size_problems, leaf_size_wa
 from gbreg.spec.params import resolve_params
 from gbreg.spec.schema import COUNTERPARTS_BY_TASK, DEFAULT_METRIC, Spec
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
+from gbreg.tracking.dead_runs import mark_dead_runs_failed
 from gbreg.tracking.store import (
     check_store,
     ensure_experiment,
@@ -73,7 +74,6 @@ from gbreg.tracking.tracker import (
     dataset_input,
     finished_trial_runs,
     latest_parent,
-    mark_dead_runs_failed,
 )
 
 

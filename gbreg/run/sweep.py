@@ -20,8 +20,9 @@ from gbreg.report.plots.trial_figures import RepresentativeCandidates
 from gbreg.run.after_sweep import after_study
 from gbreg.run.control import RunControl
 from gbreg.run.records import SweepRecords
+from gbreg.tracking.dead_runs import note_unmarked_runs
 from gbreg.tracking.server_client import TrackingServerAway
-from gbreg.tracking.tracker import TAG_ERROR, note_unmarked_runs
+from gbreg.tracking.tracker import TAG_ERROR
 
 
 @dataclass
@@ -174,7 +175,7 @@ def mark_failed(tracker, in_flight: list[str], progress, error: BaseException,
     """After an error that stops the study: the trials in flight and the parent become FAILED with the
     error, so no run stays RUNNING; returns what prevented that, if anything. If the store itself is what
     failed, the runs stay RUNNING and the next run of the study on this machine marks them FAILED (their
-    process is gone by then: :func:`gbreg.tracking.tracker.mark_dead_runs_failed`); ``warn``: say so here."""
+    process is gone by then: :func:`gbreg.tracking.dead_runs.mark_dead_runs_failed`); ``warn``: say so here."""
     message = _one_line(error)
     try:
         for run_id in in_flight:

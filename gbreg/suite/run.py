@@ -25,10 +25,10 @@ from gbreg.spec.messages import counted
 from gbreg.spec.tracking_config import TrackingConfig, load_tracking_config
 from gbreg.suite.spec import Suite, SuiteStudy, add_study_problems, study_for_metric, with_skip_hint
 from gbreg.suite.verdict_rows import dataset_descriptors, dataset_verdicts
+from gbreg.tracking.dead_runs import mark_dead_runs_failed
 from gbreg.tracking.run_table import numeric_columns
 from gbreg.tracking.store import ensure_experiment, open_store
 from gbreg.tracking.suite_runs import SuiteTracker, latest_suite_run
-from gbreg.tracking.tracker import mark_dead_runs_failed
 
 
 @dataclass

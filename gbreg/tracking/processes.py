@@ -33,7 +33,7 @@ def gbreg_process_alive(pid: int, left_at: float | None = None) -> bool:
 def running_elsewhere(host: str | None, pid: str | None) -> str | None:
     """Who may be running a run tagged RUNNING with ``gbreg.host``/``gbreg.pid``: ``"alive"`` (a live
     gbreg process on this host other than this one), ``"unknown"`` (another host: it cannot be checked
-    from here, so, as :func:`gbreg.tracking.tracker.mark_dead_runs_failed` does, it is not taken for
+    from here, so, as :func:`gbreg.tracking.dead_runs.mark_dead_runs_failed` does, it is not taken for
     dead), or None (nobody: this process, a process that is gone, or no tags to tell)."""
     if not host or not (pid or "").isdigit():
         return None
