@@ -152,5 +152,7 @@ def test_a_best_point_whose_units_agree_exactly_gets_the_exact_floor():
     best = {"best": "m", "interior": AXES, "goal": "min"}
     three = judge(holdout(3, surface, lambdas=(0, 1, 10, 100)), [best], axes=AXES)[0]
     assert three.verdict == "inconclusive" and three.p_value == pytest.approx(0.25)
+    assert ("the 3 splits agree exactly (a gap of +1 in every one), so there is no spread for a t-test"
+            in three.reason and "cannot go below 2/2^3 = 0.25: p = 0.25" in three.reason), three.reason
     six = judge(holdout(6, surface, lambdas=(0, 1, 10, 100)), [best], axes=AXES)[0]
     assert six.verdict == "supported" and six.p_value == pytest.approx(2 / 2**6)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbreg.analysis.best_point_inference import best_evidence
-from gbreg.analysis.claim_wording import markdown_table, p_text, too_few, too_few_units, unit_word
+from gbreg.analysis.claim_wording import markdown_table, no_spread, p_text, too_few, too_few_units, unit_word
 from gbreg.analysis.verdicts import config_columns, format_number, numeric_rows, stratum_labels
 from gbreg.spec.hypotheses import Hypothesis
 
@@ -51,6 +51,10 @@ def best_point_claim(h: Hypothesis, rows, axes: list[str], unit: str, test: str)
               "ci": (evidence["ci_low"], evidence["ci_high"])}
     if evidence["smallest_p"] >= h.significance:
         return result | {"reason": too_few(evidence["smallest_p"], h, unit_word(unit, len(splits))) + "; " + text}
+    if evidence.get("no_spread", False):  # identical surfaces: a null without noise would give p = 2/2001
+        summary = f"a gap of {evidence['effect']:+.4g}"
+        return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
+                         "reason": text + "; " + no_spread(len(splits), unit, summary, float(evidence["p"]))}
     return result | {"candidate": int(evidence["candidate"]), "p": float(evidence["p"]),
                      "reason": text + f"; {'t-scaled multiplier' if test == 't' else 'sign-flip'} test against "
                                f"a flat surface carrying the {unit}s' noise p = {p_text(evidence['p'])}"}
