@@ -1,6 +1,6 @@
 """How often does each verdict test say 'supported' or 'contradicted' when it should not? And how often
-does it detect a moderate effect? Null data sets drawn in the design of studies/l1_l2_claims.yaml
-(2 models x 4 reg_alpha x 4 reg_lambda, 4 repeats x 3 folds), run through the same functions gbreg.judge
+does it detect a moderate effect? Null data sets drawn in the former design of studies/l1_l2_claims.yaml
+(2 models x 4 reg_alpha x 4 reg_lambda, 4 repeats x 3 folds; the study now uses 12 holdout splits), run through the same functions gbreg.judge
 uses (gbreg.analysis.inference) with judge's defaults: the repeat as the unit (each split's summary averaged over
 the folds of its repeat) and test='t'. numpy only, no training.
 

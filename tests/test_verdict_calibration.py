@@ -1,4 +1,4 @@
-"""Calibration, measured: null data sets in the design of studies/l1_l2_claims.yaml (2 models x 4 reg_alpha x
+"""Calibration, measured: null data sets in the claims studies' former design (2 models x 4 reg_alpha x
 4 reg_lambda, 4 repeats x 3 folds) through the functions gbreg.judge uses, with judge's defaults (the repeat
 as the unit, t-tests); each test's false supported-or-contradicted rate at alpha = 0.05 under four nulls
 (benchmarks/verdict_calibration.py prints the full table, docs/hypotheses.md has the figures)."""
