@@ -11,7 +11,7 @@ from gbreg.tracking.tracker import finite
 VERDICT_MARKERS = {"supported": "o", "contradicted": "X", "inconclusive": "s"}
 LIBRARY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 EFFECT_LABEL = {"trend": "mean Spearman ρ along the axis", "sign": "share positive − share negative",
-                "best": "interior − edge, in standard errors"}
+                "best": "interior − edge less its flat-surface mean, in its SDs"}
 BOUNDED_KINDS = ("trend", "sign")  # effects in [-1, 1]
 
 

@@ -18,9 +18,11 @@ METHOD_NOTE = (
     "selects another library, an axis the library does not have) gives no row. The combined estimate is a "
     "random-effects meta-analysis of the per-data-set effects (REML τ², cluster-robust CR2 interval "
     "with Satterthwaite degrees of freedom; docs/hypotheses.md, \"Across data sets\"); a best-point claim is "
-    "combined in standard errors, since its effect is in each data set's own units. I² is the share of the "
-    "spread between data sets not explained by their own uncertainty; the prediction interval is where a new "
-    "data set's true effect would fall.")
+    "combined centred on the flat-surface mean, in its SDs: each data set's interior-minus-edge difference "
+    "less its mean on flat surfaces carrying its own noise (`null_mean`), over their SD (`null_sd`), since the "
+    "raw difference is in each data set's own units and leans below 0 on flat surfaces. I² is the share of "
+    "the spread between data sets not explained by their own uncertainty; the prediction interval is where a "
+    "new data set's true effect would fall.")
 
 
 def suite_findings_markdown(suite, outcome, contrast: pd.DataFrame, plots: list[str]) -> str:
