@@ -232,9 +232,11 @@ def read_leaves(model_text: str, trees_per_iteration: int) -> tuple[dict[str, np
     n_leaves = np.array([int(tree["num_leaves"]) for tree in trees], dtype=np.int64)
     leaf_start = np.cumsum(n_leaves) - n_leaves
     values = list(map(float, " ".join(tree["leaf_value"] for tree in trees).split()))
-    # a one-leaf tree has an empty leaf_weight: its cover (every row's hessian) is not recorded
-    covers = list(map(float, " ".join(tree.get("leaf_weight") or "nan " * count
-                                      for tree, count in zip(trees, n_leaves.tolist())).split()))
+    # a one-leaf tree's cover (every row's hessian) is not recorded: its leaf_weight is empty, or 0 in a
+    # model trained from an init score; every row reaches that leaf, so its cover is unknown (NaN), not 0
+    covers = np.array(list(map(float, " ".join(tree.get("leaf_weight") or "nan " * count
+                                               for tree, count in zip(trees, n_leaves.tolist())).split())))
+    covers[leaf_start[n_leaves == 1]] = np.nan
     split = [tree for tree in trees if tree["left_child"]]  # a one-leaf tree has no internal node
     left = _integers(tree["left_child"] for tree in split)
     right = _integers(tree["right_child"] for tree in split)
