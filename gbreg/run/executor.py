@@ -37,6 +37,11 @@ class TrialExecutor:
             future.set_exception(exc)
         return future
 
+    def provide(self, context) -> None:
+        """Run the trials handed out from now on with ``context`` (a :class:`gbreg.models.trial.TrialContext`:
+        the data set, its splits, the threads per training)."""
+        raise NotImplementedError
+
     def submit_ahead(self, tasks: list[TrialTask]) -> None:
         """Start the first tasks before the study's store is open; :meth:`run` adopts those it is given.
         Only an executor with workers already started does anything here."""

@@ -32,6 +32,9 @@ class InlineExecutor(TrialExecutor):
     name = "inline"
 
     def __init__(self, context: TrialContext):
+        self.provide(context)
+
+    def provide(self, context: TrialContext) -> None:
         install_context(context)
         self.threads = context.threads
 

@@ -26,7 +26,7 @@ from gbreg.data import SKLEARN_SOURCES, Dataset, load_dataset
 from gbreg.data_splits import load_and_split_job, split_job
 from gbreg.errors import DataError, GbregError, SpecError, StudyFailed
 from gbreg.machine import available_cores, threads_per_job
-from gbreg.models.trial import TrialContext, TrialTask, install_context
+from gbreg.models.trial import TrialContext, TrialTask
 from gbreg.plan import Trial, make_plan
 from gbreg.run.control import RunControl
 from gbreg.run.executor import TrialExecutor
@@ -348,14 +348,8 @@ def _keep_parent_threads(started: _Started, parent) -> None:
     if not recorded.isdigit() or int(recorded) < 1 or int(recorded) == engine.threads:
         return
     would_give, threads = engine.threads, int(recorded)
-    context = dataclasses.replace(started.context, threads=threads)
-    provide = getattr(engine, "provide", None)
-    if provide is not None:  # local worker processes, a Dask cluster
-        provide(context)
-    else:  # trials run in this process
-        install_context(context)
-        engine.threads = threads
-    started.context = context
+    started.context = dataclasses.replace(started.context, threads=threads)
+    engine.provide(started.context)
     parallelism = (f"this Dask cluster's {engine.jobs} worker thread(s)" if started.executor_kind == "dask"
                    else f"this run's {engine.jobs} job(s)")
     started.progress.message(
