@@ -73,14 +73,10 @@ def _construct_yaml_12_int(loader: yaml.SafeLoader, node) -> int:
     """An int as YAML 1.2 reads it: decimal (a leading zero too), 0o octal, 0x hexadecimal (also for an
     explicit ``!!int``, which 1.1 would read in base 8, 2 or 60)."""
     text = loader.construct_scalar(node)
-    if re.fullmatch(r"[-+]?[0-9]+", text):
-        return int(text, 10)
-    if re.fullmatch(r"0o[0-7]+", text):
-        return int(text[2:], 8)
-    if re.fullmatch(r"0x[0-9a-fA-F]+", text):
-        return int(text[2:], 16)
-    raise yaml.constructor.ConstructorError(None, None, f"expected an integer (YAML 1.2: 10, 0o12 or 0xA), "
-                                            f"got {text!r}", node.start_mark)
+    if not YAML_12_INT.fullmatch(text):
+        raise yaml.constructor.ConstructorError(None, None, f"expected an integer (YAML 1.2: 10, 0o12 or 0xA), "
+                                                f"got {text!r}", node.start_mark)
+    return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)  # base 10: 010 is 10
 
 
 UniqueKeyLoader.yaml_implicit_resolvers = _yaml_12_resolvers(yaml.SafeLoader.yaml_implicit_resolvers)
